@@ -1,0 +1,212 @@
+/* closure.c: talks to Nix through its command line tools (nix-build and
+ * nix-store), which every Nix since 2.0 has, Debian's 2.8 included. Nothing
+ * here goes through a shell: arguments are validated names handed over as
+ * separate argv words, and Nix sees only --argstr values. */
+#include "autoconfig.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "closure.h"
+#include "spec.h"
+
+static int read_all(int fd, size_t max, char **ret_data, size_t *ret_size) {
+        StrBuf b = {};
+        char buf[65536];
+        for (;;) {
+                ssize_t k = read(fd, buf, sizeof buf);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        strbuf_done(&b);
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                if (b.len + (size_t) k > max) {
+                        strbuf_done(&b);
+                        return -EFBIG;
+                }
+                strbuf_appendn(&b, buf, (size_t) k);
+        }
+        size_t n = b.len;
+        int r = strbuf_steal(&b, ret_data);
+        if (r < 0)
+                return r;
+        *ret_size = n;
+        return 0;
+}
+
+int closure_read_list(int fd, char **ret_data, size_t *ret_size) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        return read_all(fd, CLOSURE_LIST_MAX, ret_data, ret_size);
+}
+
+int closure_parse_list(const char *data, size_t size, char ***ret_paths, unsigned *ret_bad_line) {
+        _cleanup_strv_free_ char **l = NULL;
+        unsigned line = 0;
+        const char *p = data, *end = data + size;
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                size_t n = nl ? (size_t) (nl - p) : (size_t) (end - p);
+                line++;
+                if (n > 0) {
+                        _cleanup_free_ char *s = strndup(p, n);
+                        if (!s)
+                                return -ENOMEM;
+                        if (!store_path_is_valid(s)) {
+                                *ret_bad_line = line;
+                                return -EINVAL;
+                        }
+                        if (strv_push(&l, TAKE_PTR(s)) < 0)
+                                return -ENOMEM;
+                }
+                p += n + 1;
+        }
+        if (!l) {
+                *ret_bad_line = line ? line : 1;
+                return -EINVAL;
+        }
+        *ret_paths = TAKE_PTR(l);
+        return 0;
+}
+
+/* Where Nix's tools live on NixOS, in a Nix profile or a distribution. */
+#define NIX_TOOLS_PATH "/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin"
+
+static char *find_program(const char *name) {
+        const char *p = NIX_TOOLS_PATH;
+        while (*p) {
+                size_t n = strcspn(p, ":");
+                char *exe = strdup_printf("%.*s/%s", (int) n, p, name);
+                if (!exe || access(exe, X_OK) == 0)
+                        return exe;
+                free(exe);
+                p += n + (p[n] == ':');
+        }
+        return NULL;
+}
+
+/* Run argv with a clean environment; capture stdout, let stderr through
+ * (Nix's progress and errors are for the user). */
+static int run_capture(char *const *argv, char **ret_out, int *ret_status) {
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                char *envp[] = { "PATH=" NIX_TOOLS_PATH, "HOME=/root", NULL, NULL };
+                /* Running as root: let Nix use the daemon when it is there. */
+                if (access("/nix/var/nix/daemon-socket/socket", F_OK) == 0)
+                        envp[2] = "NIX_REMOTE=daemon";
+                (void) signal(SIGPIPE, SIG_DFL);
+                if (dup2(pipefd[1], STDOUT_FILENO) < 0)
+                        _exit(127);
+                int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (devnull >= 0)
+                        (void) dup2(devnull, STDIN_FILENO);
+                _cleanup_free_ char *exe = find_program(argv[0]);
+                if (exe)
+                        execve(exe, argv, envp);
+                fprintf(stderr, "nspawn-cage: %s not found in %s; install Nix\n", argv[0], NIX_TOOLS_PATH);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        _cleanup_free_ char *out = NULL;
+        size_t n;
+        int r = read_all(pipefd[0], CLOSURE_LIST_MAX, &out, &n);
+        close(pipefd[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (r < 0)
+                return r;
+        *ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        *ret_out = TAKE_PTR(out);
+        return 0;
+}
+
+int closure_query(const char *path, char ***ret_paths) {
+        char *argv[20] = { "nix-store", "--query", "--requisites", "--", (char *) path, NULL };
+        _cleanup_free_ char *out = NULL;
+        int status, r = run_capture(argv, &out, &status);
+        if (r < 0)
+                return r;
+        if (status != 0)
+                return -EIO;
+        unsigned bad;
+        return closure_parse_list(out, strlen(out), ret_paths, &bad);
+}
+
+int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_paths, char **ret_error) {
+        _cleanup_free_ char *expr = strdup_printf("%s/nix/cage.nix", req->data_dir);
+        StrBuf pk = {};
+        for (size_t i = 0; req->packages && req->packages[i]; i++) {
+                if (!package_name_is_valid(req->packages[i])) {
+                        strbuf_done(&pk);
+                        return -EINVAL;
+                }
+                strbuf_appendf(&pk, "%s%s", i ? " " : "", req->packages[i]);
+        }
+        _cleanup_free_ char *packages = NULL;
+        int r = strbuf_steal(&pk, &packages);
+        if (r < 0 || !expr)
+                return -ENOMEM;
+        char *argv[20] = {
+                "nix-build", expr,
+                "--argstr", "nixpkgs", (char *) req->nixpkgs,
+                "--argstr", "packages", packages,
+                "--argstr", "name", (char *) req->name,
+        };
+        size_t n = 11;
+        if (gcroot) {
+                argv[n++] = "--out-link";
+                argv[n++] = (char *) gcroot;
+        } else
+                argv[n++] = "--no-out-link";
+        argv[n] = NULL;
+        _cleanup_free_ char *out = NULL;
+        int status;
+        if ((r = run_capture(argv, &out, &status)) < 0)
+                return r;
+        if (status != 0) {
+                *ret_error = strdup_printf("nix-build exited with status %d (its messages are above)", status);
+                return -EIO;
+        }
+        /* nix-build prints the out path as the last line. */
+        char *nl;
+        while ((nl = strrchr(out, '\n')) && nl[1] == 0)
+                *nl = 0;
+        char *top = strrchr(out, '\n');
+        top = top ? top + 1 : out;
+        if (!store_path_is_valid(top)) {
+                *ret_error = strdup_printf("nix-build printed '%s', not a store path", top);
+                return -EIO;
+        }
+        _cleanup_strv_free_ char **closure = NULL;
+        if ((r = closure_query(top, &closure)) < 0) {
+                *ret_error = strdup("nix-store --query --requisites failed");
+                return r;
+        }
+        _cleanup_strv_free_ char **l = NULL;
+        if (strv_extend(&l, top) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; closure[i]; i++)
+                if (!streq(closure[i], top) && strv_extend(&l, closure[i]) < 0)
+                        return -ENOMEM;
+        *ret_paths = TAKE_PTR(l);
+        return 0;
+}

@@ -1,0 +1,152 @@
+/* config.h: the configuration of one cage as three INI layers merged in
+ * order (administrator, user, project), each value remembering the file and
+ * line it came from. Parsing has no side effects beyond memory: callers open
+ * the files (with the right identity) and hand over their contents. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+/* Longest line accepted: inih cuts lines at its 200-byte buffer and hands
+ * the pieces on, so anything near that is refused before inih sees it. */
+#define CONFIG_LINE_MAX 190
+#define CONFIG_FILE_MAX (64 * 1024)
+
+typedef enum Layer {
+        LAYER_BUILTIN,
+        LAYER_ADMIN,
+        LAYER_USER,
+        LAYER_PROJECT,
+        _LAYER_MAX,
+        _LAYER_INVALID = -EINVAL,
+} Layer;
+
+typedef enum NetworkMode {
+        NETWORK_OFF,
+        NETWORK_PRIVATE,
+        NETWORK_HOST,
+        _NETWORK_MODE_MAX,
+        _NETWORK_MODE_INVALID = -EINVAL,
+} NetworkMode;
+
+typedef enum SettingId {
+        SETTING_PRESET,
+        SETTING_COMMAND,
+        SETTING_PACKAGES,
+        SETTING_NIXPKGS,
+        SETTING_NAME,
+        SETTING_CPUS,
+        SETTING_MEMORY,
+        SETTING_SWAP,
+        SETTING_TASKS,
+        SETTING_NETWORK_MODE,
+        SETTING_X11,
+        SETTING_WAYLAND,
+        SETTING_GPU,
+        SETTING_BIND,
+        SETTING_BIND_READ_ONLY,
+        SETTING_PASS,
+        SETTING_SET,
+        SETTING_ALLOW_USERS,
+        SETTING_MAX_CPUS,
+        SETTING_MAX_MEMORY,
+        SETTING_MAX_SWAP,
+        SETTING_MAX_TASKS,
+        SETTING_ALLOW_NETWORK,
+        SETTING_ALLOW_DISPLAY,
+        SETTING_ALLOW_GPU,
+        SETTING_ALLOW_BINDS,
+        _SETTING_MAX,
+        _SETTING_INVALID = -EINVAL,
+} SettingId;
+
+typedef struct Origin {
+        Layer layer;
+        const char *file; /* owned by the Config (interned) */
+        unsigned line;
+} Origin;
+
+typedef struct Item {
+        char *value;
+        Origin origin;
+} Item;
+
+/* One setting's effective value. Scalars use `number` (sizes in bytes, CPUs
+ * in hundredths, counts, enums, booleans) or `string`; lists use `items`. */
+typedef struct Setting {
+        bool set;
+        Origin origin;
+        uint64_t number;
+        char *string;
+        Item *items;
+        size_t n_items;
+} Setting;
+
+typedef struct Config {
+        Setting settings[_SETTING_MAX];
+        char **files;       /* interned file names */
+        Item *trusted_pass; /* Pass= as the trusted layers left it */
+        size_t n_trusted_pass;
+        bool in_project;
+} Config;
+
+typedef struct ConfigError {
+        char *file;
+        unsigned line;
+        char *message;
+} ConfigError;
+
+#define CPUS_INFINITY UINT64_MAX
+#define COUNT_INFINITY UINT64_MAX
+#define SIZE_INFINITY UINT64_MAX
+
+const char *layer_to_string(Layer l);
+Layer layer_from_string(const char *s);
+const char *network_mode_to_string(NetworkMode m);
+NetworkMode network_mode_from_string(const char *s);
+const char *setting_to_string(SettingId id); /* "Limits.Memory" */
+SettingId setting_from_string(const char *s);
+const char *setting_section(SettingId id);
+const char *setting_key(SettingId id);
+bool setting_is_list(SettingId id);
+
+/* Built-in defaults. */
+int config_new(Config **ret);
+Config *config_free(Config *c);
+static inline void config_freep(Config **c) { config_free(*c); }
+void config_error_done(ConfigError *e);
+
+/* Parse one file's contents as a layer and merge it. `label` is the path
+ * shown in messages. On failure *err holds file, line and a message that
+ * says what was asked, what is allowed and how to fix it; the Config must
+ * then be discarded: the whole file is rejected. */
+int config_load_buffer(Config *c, Layer layer, const char *label, const char *data, size_t size,
+                       ConfigError *err);
+
+/* Read a config file from an open fd with the caller's identity: refuses
+ * anything but a regular file of at most CONFIG_FILE_MAX bytes. */
+int config_read_fd(int fd, char **ret_data, size_t *ret_size);
+
+/* Value parsers, shared with the CLI (`set`) and tests. */
+int parse_size(const char *s, uint64_t *ret);
+int parse_cpus(const char *s, uint64_t *ret);
+int parse_count(const char *s, uint64_t *ret);
+int parse_bool(const char *s);
+bool machine_name_is_valid(const char *s);
+bool env_name_is_valid(const char *s);
+bool package_name_is_valid(const char *s);
+bool user_name_is_valid(const char *s);
+/* Absolute, no "." or ".." components, no "//", no trailing "/", no control
+ * characters and none of the bytes systemd.nspawn(5) would need escaped. */
+bool path_is_safe_absolute(const char *p);
+bool path_startswith_dir(const char *path, const char *dir);
+void format_cpus(uint64_t hundredths, char buf[static 32]);
+/* Split a Command= value into words: whitespace separates, '...' and "..."
+ * group, no other escapes. */
+int split_command(const char *s, char ***ret);
+
+/* Human form of a setting's value ("4G", "0.5", "private", "yes", ...). */
+char *setting_format_value(const Config *c, SettingId id);
+char *origin_to_string(const Origin *o); /* "file:/etc/x.conf:3" or "builtin" */

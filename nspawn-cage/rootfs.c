@@ -1,0 +1,205 @@
+/* rootfs.c: what a cage's root directory holds. Only the closure's store
+ * paths, a rendered /etc, the mutable directories and the project: nothing
+ * of the host's /home, /root, /etc or /run unless a trusted layer binds it.
+ * The top-level store path follows the contract in nix/README.md: init,
+ * sw/, etc/ and optional root/ entries. */
+#include "autoconfig.h"
+
+#include <inttypes.h>
+
+#include "rootfs.h"
+
+static const char *const entry_type_table[_ROOTFS_ENTRY_TYPE_MAX] = {
+        [ROOTFS_DIR] = "dir",
+        [ROOTFS_SYMLINK] = "symlink",
+        [ROOTFS_FILE] = "file",
+        [ROOTFS_COPY] = "copy",
+        [ROOTFS_LINK_ENTRIES] = "link-entries",
+        [ROOTFS_BIND_RO] = "bind-ro",
+        [ROOTFS_BIND_RW] = "bind-rw",
+};
+
+const char *rootfs_entry_type_to_string(RootfsEntryType t) {
+        return t >= 0 && t < _ROOTFS_ENTRY_TYPE_MAX ? entry_type_table[t] : NULL;
+}
+
+RootfsEntryType rootfs_entry_type_from_string(const char *s) {
+        for (int i = 0; s && i < _ROOTFS_ENTRY_TYPE_MAX; i++)
+                if (streq(entry_type_table[i], s))
+                        return i;
+        return _ROOTFS_ENTRY_TYPE_INVALID;
+}
+
+void rootfs_plan_done(RootfsPlan *p) {
+        for (size_t i = 0; i < p->n_entries; i++) {
+                free(p->entries[i].path);
+                free(p->entries[i].target);
+                free(p->entries[i].contents);
+        }
+        free(p->entries);
+        *p = (RootfsPlan) {};
+}
+
+static int add(RootfsPlan *p, RootfsEntryType type, const char *path, const char *target, char *contents,
+               mode_t mode, bool user_owned) {
+        RootfsEntry *t = realloc(p->entries, sizeof(RootfsEntry) * (p->n_entries + 1));
+        if (!t) {
+                free(contents);
+                return -ENOMEM;
+        }
+        p->entries = t;
+        RootfsEntry e = { .type = type, .mode = mode, .user_owned = user_owned, .contents = contents };
+        e.path = strdup(path);
+        e.target = target ? strdup(target) : NULL;
+        if (!e.path || (target && !e.target)) {
+                free(e.path);
+                free(e.target);
+                free(contents);
+                return -ENOMEM;
+        }
+        p->entries[p->n_entries++] = e;
+        return 0;
+}
+
+/* Every parent of `path` below "/" as a directory, unless already planned. */
+static int add_parents(RootfsPlan *p, const char *path, const char *user_home) {
+        _cleanup_free_ char *buf = strdup(path);
+        if (!buf)
+                return -ENOMEM;
+        for (char *s = strchr(buf + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = 0;
+                bool have = false;
+                for (size_t i = 0; i < p->n_entries && !have; i++)
+                        have = streq(p->entries[i].path, buf);
+                int r = have ? 0 : add(p, ROOTFS_DIR, buf, NULL, NULL, 0755, user_home && streq(buf, user_home));
+                *s = '/';
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static uint64_t fnv(uint64_t h, const char *s) {
+        for (; *s; s++) {
+                h ^= (unsigned char) *s;
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
+int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret) {
+        RootfsPlan p = { .uid = s->user.uid, .gid = s->user.gid };
+        const char *top = s->toplevel;
+        const char *u = s->user.name;
+        bool user_is_root = s->user.uid == 0;
+        int r = 0;
+        if (!top)
+                return -ENODATA;
+        _cleanup_free_ char *sw = strdup_printf("%s/sw/bin", top);
+        _cleanup_free_ char *init = strdup_printf("%s/init", top);
+        _cleanup_free_ char *etc = strdup_printf("%s/etc", top);
+        _cleanup_free_ char *root = strdup_printf("%s/root", top);
+        if (!sw || !init || !etc || !root)
+                return -ENOMEM;
+
+        static const struct { const char *path; mode_t mode; } dirs[] = {
+                { "/dev", 0755 }, { "/proc", 0555 }, { "/sys", 0555 }, { "/run", 0755 },
+                { "/tmp", 01777 }, { "/var", 0755 }, { "/var/tmp", 01777 }, { "/var/lib", 0755 },
+                { "/nix", 0755 }, { "/nix/store", 0755 }, { "/etc", 0755 }, { "/usr", 0755 },
+                { "/sbin", 0755 }, { "/home", 0755 }, { "/root", 0700 }, { "/mnt", 0755 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(dirs) && r >= 0; i++)
+                r = add(&p, ROOTFS_DIR, dirs[i].path, NULL, NULL, dirs[i].mode, false);
+        if (r >= 0 && !user_is_root && !streq(s->user.home, "/"))
+                r = add_parents(&p, s->user.home, s->user.home) ?: add(&p, ROOTFS_DIR, s->user.home, NULL, NULL, 0755, true);
+        r = r ?: add(&p, ROOTFS_SYMLINK, "/bin", sw, NULL, 0777, false);
+        r = r ?: add(&p, ROOTFS_SYMLINK, "/usr/bin", sw, NULL, 0777, false);
+        r = r ?: add(&p, ROOTFS_SYMLINK, "/sbin/init", init, NULL, 0777, false);
+
+        /* Rendered /etc: these names are ours, the top-level's etc/ fills the rest. */
+        uint64_t h1 = fnv(UINT64_C(0xcbf29ce484222325), s->name), h2 = fnv(UINT64_C(0x84222325cbf29ce4), s->name);
+        char *f;
+        f = strdup_printf("NAME=\"nspawn-cage\"\nID=nspawn-cage\nPRETTY_NAME=\"nspawn-cage %s\"\nVERSION_ID=%s\n", s->name, PACKAGE_VERSION);
+        r = r ?: add(&p, ROOTFS_FILE, "/etc/os-release", NULL, f, 0644, false);
+        f = strdup_printf("%016" PRIx64 "%016" PRIx64 "\n", h1, h2);
+        r = r ?: add(&p, ROOTFS_FILE, "/etc/machine-id", NULL, f, 0444, false);
+        f = strdup_printf("%s\n", s->name);
+        r = r ?: add(&p, ROOTFS_FILE, "/etc/hostname", NULL, f, 0644, false);
+        if (user_is_root)
+                f = strdup("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+        else
+                f = strdup_printf("root:x:0:0:root:/root:/bin/bash\n%s:x:%u:%u:%s:%s:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+                                  u, (unsigned) s->user.uid, (unsigned) s->user.gid, u, s->user.home);
+        r = r ?: add(&p, ROOTFS_FILE, "/etc/passwd", NULL, f, 0644, false);
+        if (user_is_root)
+                f = strdup("root:x:0:\nnogroup:x:65534:\n");
+        else if (s->user.gid == 0)
+                f = strdup("root:x:0:\nnogroup:x:65534:\n");
+        else
+                f = strdup_printf("root:x:0:\n%s:x:%u:\nnogroup:x:65534:\n", u, (unsigned) s->user.gid);
+        r = r ?: add(&p, ROOTFS_FILE, "/etc/group", NULL, f, 0644, false);
+        if (user_is_root)
+                f = strdup("root:!*:1::::::\nnobody:!*:1::::::\n");
+        else
+                f = strdup_printf("root:!*:1::::::\n%s:!*:1::::::\nnobody:!*:1::::::\n", u);
+        r = r ?: add(&p, ROOTFS_FILE, "/etc/shadow", NULL, f, 0600, false);
+        f = strdup_printf("127.0.0.1 localhost %s\n::1 localhost %s\n", s->name, s->name);
+        r = r ?: add(&p, ROOTFS_FILE, "/etc/hosts", NULL, f, 0644, false);
+        f = strdup("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n");
+        r = r ?: add(&p, ROOTFS_FILE, "/etc/nsswitch.conf", NULL, f, 0644, false);
+        if (s->network == NETWORK_OFF) {
+                f = strdup("# This cage has no network (Mode=off).\n");
+                r = r ?: add(&p, ROOTFS_FILE, "/etc/resolv.conf", NULL, f, 0644, false);
+        } else
+                r = r ?: add(&p, ROOTFS_COPY, "/etc/resolv.conf", "/etc/resolv.conf", NULL, 0644, false);
+        r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/etc", etc, NULL, 0777, false);
+        r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/", root, NULL, 0777, false);
+
+        for (size_t i = 0; s->store_paths && s->store_paths[i] && r >= 0; i++)
+                r = add(&p, ROOTFS_BIND_RO, s->store_paths[i], s->store_paths[i], NULL, 0755, false);
+        for (size_t i = 0; i < s->n_binds && r >= 0; i++) {
+                const BindSpec *b = &s->binds[i];
+                r = add_parents(&p, b->destination, NULL) ?:
+                    add(&p, b->read_only ? ROOTFS_BIND_RO : ROOTFS_BIND_RW, b->destination, b->source, NULL, 0755, false);
+        }
+        r = r ?: add_parents(&p, s->project, s->user.home);
+        r = r ?: add(&p, ROOTFS_BIND_RW, s->project, s->project, NULL, 0755, !user_is_root);
+        if (r < 0) {
+                rootfs_plan_done(&p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+int rootfs_plan_format(const RootfsPlan *p, const char *user_name, char **ret_text) {
+        StrBuf b = {};
+        for (size_t i = 0; i < p->n_entries; i++) {
+                const RootfsEntry *e = &p->entries[i];
+                const char *owner = e->user_owned ? user_name : "root";
+                switch (e->type) {
+                case ROOTFS_DIR:
+                        strbuf_appendf(&b, "dir %s %04o %s\n", e->path, (unsigned) e->mode, owner);
+                        break;
+                case ROOTFS_SYMLINK:
+                        strbuf_appendf(&b, "symlink %s -> %s\n", e->path, e->target);
+                        break;
+                case ROOTFS_FILE:
+                        strbuf_appendf(&b, "file %s %04o %s %zu bytes\n", e->path, (unsigned) e->mode, owner, strlen(e->contents));
+                        break;
+                case ROOTFS_COPY:
+                        strbuf_appendf(&b, "copy %s %04o from host %s\n", e->path, (unsigned) e->mode, e->target);
+                        break;
+                case ROOTFS_LINK_ENTRIES:
+                        strbuf_appendf(&b, "link-entries %s <- %s\n", e->path, e->target);
+                        break;
+                case ROOTFS_BIND_RO:
+                case ROOTFS_BIND_RW:
+                        strbuf_appendf(&b, "%s %s <- %s\n", rootfs_entry_type_to_string(e->type), e->path, e->target);
+                        break;
+                default:
+                        break;
+                }
+        }
+        return strbuf_steal(&b, ret_text);
+}

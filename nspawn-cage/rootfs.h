@@ -1,0 +1,44 @@
+/* rootfs.h: the root file system of a cage as a plan (a list of entries:
+ * directories, symlinks, rendered files, binds) that can be printed and
+ * tested without root, then applied into a fresh directory. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "spec.h"
+
+typedef enum RootfsEntryType {
+        ROOTFS_DIR,          /* a directory */
+        ROOTFS_SYMLINK,      /* path -> target */
+        ROOTFS_FILE,         /* path holds `contents` */
+        ROOTFS_COPY,         /* path gets a copy of the host file `target`, if any */
+        ROOTFS_LINK_ENTRIES, /* each entry of `target` gets a symlink in path, unless present */
+        ROOTFS_BIND_RO,      /* mount point; nspawn binds the host path read-only */
+        ROOTFS_BIND_RW,      /* mount point; nspawn binds the host path read-write */
+        _ROOTFS_ENTRY_TYPE_MAX,
+        _ROOTFS_ENTRY_TYPE_INVALID = -EINVAL,
+} RootfsEntryType;
+
+typedef struct RootfsEntry {
+        RootfsEntryType type;
+        char *path;   /* inside the cage */
+        char *target; /* symlink target, copy source, entries directory, bind source */
+        char *contents;
+        mode_t mode;
+        bool user_owned; /* owned by the invoking user rather than root */
+} RootfsEntry;
+
+typedef struct RootfsPlan {
+        RootfsEntry *entries;
+        size_t n_entries;
+        uid_t uid;
+        gid_t gid;
+} RootfsPlan;
+
+const char *rootfs_entry_type_to_string(RootfsEntryType t);
+RootfsEntryType rootfs_entry_type_from_string(const char *s);
+
+void rootfs_plan_done(RootfsPlan *p);
+int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret);
+/* One line an entry, in the order they are applied. */
+int rootfs_plan_format(const RootfsPlan *p, const char *user_name, char **ret_text);

@@ -1,0 +1,303 @@
+/* spec.c: from merged configuration, project path and invoking user to one
+ * CageSpec. This is where relations between values are checked (a bind's
+ * destination against the project, the user's home against a bind source);
+ * the config module has already checked each value on its own. */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+
+#include "spec.h"
+
+CageSpec *cage_spec_free(CageSpec *s) {
+        if (!s)
+                return NULL;
+        free(s->name);
+        free(s->project);
+        host_user_done(&s->user);
+        free(s->preset);
+        strv_free(s->command);
+        strv_free(s->packages);
+        free(s->nixpkgs);
+        for (size_t i = 0; i < s->n_binds; i++) {
+                free(s->binds[i].source);
+                free(s->binds[i].destination);
+        }
+        free(s->binds);
+        strv_free(s->pass);
+        strv_free(s->set);
+        free(s->toplevel);
+        strv_free(s->store_paths);
+        free(s);
+        return NULL;
+}
+
+void preset_done(Preset *p) {
+        free(p->command);
+        strv_free(p->packages);
+        strv_free(p->wants_pass);
+        *p = (Preset) {};
+}
+
+int preset_parse(const char *label, const char *data, size_t size, Preset *ret, ConfigError *err) {
+        _cleanup_(config_freep) Config *c = NULL;
+        int r = config_new(&c);
+        if (r < 0)
+                return r;
+        /* Presets ship with the program (or sit in the user's own directory):
+         * parse them with the user layer's rights, then keep only their own keys. */
+        Setting *pass = &c->settings[SETTING_PASS];
+        for (size_t i = 0; i < pass->n_items; i++)
+                free(pass->items[i].value);
+        pass->n_items = 0;
+        r = config_load_buffer(c, LAYER_USER, label, data, size, err);
+        if (r < 0)
+                return r;
+        Preset p = {};
+        const Setting *cmd = &c->settings[SETTING_COMMAND];
+        if (cmd->set && !(p.command = strdup(cmd->string)))
+                return -ENOMEM;
+        const Setting *pk = &c->settings[SETTING_PACKAGES];
+        for (size_t i = 0; i < pk->n_items; i++)
+                if (strv_extend(&p.packages, pk->items[i].value) < 0)
+                        goto oom;
+        for (size_t i = 0; i < pass->n_items; i++)
+                if (strv_extend(&p.wants_pass, pass->items[i].value) < 0)
+                        goto oom;
+        p.wants_network = c->settings[SETTING_NETWORK_MODE].set ? (NetworkMode) c->settings[SETTING_NETWORK_MODE].number : NETWORK_OFF;
+        *ret = p;
+        return 0;
+oom:
+        preset_done(&p);
+        return -ENOMEM;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s) {
+        for (; *s; s++) {
+                h ^= (unsigned char) *s;
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
+int cage_default_name(const char *project, uid_t uid, char **ret) {
+        const char *base = strrchr(project, '/');
+        base = base ? base + 1 : project;
+        char clean[41];
+        size_t n = 0;
+        for (const char *p = base; *p && n < sizeof clean - 1; p++) {
+                char ch = *p;
+                if (!isalnum((unsigned char) ch) && ch != '_')
+                        ch = '-';
+                if (ch == '-' && (n == 0 || clean[n - 1] == '-'))
+                        continue;
+                clean[n++] = ch;
+        }
+        while (n > 0 && clean[n - 1] == '-')
+                n--;
+        clean[n] = 0;
+        char uidbuf[32];
+        snprintf(uidbuf, sizeof uidbuf, "%u:", (unsigned) uid);
+        uint64_t h = fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), uidbuf), project);
+        char *name = strdup_printf("%s%s%08x", clean, n ? "-" : "cage-", (unsigned) (h ^ (h >> 32)));
+        if (!name)
+                return -ENOMEM;
+        *ret = name;
+        return 0;
+}
+
+/* /nix/store/<32 chars of Nix's base32>-<name>, nothing below it. */
+bool store_path_is_valid(const char *p) {
+        const char *h = startswith(p, "/nix/store/");
+        if (!h || strlen(h) < 34)
+                return false;
+        for (int i = 0; i < 32; i++)
+                if (!strchr("0123456789abcdfghijklmnpqrsvwxyz", h[i]))
+                        return false;
+        if (h[32] != '-' || strlen(h + 33) > 211)
+                return false;
+        for (const char *n = h + 33; *n; n++)
+                if (!isalnum((unsigned char) *n) && !strchr("+-._?=", *n))
+                        return false;
+        return h[33] != '.';
+}
+
+static const char *const reserved_destinations[] = {
+        "/", "/nix", "/proc", "/sys", "/dev", "/run", "/etc", "/usr", "/bin", "/sbin",
+        "/lib", "/lib64", "/boot", "/root", "/tmp", "/var", NULL,
+};
+
+static const char *const system_directories[] = {
+        "/etc", "/root", "/proc", "/sys", "/dev", "/run", "/boot", "/nix", "/usr", "/bin",
+        "/sbin", "/lib", "/lib64", "/var", "/srv", "/opt", "/mnt", "/media", "/tmp", NULL,
+};
+
+int project_path_check(const char *p, const HostUser *user, const char **ret_reason) {
+        if (streq(p, "/")) {
+                *ret_reason = "is the root directory; give a project directory";
+                return -EPERM;
+        }
+        if (!path_is_safe_absolute(p)) {
+                *ret_reason = "holds characters systemd.nspawn(5) cannot express in a bind (':', '\\', quotes, control characters, or spaces at the start or end of a name); rename it";
+                return -EINVAL;
+        }
+        for (size_t i = 0; system_directories[i]; i++)
+                if (path_startswith_dir(p, system_directories[i]) && !path_startswith_dir(p, "/var/tmp") &&
+                    !path_startswith_dir(p, "/tmp") && !path_startswith_dir(p, "/srv") && !path_startswith_dir(p, "/opt") &&
+                    !path_startswith_dir(p, "/mnt") && !path_startswith_dir(p, "/media")) {
+                        *ret_reason = "is a system directory; give a project directory you own";
+                        return -EPERM;
+                }
+        if (streq(p, "/tmp") || streq(p, "/var/tmp") || streq(p, "/home") || streq(p, "/srv") || streq(p, "/opt") ||
+            streq(p, "/mnt") || streq(p, "/media")) {
+                *ret_reason = "is a shared top-level directory; give a project directory below it";
+                return -EPERM;
+        }
+        if (user->home && streq(p, user->home)) {
+                *ret_reason = "is your home directory itself; give a project directory below it";
+                return -EPERM;
+        }
+        return 0;
+}
+
+_printf_(3, 4) static int fail(ConfigError *err, const Origin *o, const char *fmt, ...) {
+        va_list ap;
+        config_error_done(err);
+        err->file = o && o->file ? strdup(o->file) : NULL;
+        err->line = o ? o->line : 0;
+        va_start(ap, fmt);
+        if (vasprintf(&err->message, fmt, ap) < 0)
+                err->message = NULL;
+        va_end(ap);
+        return -EINVAL;
+}
+
+static int add_binds(CageSpec *s, const Setting *st, bool read_only, ConfigError *err) {
+        for (size_t i = 0; i < st->n_items; i++) {
+                const Item *it = &st->items[i];
+                _cleanup_free_ char *src = strdup(it->value);
+                if (!src)
+                        return -ENOMEM;
+                char *colon = strchr(src, ':');
+                _cleanup_free_ char *dst = strdup(colon ? colon + 1 : src);
+                if (colon)
+                        *colon = 0;
+                if (!dst)
+                        return -ENOMEM;
+                const char *key = read_only ? "BindReadOnly" : "Bind";
+                if (streq(src, "/"))
+                        return fail(err, &it->origin, "%s=%s: binding the whole host file system is not allowed", key, it->value);
+                for (size_t k = 0; reserved_destinations[k]; k++)
+                        if (path_startswith_dir(dst, reserved_destinations[k]) &&
+                            (!streq(reserved_destinations[k], "/") || streq(dst, "/")) &&
+                            !(streq(reserved_destinations[k], "/var") && !streq(dst, "/var") && !path_startswith_dir(dst, "/var/lib")) &&
+                            !(streq(reserved_destinations[k], "/tmp") && !streq(dst, "/tmp")))
+                                return fail(err, &it->origin, "%s=%s: the destination lies in a directory the cage itself provides; bind below /home, /srv, /opt or /mnt instead", key, it->value);
+                if (path_startswith_dir(s->project, dst))
+                        return fail(err, &it->origin, "%s=%s: the destination would hide the project directory; choose another destination", key, it->value);
+                if (it->origin.layer == LAYER_USER) {
+                        /* Read with the user's rights at start; here keep the obvious out. */
+                        static const char *const denied[] = { "/etc", "/root", "/proc", "/sys", "/dev", "/run", "/boot", "/nix", "/var/lib", NULL };
+                        for (size_t k = 0; denied[k]; k++)
+                                if (path_startswith_dir(src, denied[k]))
+                                        return fail(err, &it->origin, "%s=%s: a user configuration may not bind system directories; ask the administrator", key, it->value);
+                        if (path_startswith_dir(src, "/home") && !path_startswith_dir(src, s->user.home))
+                                return fail(err, &it->origin, "%s=%s: the source lies in another user's home; bind only your own files", key, it->value);
+                }
+                BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
+                if (!t)
+                        return -ENOMEM;
+                s->binds = t;
+                s->binds[s->n_binds++] = (BindSpec) { .source = TAKE_PTR(src), .destination = TAKE_PTR(dst), .read_only = read_only };
+        }
+        return 0;
+}
+
+int cage_spec_resolve(const Config *c, const char *project, const HostUser *user, const char *name,
+                      const Preset *preset, CageSpec **ret, ConfigError *err) {
+        _cleanup_(cage_spec_freep) CageSpec *s = calloc(1, sizeof(CageSpec));
+        const Setting *st = c->settings;
+        int r;
+        if (!s)
+                return -ENOMEM;
+        if (!(s->project = strdup(project)) || host_user_copy(user, &s->user) < 0)
+                return -ENOMEM;
+
+        if (name)
+                s->name = strdup(name);
+        else if (st[SETTING_NAME].set)
+                s->name = strdup(st[SETTING_NAME].string);
+        else if ((r = cage_default_name(project, user->uid, &s->name)) < 0)
+                return r;
+        if (!s->name)
+                return -ENOMEM;
+        if (!machine_name_is_valid(s->name))
+                return fail(err, NULL, "machine name '%s' is not valid", s->name);
+
+        if (!(s->preset = strdup(st[SETTING_PRESET].string)) || !(s->nixpkgs = strdup(st[SETTING_NIXPKGS].string)))
+                return -ENOMEM;
+        const char *command = st[SETTING_COMMAND].set ? st[SETTING_COMMAND].string
+                            : preset && preset->command ? preset->command : "bash -l";
+        if ((r = split_command(command, &s->command)) < 0)
+                return r;
+
+        for (size_t i = 0; preset && preset->packages && preset->packages[i]; i++)
+                if (!strv_contains(s->packages, preset->packages[i]) && strv_extend(&s->packages, preset->packages[i]) < 0)
+                        return -ENOMEM;
+        for (size_t i = 0; i < st[SETTING_PACKAGES].n_items; i++) {
+                const char *p = st[SETTING_PACKAGES].items[i].value;
+                if (!strv_contains(s->packages, p) && strv_extend(&s->packages, p) < 0)
+                        return -ENOMEM;
+        }
+        strv_sort(s->packages);
+
+        s->cpus = st[SETTING_CPUS].number;
+        s->memory = st[SETTING_MEMORY].number;
+        s->swap = st[SETTING_SWAP].number;
+        s->tasks = st[SETTING_TASKS].number;
+        s->network = (NetworkMode) st[SETTING_NETWORK_MODE].number;
+        s->x11 = st[SETTING_X11].number;
+        s->wayland = st[SETTING_WAYLAND].number;
+        s->gpu = st[SETTING_GPU].number;
+
+        if ((r = add_binds(s, &st[SETTING_BIND], false, err)) < 0 ||
+            (r = add_binds(s, &st[SETTING_BIND_READ_ONLY], true, err)) < 0)
+                return r;
+
+        for (size_t i = 0; i < st[SETTING_PASS].n_items; i++)
+                if (!strv_contains(s->pass, st[SETTING_PASS].items[i].value) &&
+                    strv_extend(&s->pass, st[SETTING_PASS].items[i].value) < 0)
+                        return -ENOMEM;
+        strv_sort(s->pass);
+        for (size_t i = 0; i < st[SETTING_SET].n_items; i++)
+                if (strv_extend(&s->set, st[SETTING_SET].items[i].value) < 0)
+                        return -ENOMEM;
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int cage_spec_set_closure(CageSpec *s, char *const *paths, char **ret_bad_path) {
+        _cleanup_strv_free_ char **l = NULL;
+        if (!paths || !paths[0]) {
+                *ret_bad_path = NULL;
+                return -ENODATA;
+        }
+        for (size_t i = 0; paths[i]; i++) {
+                if (!store_path_is_valid(paths[i])) {
+                        *ret_bad_path = strdup(paths[i]);
+                        return -EINVAL;
+                }
+                if (!strv_contains(l, paths[i]) && strv_extend(&l, paths[i]) < 0)
+                        return -ENOMEM;
+        }
+        strv_sort(l);
+        char *top = strdup(paths[0]);
+        if (!top)
+                return -ENOMEM;
+        free(s->toplevel);
+        s->toplevel = top;
+        strv_free(s->store_paths);
+        s->store_paths = TAKE_PTR(l);
+        return 0;
+}

@@ -1,0 +1,70 @@
+/* spec.h: the fully resolved description of one cage (name, project, user,
+ * limits, binds, environment names, closure). It is the only input of the
+ * renderers (settings, rootfs) and of the launch; resolving it touches no
+ * file beyond what the caller hands in. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "config.h"
+#include "user.h"
+
+typedef struct BindSpec {
+        char *source;
+        char *destination;
+        bool read_only;
+} BindSpec;
+
+typedef struct CageSpec {
+        char *name;
+        char *project;
+        HostUser user;
+        char *preset;
+        char **command;  /* argv of the agent */
+        char **packages; /* sorted, unique */
+        char *nixpkgs;
+        uint64_t cpus, memory, swap, tasks;
+        NetworkMode network;
+        bool x11, wayland, gpu;
+        BindSpec *binds;
+        size_t n_binds;
+        char **pass; /* names of variables passed to the agent */
+        char **set;  /* NAME=VALUE for the agent */
+        char *toplevel;     /* the closure's top-level store path, NULL until known */
+        char **store_paths; /* its closure, sorted */
+} CageSpec;
+
+/* A preset: the packages and command an agent needs (templates/presets). */
+typedef struct Preset {
+        char *command;
+        char **packages;
+        char **wants_pass; /* what the agent needs passed; informative */
+        NetworkMode wants_network;
+} Preset;
+
+CageSpec *cage_spec_free(CageSpec *s);
+static inline void cage_spec_freep(CageSpec **s) { cage_spec_free(*s); }
+
+void preset_done(Preset *p);
+/* Parse a preset file's contents ([Cage] Command=, Packages=, [Environment]
+ * Pass=, [Network] Mode=). */
+int preset_parse(const char *label, const char *data, size_t size, Preset *ret, ConfigError *err);
+
+/* Default machine name: the project directory's name, cleaned, plus 8 hex
+ * digits of a hash of the user and the full path: stable and unique. */
+int cage_default_name(const char *project, uid_t uid, char **ret);
+
+/* Resolve one cage. `project` must already be canonical (realpath()), the
+ * preset already loaded (NULL for none). Errors name the config line. */
+int cage_spec_resolve(const Config *c, const char *project, const HostUser *user, const char *name,
+                      const Preset *preset, CageSpec **ret, ConfigError *err);
+
+/* Validate and attach the closure: `paths` lists store paths, the first
+ * being the top-level one. */
+int cage_spec_set_closure(CageSpec *s, char *const *paths, char **ret_bad_path);
+
+bool store_path_is_valid(const char *p);
+
+/* A project directory a cage may be built on: refuses "/", system
+ * directories, the Nix store and the user's home itself. */
+int project_path_check(const char *canonical, const HostUser *user, const char **ret_reason);

@@ -1,0 +1,184 @@
+/* test-config.c: parsing, validation and the narrowing rules of the three
+ * configuration layers, including inih's traps. */
+#include "autoconfig.h"
+
+#include "config.h"
+#include "tap.h"
+
+/* Load admin, user and project texts (NULL skips a layer); return the first
+ * error's "line: message" or NULL, and the config for inspection. */
+static char *load3(const char *admin, const char *user, const char *project, Config **ret) {
+        Config *c;
+        if (config_new(&c) < 0)
+                abort();
+        const char *texts[] = { admin, user, project };
+        const char *labels[] = { "admin.conf", "user.conf", "project.conf" };
+        Layer layers[] = { LAYER_ADMIN, LAYER_USER, LAYER_PROJECT };
+        char *msg = NULL;
+        for (int i = 0; i < 3 && !msg; i++) {
+                if (!texts[i])
+                        continue;
+                ConfigError e = {};
+                if (config_load_buffer(c, layers[i], labels[i], texts[i], strlen(texts[i]), &e) < 0) {
+                        msg = strdup_printf("%s:%u: %s", strempty(e.file), e.line, strempty(e.message));
+                        config_error_done(&e);
+                }
+        }
+        if (ret)
+                *ret = c;
+        else
+                config_free(c);
+        return msg;
+}
+
+static bool refused(const char *admin, const char *user, const char *project, const char *needle) {
+        char *m = load3(admin, user, project, NULL);
+        bool r = m && strstr(m, needle);
+        if (!r)
+                printf("#   message: %s\n#   wanted:  %s\n", m ? m : "(accepted)", needle);
+        free(m);
+        return r;
+}
+
+static bool accepted(const char *admin, const char *user, const char *project) {
+        char *m = load3(admin, user, project, NULL);
+        if (m)
+                printf("#   refused: %s\n", m);
+        free(m);
+        return !m;
+}
+
+int main(void) {
+        uint64_t v;
+        char buf[32];
+
+        /* values */
+        ok(parse_size("4G", &v) == 0 && v == (UINT64_C(4) << 30), "4G parses");
+        ok(parse_size("512M", &v) == 0 && v == (UINT64_C(512) << 20), "512M parses");
+        ok(parse_size("100", &v) == 0 && v == 100, "plain bytes parse");
+        ok(parse_size("4GB", &v) < 0 && parse_size("-1", &v) < 0 && parse_size("", &v) < 0 && parse_size("1.5G", &v) < 0, "bad sizes refused");
+        ok(parse_size("99999999999999999999", &v) == -ERANGE && parse_size("20000000T", &v) == -ERANGE, "size overflow refused");
+        ok(parse_cpus("0.5", &v) == 0 && v == 50 && parse_cpus("2", &v) == 0 && v == 200 && parse_cpus("1.25", &v) == 0 && v == 125, "CPUs parse in hundredths");
+        ok(parse_cpus("0", &v) < 0 && parse_cpus("1.234", &v) < 0 && parse_cpus(".5", &v) < 0 && parse_cpus("2x", &v) < 0, "bad CPUs refused");
+        format_cpus(50, buf);
+        is_str(buf, "0.5", "0.5 CPUs formats back");
+        format_size(UINT64_C(3) << 30, buf);
+        is_str(buf, "3G", "3G formats back");
+        ok(parse_count("512", &v) == 0 && v == 512 && parse_count("0", &v) < 0 && parse_count("5000000", &v) < 0, "task counts bounded");
+        ok(machine_name_is_valid("proj-1a2b") && !machine_name_is_valid(".host") && !machine_name_is_valid("a/b") &&
+           !machine_name_is_valid("-x") && !machine_name_is_valid("a..b") && !machine_name_is_valid(""), "machine names");
+        char longname[301];
+        memset(longname, 'a', 300);
+        longname[300] = 0;
+        ok(!machine_name_is_valid(longname), "300-character machine name refused");
+        ok(package_name_is_valid("nodejs_22") && package_name_is_valid("python3Packages.requests") &&
+           !package_name_is_valid("a;b") && !package_name_is_valid("../x") && !package_name_is_valid("x."), "package names");
+        ok(path_is_safe_absolute("/home/a/My Project") && !path_is_safe_absolute("/a/../b") && !path_is_safe_absolute("//etc") &&
+           !path_is_safe_absolute("/a:b") && !path_is_safe_absolute("rel") && !path_is_safe_absolute("/a/") &&
+           !path_is_safe_absolute("/a\\b") && !path_is_safe_absolute("/a\nb"), "safe absolute paths");
+        for (int i = 0; i < _LAYER_MAX; i++)
+                ok(layer_from_string(layer_to_string(i)) == (Layer) i, "layer %s round trip", layer_to_string(i));
+        for (int i = 0; i < _NETWORK_MODE_MAX; i++)
+                ok(network_mode_from_string(network_mode_to_string(i)) == (NetworkMode) i, "mode %s round trip", network_mode_to_string(i));
+        for (int i = 0; i < _SETTING_MAX; i++)
+                ok(setting_from_string(setting_to_string(i)) == (SettingId) i, "setting %s round trip", setting_to_string(i));
+        ok(layer_from_string("nope") < 0 && network_mode_from_string("nope") < 0 && setting_from_string("X.Y") < 0, "unknown names are invalid");
+
+        char **w = NULL;
+        ok(split_command("sh -c 'touch x; exit 7'", &w) == 0 && strv_length(w) == 3 && streq(w[2], "touch x; exit 7"), "Command= quoting");
+        strv_free(w);
+        w = NULL;
+        ok(split_command("a 'b", &w) == -EBADMSG, "unterminated quote refused");
+
+        /* merge and origins */
+        Config *c;
+        char *m = load3("[Limits]\nMemory=8G\n[Policy]\nMaxMemory=16G\n", "[Limits]\nMemory=6G\n", "[Limits]\nMemory=2G\n", &c);
+        ok(!m && c->settings[SETTING_MEMORY].number == (UINT64_C(2) << 30), "project may lower Memory=");
+        ok(c->settings[SETTING_MEMORY].origin.layer == LAYER_PROJECT && c->settings[SETTING_MEMORY].origin.line == 2 &&
+           streq(c->settings[SETTING_MEMORY].origin.file, "project.conf"), "origin names file and line");
+        ok(c->settings[SETTING_TASKS].origin.layer == LAYER_BUILTIN, "unset keys come from builtin");
+        free(m);
+        config_free(c);
+
+        ok(refused("[Policy]\nMaxMemory=8G\n", NULL, "[Limits]\nMemory=64G\n", "Memory=64G asks for more than allowed"), "project Memory above the admin maximum refused");
+        ok(refused("[Policy]\nMaxMemory=8G\n", "[Limits]\nMemory=10G\n", NULL, "administrator's maximum is MaxMemory=8G"), "user Memory above the admin maximum refused");
+        ok(refused(NULL, "[Limits]\nMemory=6G\n", "[Limits]\nMemory=7G\n", "at most 6G (from user.conf:2)"), "project cannot exceed the user's value");
+        ok(accepted("[Limits]\nMemory=8G\n[Policy]\nMaxMemory=4G\n", NULL, NULL) == false, "admin default above admin max refused");
+        ok(refused(NULL, "[Network]\nMode=private\n", "[Network]\nMode=host\n", "Mode=host asks for more network than allowed: at most private"), "Mode=host when the user allows private");
+        ok(refused(NULL, "[Network]\nMode=host\n", NULL, "Mode=host is not allowed"), "Mode=host needs the admin");
+        ok(accepted("[Policy]\nAllowNetwork=off private host\n", "[Network]\nMode=host\n", "[Network]\nMode=off\n"), "admin may allow host; project may narrow");
+        ok(refused(NULL, NULL, "[Display]\nX11=yes\n", "X11=yes is not allowed"), "project X11=yes refused");
+        ok(accepted(NULL, "[Display]\nX11=yes\n", "[Display]\nX11=no\n"), "project may turn X11 off");
+        ok(refused("[Policy]\nAllowDisplay=no\n", "[Display]\nWayland=yes\n", NULL, "administrator set AllowDisplay=no"), "admin forbids display");
+        ok(refused(NULL, NULL, "[Files]\nBind=/:/host\n", "Bind= may only be set by the administrator or in your user configuration"), "project Bind of / refused");
+        ok(refused(NULL, NULL, "[Files]\nBindReadOnly=/etc\n", "may only be set by"), "project BindReadOnly refused");
+        ok(refused(NULL, NULL, "[Cage]\nNixpkgs=/tmp/evil\n", "Nixpkgs= may only be set"), "project Nixpkgs refused");
+        ok(refused(NULL, NULL, "[Cage]\nName=.host\n", "Name= may only be set"), "project Name refused");
+        ok(refused(NULL, "[Cage]\nName=.host\n", NULL, "not a valid machine name"), "Name=.host refused");
+        ok(refused(NULL, NULL, "[Policy]\nMaxMemory=1T\n", "only be set by the administrator"), "project [Policy] refused");
+        ok(refused(NULL, "[Policy]\nMaxMemory=1T\n", NULL, "only be set by the administrator"), "user [Policy] refused");
+        ok(refused("[Policy]\nAllowBinds=no\n", "[Files]\nBind=/home/u/data\n", NULL, "AllowBinds=no"), "admin forbids binds");
+        ok(refused(NULL, "[Files]\nBind=/a/../etc:/x\n", NULL, "absolute, normalised"), "bind with .. refused");
+        ok(refused(NULL, "[Files]\nBind=//etc\n", NULL, "absolute, normalised"), "bind with // refused");
+
+        ok(refused(NULL, "[Environment]\nPass=TERM ANTHROPIC_API_KEY\n", "[Environment]\nPass=AWS_SECRET_ACCESS_KEY\n", "Pass=AWS_SECRET_ACCESS_KEY is not allowed"), "project Pass of an unallowed variable refused");
+        m = load3(NULL, "[Environment]\nPass=TERM ANTHROPIC_API_KEY\n", "[Environment]\nPass=TERM\n", &c);
+        ok(!m && c->settings[SETTING_PASS].n_items == 1 && streq(c->settings[SETTING_PASS].items[0].value, "TERM"), "project Pass narrows the list");
+        free(m);
+        config_free(c);
+        ok(refused(NULL, NULL, "[Environment]\nSet=PATH=/evil\n", "managed by nspawn-cage"), "Set=PATH refused");
+        ok(refused(NULL, NULL, "[Environment]\nSet=LD_PRELOAD\n", "expected NAME=VALUE"), "Set without = refused");
+        m = load3(NULL, "[Environment]\nSet=A=1\n", "[Environment]\nSet=A=2\nSet=B=x y\n", &c);
+        ok(!m && c->settings[SETTING_SET].n_items == 2 && streq(c->settings[SETTING_SET].items[0].value, "A=2"), "later Set= of a name replaces it");
+        free(m);
+        config_free(c);
+        m = load3("[Cage]\nPackages=git\n", NULL, "[Cage]\nPackages=ripgrep nodejs_22\nPackages=jq\n", &c);
+        ok(!m && c->settings[SETTING_PACKAGES].n_items == 4, "Packages= accumulate across lines and layers");
+        free(m);
+        config_free(c);
+        m = load3("[Cage]\nPackages=git\n", "[Cage]\nPackages=\nPackages=jq\n", NULL, &c);
+        ok(!m && c->settings[SETTING_PACKAGES].n_items == 1, "empty Packages= resets the list");
+        free(m);
+        config_free(c);
+        ok(refused(NULL, NULL, "[Cage]\nPackages=git;rm\n", "not a valid package attribute name"), "bad package name refused");
+
+        /* inih traps and syntax */
+        char big[400];
+        snprintf(big, sizeof big, "[Cage]\nCommand=/home/alice/ok%0300d\n", 0);
+        ok(refused(NULL, NULL, big, "line is 322 characters long; at most 190"), "long line refused, not cut");
+        ok(refused(NULL, NULL, "[Cage]\nPackages=git\n  ripgrep\n", "indented line"), "indented continuation refused");
+        ok(refused(NULL, NULL, "[Limits]\nMemory=1G\nMemory=2G\n", "already set on line 2"), "duplicate scalar key refused");
+        ok(refused(NULL, NULL, "[Limits]\nMemory:1G\n", "expected Key=Value"), "key:value refused");
+        ok(refused(NULL, NULL, "[Limits]\r\nMemory=1G\r\n", "carriage return"), "CRLF refused");
+        ok(refused(NULL, NULL, "\xef\xbb\xbf[Limits]\n", "byte order mark"), "BOM refused");
+        ok(refused(NULL, NULL, "[Cage]\nCommand=sh -c 'a ;b'\n", "';' after white space"), "inline comment trap refused");
+        ok(refused(NULL, NULL, "[Cage]\nCommand=a\x01\n", "control character 0x01"), "control characters refused");
+        ok(refused(NULL, NULL, "Memory=1G\n", "before any [Section]"), "key outside a section refused");
+        ok(refused(NULL, NULL, "[Limits]\nMemroy=1G\n", "unknown key Memroy="), "unknown key refused");
+        ok(refused(NULL, NULL, "[Limitz]\nMemory=1G\n", "unknown section [Limitz]"), "unknown section refused");
+        ok(refused(NULL, NULL, "[Limits] x\n", "text after section header"), "junk after section refused");
+        ok(accepted(NULL, NULL, "[Cage]\nCommand=x\\n[Files]\\nBind=/:/host\n"), "a literal \\n escape stays inside Command=");
+        ok(refused(NULL, NULL, "[Limits]\nMemory=\n", "needs a value"), "empty scalar refused");
+        ok(refused(NULL, NULL, "[Limits]\nMemory=1M\n", "too small"), "tiny Memory refused");
+        ok(refused(NULL, NULL, "[Limits]\nMemory=abc\n", "expected a size"), "bad size names the format");
+        ok(refused(NULL, NULL, "[Limits]\nCPUs=4\n", "CPUs=4 asks for more than allowed"), "project CPUs above default refused");
+        ok(accepted(NULL, NULL, "# comment\n; other comment\n\n[Limits]\nCPUs=0.5\nTasks=100\n"), "comments and blank lines accepted");
+        char nul[] = "[Cage]\nCommand=a\0b\n";
+        Config *c2;
+        config_new(&c2);
+        ConfigError e = {};
+        ok(config_load_buffer(c2, LAYER_PROJECT, "p", nul, sizeof nul - 1, &e) < 0 && strstr(e.message, "NUL"), "NUL byte refused");
+        config_error_done(&e);
+        config_free(c2);
+
+        char *val;
+        config_new(&c);
+        val = setting_format_value(c, SETTING_MEMORY);
+        is_str(val, "4G", "builtin Memory is 4G");
+        free(val);
+        val = setting_format_value(c, SETTING_NETWORK_MODE);
+        is_str(val, "off", "builtin network is off");
+        free(val);
+        config_free(c);
+        return tap_done();
+}
