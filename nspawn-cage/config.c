@@ -803,7 +803,9 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                 }
                 if (info->type == V_PACKAGES && strv_length(words) + s->n_items > 512)
                         return fail(ctx, line, "Packages=: too many packages (at most 512)");
-                return list_assign(s, words, origin, isempty(value));
+                /* Policy lists say exactly what is allowed: each assignment replaces. */
+                bool replace = isempty(value) || info->type == V_USERS || info->type == V_MODES;
+                return list_assign(s, words, origin, replace);
         }
         }
         s->set = true;

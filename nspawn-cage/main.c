@@ -286,8 +286,32 @@ static int verb_config(const Args *a) {
                 strbuf_append(&b, ",\"settings\":[");
         }
         bool first = true;
+        _cleanup_free_ char *preset_origin = strdup_printf("preset:%s", cage.spec->preset);
+        if (!preset_origin)
+                return log_error("out of memory"), 1;
         for (int id = 0; id < _SETTING_MAX; id++) {
                 const Setting *s = &c->settings[id];
+                /* What the preset supplies is part of the effective settings too. */
+                if ((id == SETTING_COMMAND && !s->set) || id == SETTING_PACKAGES) {
+                        char *const one[] = { cage.preset.command ? cage.preset.command : "bash -l", NULL };
+                        char *const *l = id == SETTING_COMMAND ? one : cage.preset.packages;
+                        const char *o = id == SETTING_COMMAND && !cage.preset.command ? "builtin" : preset_origin;
+                        for (size_t i = 0; l && l[i]; i++) {
+                                if (a->json) {
+                                        strbuf_append(&b, first ? "\n  {\"key\":" : ",\n  {\"key\":");
+                                        strbuf_append_json(&b, setting_to_string(id));
+                                        strbuf_append(&b, ",\"value\":");
+                                        strbuf_append_json(&b, l[i]);
+                                        strbuf_append(&b, ",\"layer\":");
+                                        strbuf_append_json(&b, o);
+                                        strbuf_append(&b, "}");
+                                } else
+                                        strbuf_appendf(&b, "%s\t%s=%s\n", o, setting_to_string(id), l[i]);
+                                first = false;
+                        }
+                        if (id == SETTING_COMMAND || (s->n_items == 0 && l && l[0]))
+                                continue;
+                }
                 size_t n = setting_is_list(id) ? s->n_items : 1;
                 for (size_t i = 0; i < n || (i == 0 && n == 0); i++) {
                         const Origin *o = n == 0 || !setting_is_list(id) ? &s->origin : &s->items[i].origin;

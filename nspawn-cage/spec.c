@@ -187,14 +187,6 @@ static int add_binds(CageSpec *s, const Setting *st, bool read_only, ConfigError
                 const char *key = read_only ? "BindReadOnly" : "Bind";
                 if (streq(src, "/"))
                         return fail(err, &it->origin, "%s=%s: binding the whole host file system is not allowed", key, it->value);
-                for (size_t k = 0; reserved_destinations[k]; k++)
-                        if (path_startswith_dir(dst, reserved_destinations[k]) &&
-                            (!streq(reserved_destinations[k], "/") || streq(dst, "/")) &&
-                            !(streq(reserved_destinations[k], "/var") && !streq(dst, "/var") && !path_startswith_dir(dst, "/var/lib")) &&
-                            !(streq(reserved_destinations[k], "/tmp") && !streq(dst, "/tmp")))
-                                return fail(err, &it->origin, "%s=%s: the destination lies in a directory the cage itself provides; bind below /home, /srv, /opt or /mnt instead", key, it->value);
-                if (path_startswith_dir(s->project, dst))
-                        return fail(err, &it->origin, "%s=%s: the destination would hide the project directory; choose another destination", key, it->value);
                 if (it->origin.layer == LAYER_USER) {
                         /* Read with the user's rights at start; here keep the obvious out. */
                         static const char *const denied[] = { "/etc", "/root", "/proc", "/sys", "/dev", "/run", "/boot", "/nix", "/var/lib", NULL };
@@ -204,6 +196,14 @@ static int add_binds(CageSpec *s, const Setting *st, bool read_only, ConfigError
                         if (path_startswith_dir(src, "/home") && !path_startswith_dir(src, s->user.home))
                                 return fail(err, &it->origin, "%s=%s: the source lies in another user's home; bind only your own files", key, it->value);
                 }
+                for (size_t k = 0; reserved_destinations[k]; k++)
+                        if (path_startswith_dir(dst, reserved_destinations[k]) &&
+                            (!streq(reserved_destinations[k], "/") || streq(dst, "/")) &&
+                            !(streq(reserved_destinations[k], "/var") && !streq(dst, "/var") && !path_startswith_dir(dst, "/var/lib")) &&
+                            !(streq(reserved_destinations[k], "/tmp") && !streq(dst, "/tmp")))
+                                return fail(err, &it->origin, "%s=%s: the destination lies in a directory the cage itself provides; bind below /home, /srv, /opt or /mnt instead", key, it->value);
+                if (path_startswith_dir(s->project, dst))
+                        return fail(err, &it->origin, "%s=%s: the destination would hide the project directory; choose another destination", key, it->value);
                 BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
                 if (!t)
                         return -ENOMEM;

@@ -1,1 +1,197 @@
-echo 1..0
+#!/bin/sh
+# Hostile project configurations: the project's .nspawn-cage.conf is written
+# by the caged agent. Each case must be refused by both `config` and
+# `render` with a message naming the file (and line) and what is allowed,
+# print nothing on stdout, write no output file, and echo no secret.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+NSPAWN_CAGE=${NSPAWN_CAGE:-$top_srcdir/nspawn-cage/nspawn-cage}
+
+work=$(mktemp -d /tmp/nspawn-cage-hostile.XXXXXX) || exit 99
+chmod 0755 "$work"
+trap 'rm -rf "$work"' EXIT
+if [ "$(id -u)" = 0 ]; then
+        uid=65534
+        runas="setpriv --reuid=65534 --regid=65534 --clear-groups --"
+else
+        uid=$(id -u)
+        runas=""
+fi
+gid=$(getent passwd "$uid" | cut -d: -f4)
+
+n=0
+tap() {
+        n=$((n + 1))
+        if [ "$1" = 0 ]; then printf "ok %d - %s\n" "$n" "$2"; else printf "not ok %d - %s\n" "$n" "$2"; fi
+}
+
+printf '/nix/store/8pbk2ad2xg2l1dmq0ik8ah7k5h83cn4i-nspawn-cage-toplevel\n' > "$work/closure"
+mkdir -p "$work/admin"
+cat > "$work/admin/nspawn-cage.conf" <<'CONF'
+[Policy]
+MaxMemory=8G
+AllowDisplay=no
+CONF
+cat > "$work/user.conf" <<'CONF'
+[Cage]
+Name=hostile
+[Network]
+Mode=private
+[Environment]
+Pass=TERM ANTHROPIC_API_KEY
+CONF
+
+# new_project NAME: a fresh project directory owned by the test user.
+new_project() {
+        p="$work/$1"
+        rm -rf "$p"
+        mkdir -p "$p/out"
+}
+
+finish_project() {
+        [ "$(id -u)" = 0 ] && chown -R "$uid:$gid" "$p" "$work/closure" "$work/user.conf"
+        return 0
+}
+
+# expect_refused DESCRIPTION NEEDLE...: run config and render on $p.
+expect_refused() {
+        desc=$1
+        shift
+        for verb in config render; do
+                extra=""
+                [ $verb = render ] && extra="--closure $work/closure --output $p/out"
+                # shellcheck disable=SC2086
+                timeout 20 $runas "$NSPAWN_CAGE" $verb --admin-config-dir "$work/admin" --user-config "$work/user.conf" \
+                        --data-dir "$top_srcdir" $extra "$p" > "$work/stdout" 2> "$work/stderr" < /dev/null
+                st=$?
+                bad=0
+                [ $st = 0 ] && { echo "# exit status 0"; bad=1; }
+                [ $st = 124 ] && { echo "# timed out"; bad=1; }
+                for needle in "$@"; do
+                        grep -qF -- "$needle" "$work/stderr" || { echo "# missing in message: $needle"; bad=1; }
+                done
+                [ -s "$work/stdout" ] && { echo "# stdout not empty"; bad=1; }
+                [ -n "$(ls -A "$p/out")" ] && { echo "# output written: $(ls "$p/out")"; bad=1; }
+                grep -q 'root:' "$work/stderr" && { echo "# message echoes file content"; bad=1; }
+                [ "$(wc -l < "$work/stderr")" -le 2 ] || { echo "# message longer than two lines"; bad=1; }
+                [ $bad = 1 ] && sed 's/^/# stderr: /' "$work/stderr"
+                tap $bad "$desc ($verb)"
+        done
+}
+
+conf() { # write the project config from stdin
+        cat > "$p/.nspawn-cage.conf"
+        finish_project
+}
+
+for src in / /etc /root /home/other ../..; do
+        new_project bind
+        printf '[Files]\nBind=%s:/host\n' "$src" | conf
+        expect_refused "project Bind=$src refused" "$p/.nspawn-cage.conf:2:" "Bind= may only be set by the administrator or in your user configuration"
+done
+
+new_project symlink-bind
+ln -s /etc "$p/escape"
+printf '[Files]\nBindReadOnly=%s/escape:/x\n' "$p" | conf
+expect_refused "project bind of a symlink pointing out of the project refused" "$p/.nspawn-cage.conf:2:" "BindReadOnly= may only be set"
+
+new_project network
+printf '[Network]\nMode=host\n' | conf
+expect_refused "Mode=host when the user allows private" "$p/.nspawn-cage.conf:2:" "Mode=host asks for more network than allowed: at most private"
+
+new_project memory
+printf '[Limits]\nMemory=64G\n' | conf
+expect_refused "Memory= above the admin maximum" "$p/.nspawn-cage.conf:2:" "Memory=64G asks for more than allowed"
+
+new_project x11
+printf '[Display]\nX11=yes\n' | conf
+expect_refused "X11=yes when not allowed" "$p/.nspawn-cage.conf:2:" "X11=yes is not allowed"
+
+new_project newline
+printf '[Cage]\nCommand=x\n[Files]\nBind=/:/host\n' | conf
+expect_refused "a newline meant to add a [Files] line" "$p/.nspawn-cage.conf:4:" "Bind= may only be set"
+
+new_project longline
+{ printf '[Cage]\nCommand=/home/ok/'; head -c 10000 /dev/zero | tr '\0' a; printf '\n'; } | conf
+expect_refused "a 10,000-character line" "$p/.nspawn-cage.conf:2:" "line is 10017 characters long; at most 190"
+
+new_project name
+printf '[Cage]\nName=.host\n' | conf
+expect_refused "Name=.host" "$p/.nspawn-cage.conf:2:" "Name= may only be set"
+
+new_project pass
+printf '[Environment]\nPass=AWS_SECRET_ACCESS_KEY\n' | conf
+expect_refused "Pass= of a variable the user did not allow" "$p/.nspawn-cage.conf:2:" "Pass=AWS_SECRET_ACCESS_KEY is not allowed"
+
+new_project fifo
+mkfifo "$p/.nspawn-cage.conf"
+finish_project
+expect_refused "config that is a FIFO" "$p/.nspawn-cage.conf" "not a regular file"
+
+new_project shadow
+ln -s /etc/shadow "$p/.nspawn-cage.conf"
+finish_project
+expect_refused "config that is a symlink to /etc/shadow" "$p/.nspawn-cage.conf" "symbolic link"
+
+new_project zero
+ln -s /dev/zero "$p/.nspawn-cage.conf"
+finish_project
+expect_refused "config that is a symlink to /dev/zero" "$p/.nspawn-cage.conf" "symbolic link"
+
+new_project big
+truncate -s 100M "$p/.nspawn-cage.conf"
+finish_project
+expect_refused "config that is 100 MB long" "$p/.nspawn-cage.conf" "larger than 64 KiB"
+
+new_project indented
+printf '[Cage]\nPackages=git\n  ripgrep\n' | conf
+expect_refused "indented continuation line" "$p/.nspawn-cage.conf:3:" "indented line"
+
+new_project dup
+printf '[Limits]\nMemory=1G\nMemory=2G\n' | conf
+expect_refused "duplicate scalar key" "$p/.nspawn-cage.conf:3:" "already set on line 2"
+
+if [ "$(id -u)" = 0 ]; then
+        new_project owner
+        printf '[Limits]\nMemory=1G\n' > "$p/.nspawn-cage.conf"
+        finish_project
+        chown 4242 "$p/.nspawn-cage.conf"
+        expect_refused "config owned by another user" "$p/.nspawn-cage.conf" "owned by another user"
+else
+        n=$((n + 1)); echo "ok $n # SKIP config owned by another user: needs root to chown"
+        n=$((n + 1)); echo "ok $n # SKIP config owned by another user: needs root to chown"
+fi
+
+# An escape sequence in a value stays inside that value: render succeeds and
+# the .nspawn file gains nothing.
+new_project escape
+printf '[Cage]\nCommand=x\\n[Files]\\nBind=/:/host\n' | conf
+$runas "$NSPAWN_CAGE" render --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" \
+        --closure "$work/closure" --output "$p/out" "$p" > /dev/null 2>&1
+st=$?
+f="$p/out/hostile.nspawn"
+[ $st = 0 ] && [ -f "$f" ] && ! grep -q '/:/host' "$f" && [ "$(grep -c '^\[' "$f")" = 3 ] && [ "$(grep -c '^Bind=' "$f")" = 1 ]
+tap $? "a \\n escape in a value adds no line to the .nspawn file"
+
+# Project paths that are no project.
+for bad in "$work/missing:does not exist" "$work/closure:is not a directory" "/:is the root directory" "/etc:is a system directory"; do
+        path=${bad%%:*}
+        want=${bad#*:}
+        $runas "$NSPAWN_CAGE" config --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" "$path" \
+                > "$work/stdout" 2> "$work/stderr"
+        st=$?
+        [ $st != 0 ] && grep -qF "$want" "$work/stderr" && [ ! -s "$work/stdout" ]
+        r=$?
+        [ $r = 0 ] || sed 's/^/# stderr: /' "$work/stderr"
+        tap $r "project path $path refused: $want"
+done
+
+if [ "$(id -u)" = 0 ]; then
+        mkdir -p "$work/notmine"
+        chown 4242 "$work/notmine"
+        $runas "$NSPAWN_CAGE" config --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" "$work/notmine" \
+                > /dev/null 2> "$work/stderr"
+        [ $? != 0 ] && grep -q "not by you" "$work/stderr"
+        tap $? "a project owned by another user is refused"
+fi
+echo "1..$n"

@@ -1,2 +1,103 @@
+/* test-spec.c: resolving a cage from configuration: names, binds, presets,
+ * closure validation and project path checks. */
+#include "autoconfig.h"
+
+#include "spec.h"
 #include "tap.h"
-int main(void){ok(1,"placeholder");return tap_done();}
+
+static const HostUser alice = { .name = "alice", .uid = 1000, .gid = 1000, .home = "/home/alice" };
+
+static CageSpec *resolve(const char *user_conf, char **msg) {
+        Config *c;
+        config_new(&c);
+        ConfigError e = {};
+        CageSpec *s = NULL;
+        *msg = NULL;
+        if (user_conf && config_load_buffer(c, LAYER_USER, "user.conf", user_conf, strlen(user_conf), &e) < 0)
+                *msg = strdup(e.message);
+        else if (cage_spec_resolve(c, "/home/alice/proj", &alice, NULL, NULL, &s, &e) < 0)
+                *msg = strdup_printf("%s:%u: %s", strempty(e.file), e.line, strempty(e.message));
+        config_error_done(&e);
+        config_free(c);
+        return s;
+}
+
+static bool bind_refused(const char *conf, const char *needle) {
+        char *m;
+        CageSpec *s = resolve(conf, &m);
+        bool r = !s && m && strstr(m, needle);
+        if (!r)
+                printf("#   got: %s\n", m ? m : "(accepted)");
+        free(m);
+        cage_spec_free(s);
+        return r;
+}
+
+int main(void) {
+        char *n1, *n2, *n3;
+        cage_default_name("/home/alice/My Project!", 1000, &n1);
+        cage_default_name("/home/alice/My Project!", 1000, &n2);
+        cage_default_name("/home/bob/My Project!", 1000, &n3);
+        ok(strncmp(n1, "My-Project-", 11) == 0 && strlen(n1) == 19, "default name is the cleaned directory name plus 8 hex digits (%s)", n1);
+        ok(streq(n1, n2) && !streq(n1, n3), "default name is stable and depends on the full path");
+        ok(machine_name_is_valid(n1), "default name is a valid machine name");
+        free(n1); free(n2); free(n3);
+        cage_default_name("/srv/...", 0, &n1);
+        ok(machine_name_is_valid(n1) && strncmp(n1, "cage-", 5) == 0, "a name of dots still yields a valid name (%s)", n1);
+        free(n1);
+
+        char *m;
+        CageSpec *s = resolve("[Cage]\nPackages=ripgrep git\nPackages=git\nCommand=sh -c 'echo hi'\n[Files]\nBindReadOnly=/home/alice/data:/srv/data\n", &m);
+        ok(s && strv_length(s->packages) == 2 && streq(s->packages[0], "git"), "packages sorted and unique");
+        ok(s && strv_length(s->command) == 3 && streq(s->command[2], "echo hi"), "command split into argv");
+        ok(s && s->n_binds == 1 && s->binds[0].read_only && streq(s->binds[0].destination, "/srv/data"), "bind resolved");
+        ok(s && s->memory == (UINT64_C(4) << 30) && s->network == NETWORK_OFF, "defaults carried");
+        cage_spec_free(s);
+        free(m);
+
+        ok(bind_refused("[Files]\nBind=/etc\n", "a user configuration may not bind system directories"), "user bind of /etc refused");
+        ok(bind_refused("[Files]\nBind=/root/x:/srv/x\n", "may not bind system directories"), "user bind of /root refused");
+        ok(bind_refused("[Files]\nBind=/home/bob/src:/srv/src\n", "another user's home"), "user bind of another home refused");
+        ok(bind_refused("[Files]\nBind=/:/host\n", "whole host file system"), "bind of / refused");
+        ok(bind_refused("[Files]\nBind=/home/alice/x:/etc/x\n", "directory the cage itself provides"), "bind into /etc refused");
+        ok(bind_refused("[Files]\nBind=/home/alice/x:/nix/store/x\n", "directory the cage itself provides"), "bind into the store refused");
+        ok(bind_refused("[Files]\nBind=/home/alice/x:/home/alice\n", "hide the project"), "bind over the project refused");
+        ok(bind_refused("[Files]\nBind=/run/dbus/system_bus_socket\n", "system directories"), "bind of the bus socket refused");
+
+        const char *reason;
+        ok(project_path_check("/", &alice, &reason) < 0, "project / refused");
+        ok(project_path_check("/etc", &alice, &reason) < 0 && project_path_check("/etc/x", &alice, &reason) < 0, "project /etc refused");
+        ok(project_path_check("/nix/store/abc", &alice, &reason) < 0, "project in the store refused");
+        ok(project_path_check("/home/alice", &alice, &reason) < 0, "project = home refused");
+        ok(project_path_check("/home", &alice, &reason) < 0 && project_path_check("/tmp", &alice, &reason) < 0, "shared top-level dirs refused");
+        ok(project_path_check("/home/alice/a:b", &alice, &reason) < 0, "project with ':' refused");
+        ok(project_path_check("/home/alice/proj", &alice, &reason) == 0 && project_path_check("/tmp/x", &alice, &reason) == 0 &&
+           project_path_check("/srv/p", &alice, &reason) == 0, "ordinary projects accepted");
+
+        ok(store_path_is_valid("/nix/store/0c6kzph7l0dcbfmjap64f0czdafn3b7x-bash-5.2") &&
+           !store_path_is_valid("/nix/store/0c6kzph7l0dcbfmjap64f0czdafn3b7x-bash/bin") &&
+           !store_path_is_valid("/nix/store/0c6kzph7l0dcbfmjap64f0czdafn3b7e-bash") &&
+           !store_path_is_valid("/nix/store/short-bash") && !store_path_is_valid("/nix/store/../etc") &&
+           !store_path_is_valid("/etc/passwd"), "store path validation");
+
+        s = resolve(NULL, &m);
+        char *paths[] = { "/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-top", "/nix/store/0c6kzph7l0dcbfmjap64f0czdafn3b7x-bash",
+                          "/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-top", NULL };
+        char *bad = NULL;
+        ok(cage_spec_set_closure(s, paths, &bad) == 0 && strv_length(s->store_paths) == 2 &&
+           streq(s->toplevel, paths[0]) && streq(s->store_paths[0], paths[1]), "closure deduplicated and sorted, top-level kept");
+        char *evil[] = { "/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-top", "/etc", NULL };
+        ok(cage_spec_set_closure(s, evil, &bad) == -EINVAL && streq(bad, "/etc"), "non-store path in a closure refused");
+        free(bad);
+        cage_spec_free(s);
+
+        Preset p = {};
+        ConfigError e = {};
+        const char *preset = "[Cage]\nCommand=claude\nPackages=claude-code git\n[Environment]\nPass=ANTHROPIC_API_KEY\n[Network]\nMode=private\n";
+        ok(preset_parse("claude-code.conf", preset, strlen(preset), &p, &e) == 0 && streq(p.command, "claude") &&
+           strv_length(p.packages) == 2 && strv_contains(p.wants_pass, "ANTHROPIC_API_KEY") && p.wants_network == NETWORK_PRIVATE,
+           "preset parsed");
+        preset_done(&p);
+        config_error_done(&e);
+        return tap_done();
+}
