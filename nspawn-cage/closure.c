@@ -210,3 +210,12 @@ int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_p
         *ret_paths = TAKE_PTR(l);
         return 0;
 }
+
+int closure_add_root(const char *path, const char *link) {
+        char *argv[20] = { "nix-store", "--realise", "--add-root", (char *) link, "--indirect", "--", (char *) path, NULL };
+        _cleanup_free_ char *out = NULL;
+        int status, r = run_capture(argv, &out, &status);
+        if (r < 0)
+                return r;
+        return status == 0 ? 0 : -EIO;
+}

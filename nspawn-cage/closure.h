@@ -27,3 +27,6 @@ int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_p
 
 /* Closure of an existing store path (nix-store -qR). */
 int closure_query(const char *path, char ***ret_paths);
+
+/* Register `link` as an indirect GC root for an existing store path. */
+int closure_add_root(const char *path, const char *link);

@@ -6,16 +6,23 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <linux/magic.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "bus.h"
 #include "closure.h"
 #include "config.h"
 #include "rootfs.h"
 #include "settings.h"
 #include "spec.h"
+#include "state.h"
 #include "user.h"
 #include "util.h"
 
@@ -32,6 +39,9 @@ typedef struct Args {
         const char *data_dir;
         const char *project;
         char **command;
+        bool keep;
+        bool shell;
+        uint64_t timeout_usec;
 } Args;
 
 _printf_(1, 2) static int log_error(const char *fmt, ...) {
@@ -424,21 +434,605 @@ static int verb_render(const Args *a) {
         return 0;
 }
 
+/* ---- running cages ---- */
+
+static char *unit_name(const char *name) { return strdup_printf("nspawn-cage-%s.service", name); }
+
+static int require_root(void) {
+        if (geteuid() != 0)
+                return log_error("this needs root: run it as 'sudo nspawn-cage ...'");
+        return 0;
+}
+
+typedef struct Host {
+        sd_bus *bus;
+        sd_event *event;
+        int state_fd;
+} Host;
+
+static void host_done(Host *h) {
+        sd_bus_flush_close_unref(h->bus);
+        sd_event_unref(h->event);
+        if (h->state_fd >= 0)
+                close(h->state_fd);
+}
+
+static int host_open(Host *h) {
+        int r;
+        h->state_fd = -1;
+        if ((r = sd_event_new(&h->event)) < 0)
+                return log_error("cannot create an event loop: %s", strerror(-r));
+        if ((r = sd_bus_open_system(&h->bus)) < 0)
+                return log_error("cannot connect to the system bus (%s): is D-Bus running? nspawn-cage needs systemd as PID 1", strerror(-r));
+        if ((r = sd_bus_attach_event(h->bus, h->event, 0)) < 0)
+                return log_error("cannot attach the bus: %s", strerror(-r));
+        if ((r = state_open(STATE_DIR, &h->state_fd)) < 0)
+                return log_error("%s: %s (it must be a directory owned by root, not writable by others)", STATE_DIR, strerror(-r));
+        return 0;
+}
+
+static int check_machined(Host *h) {
+        int r = bus_machine_leader(h->bus, "nspawn-cage-probe", NULL);
+        if (r == -ENOENT)
+                return 0;
+        return log_error("systemd-machined is not available (%s); install systemd-container and start systemd-machined.service",
+                         strerror(-r));
+}
+
+static bool cgroup_unified(void) {
+        struct statfs fs;
+        return statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+static int settings_path(const char *dir, const char *name, char **ret) {
+        return (*ret = strdup_printf("%s/%s.nspawn", dir, name)) ? 0 : -ENOMEM;
+}
+
+/* Take everything of a cage away: its unit (and so the machine), its
+ * settings file, its GC root and its state directory. Safe to call on any
+ * part of it missing; reports what could not be removed. */
+static int cage_teardown(Host *h, const char *name) {
+        _cleanup_free_ char *unit = unit_name(name), *settings = NULL, *root = NULL, *dir = NULL, *busy = NULL;
+        int r, ret = 0;
+        if (!unit || settings_path(SETTINGS_DIR, name, &settings) < 0 || !(root = strdup_printf("gcroots/%s", name)) ||
+            !(dir = strdup_printf("cages/%s", name)))
+                return log_error("out of memory");
+        r = bus_stop_unit(h->bus, h->event, unit, 30 * 1000000ULL);
+        if (r < 0 && r != -ENOENT)
+                ret = log_error("stopping %s: %s", unit, strerror(-r));
+        bus_reset_failed_unit(h->bus, unit);
+        if (unlink(settings) < 0 && errno != ENOENT)
+                ret = log_error("%s: %s", settings, strerror(errno));
+        if (unlinkat(h->state_fd, root, 0) < 0 && errno != ENOENT)
+                ret = log_error("%s/%s: %s", STATE_DIR, root, strerror(errno));
+        if ((r = state_remove_dir(h->state_fd, dir, &busy)) < 0)
+                ret = log_error("%s/%s: %s%s%s", STATE_DIR, dir, strerror(-r), busy ? ": something is mounted at " : "", strempty(busy));
+        return ret;
+}
+
+/* Is a published cage in use? Its starter holds a lock on its directory
+ * for its whole life; a kept cage runs on without one. */
+static bool cage_locked(Host *h, const char *name) {
+        _cleanup_free_ char *dir = strdup_printf("cages/%s", name);
+        _cleanup_close_ int fd = dir ? openat(h->state_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) : -1;
+        if (fd < 0)
+                return false;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK;
+        return false;
+}
+
+static bool cage_running(Host *h, const CageRecord *rec) {
+        _cleanup_free_ char *state = NULL;
+        if (bus_unit_active_state(h->bus, rec->unit, &state) < 0)
+                return false;
+        return streq(state, "active") && bus_machine_leader(h->bus, rec->name, NULL) >= 0;
+}
+
+/* The agent's argv: a bare command name is looked up in the cage's profile,
+ * on the host side of the same store path. */
+static int resolve_command(const CageSpec *s, char *const *command, char ***ret) {
+        _cleanup_strv_free_ char **argv = strv_copy(command);
+        if (!argv || !argv[0])
+                return log_error("empty command");
+        if (!strchr(argv[0], '/')) {
+                _cleanup_free_ char *host = strdup_printf("%s/sw/bin/%s", s->toplevel, argv[0]);
+                if (!host || access(host, X_OK) < 0)
+                        return log_error("command '%s' is not in the cage's packages; add the package that provides it to Packages=", argv[0]);
+                char *inside = strdup_printf("/bin/%s", argv[0]);
+                if (!inside)
+                        return log_error("out of memory");
+                free(argv[0]);
+                argv[0] = inside;
+        }
+        *ret = TAKE_PTR(argv);
+        return 0;
+}
+
+static int agent_environment(const CageSpec *s, char ***ret) {
+        _cleanup_strv_free_ char **env = NULL;
+        int r = 0;
+        r = r ?: strv_push(&env, strdup_printf("HOME=%s", s->user.home));
+        r = r ?: strv_push(&env, strdup_printf("USER=%s", s->user.name));
+        r = r ?: strv_push(&env, strdup_printf("LOGNAME=%s", s->user.name));
+        r = r ?: strv_push(&env, strdup("SHELL=/bin/bash"));
+        r = r ?: strv_push(&env, strdup("PATH=/bin:/usr/bin"));
+        r = r ?: strv_push(&env, strdup_printf("TERM=%s", getenv("TERM") && strv_contains(s->pass, "TERM") ? getenv("TERM") : "xterm-256color"));
+        for (size_t i = 0; s->pass && s->pass[i] && r >= 0; i++) {
+                const char *v = getenv(s->pass[i]);
+                if (v && !streq(s->pass[i], "TERM") && !string_has_cc(v))
+                        r = strv_push(&env, strdup_printf("%s=%s", s->pass[i], v));
+        }
+        for (size_t i = 0; s->set && s->set[i] && r >= 0; i++)
+                r = strv_extend(&env, s->set[i]);
+        if (r < 0)
+                return log_error("out of memory");
+        *ret = TAKE_PTR(env);
+        return 0;
+}
+
+static int attach(Host *h, const CageSpec *s, char *const *command) {
+        _cleanup_strv_free_ char **argv = NULL, **env = NULL;
+        if (resolve_command(s, command, &argv) < 0 || agent_environment(s, &env) < 0)
+                return -1;
+        AgentRun run = { .machine = s->name, .argv = argv, .environ = env, .user = s->user.name, .directory = s->project };
+        _cleanup_free_ char *error = NULL;
+        int status = 0, r = bus_run_agent(h->bus, h->event, &run, &status, &error);
+        if (r < 0)
+                return log_error("running the command in cage %s: %s", s->name, error ? error : strerror(-r));
+        return status;
+}
+
+/* Build the closure, render the rootfs and the settings, start the unit.
+ * Every failure undoes what was made. Returns the locked cage dir fd. */
+static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
+        CageSpec *s = cage->spec;
+        _cleanup_free_ char *unit = unit_name(s->name), *gcroot = strdup_printf("%s/gcroots/%s", STATE_DIR, s->name);
+        _cleanup_free_ char *settings = NULL, *etc_settings = NULL, *error = NULL, *bad = NULL, *tmp = NULL;
+        _cleanup_strv_free_ char **paths = NULL;
+        _cleanup_close_ int cage_fd = -1;
+        int r;
+        if (!unit || !gcroot || settings_path(SETTINGS_DIR, s->name, &settings) < 0 || settings_path(SETTINGS_ETC_DIR, s->name, &etc_settings) < 0)
+                return log_error("out of memory");
+        if (access(etc_settings, F_OK) == 0)
+                return log_error("%s exists and would override the cage's settings; remove it (nspawn-cage never reads it)", etc_settings);
+
+        if (a->closure) {
+                if (read_closure_file(cage, a->closure, &paths) < 0)
+                        return -1;
+                for (size_t i = 0; paths[i]; i++)
+                        if (access(paths[i], F_OK) < 0)
+                                return log_error("--closure %s: %s is not in the Nix store", a->closure, paths[i]);
+                if (closure_add_root(paths[0], gcroot) < 0)
+                        return log_error("registering the GC root %s failed", gcroot);
+        } else {
+                ClosureRequest req = { .nixpkgs = s->nixpkgs, .packages = s->packages, .name = s->name,
+                                       .data_dir = a->data_dir ? a->data_dir : PKGDATADIR };
+                if ((r = closure_realise(&req, gcroot, &paths, &error)) < 0) {
+                        (void) unlink(gcroot);
+                        return log_error("building the closure failed: %s", error ? error : strerror(-r));
+                }
+        }
+        if ((r = cage_spec_set_closure(s, paths, &bad)) < 0) {
+                (void) unlink(gcroot);
+                return log_error("closure: %s", bad ? bad : "empty");
+        }
+
+        /* The rootfs, under a temporary name, then published. */
+        RootfsPlan plan = {};
+        if ((r = rootfs_plan_build(s, &plan)) < 0 || (r = state_begin_cage(h->state_fd, s->name, &cage_fd, &tmp)) < 0) {
+                rootfs_plan_done(&plan);
+                (void) unlink(gcroot);
+                return log_error("%s: preparing the cage: %s", STATE_DIR, strerror(-r));
+        }
+        (void) flock(cage_fd, LOCK_EX);
+        _cleanup_close_ int rootfd = openat(cage_fd, "rootfs", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        r = rootfd < 0 ? -errno : rootfs_apply(&plan, rootfd, &bad);
+        rootfs_plan_done(&plan);
+        CageRecord rec = { .name = s->name, .project = s->project, .user = s->user.name, .uid = s->user.uid, .unit = unit,
+                           .toplevel = s->toplevel, .helper = getpid(), .keep = a->keep,
+                           .created_usec = (uint64_t) time(NULL) * 1000000ULL, .n_store_paths = (unsigned) strv_length(s->store_paths) };
+        if (r >= 0)
+                r = state_write_record(cage_fd, &rec);
+        if (r >= 0)
+                r = state_commit_cage(h->state_fd, tmp, s->name);
+        if (r < 0) {
+                _cleanup_free_ char *busy = NULL;
+                log_error("rendering the rootfs%s%s: %s", bad ? " at " : "", strempty(bad),
+                          r == -EEXIST ? "a cage of that name appeared meanwhile" : strerror(-r));
+                (void) state_remove_dir(h->state_fd, tmp, &busy);
+                (void) unlink(gcroot);
+                return -1;
+        }
+
+        _cleanup_free_ char *text = NULL;
+        if ((r = settings_render(s, &text, &bad)) < 0) {
+                log_error("cannot write '%s' safely into a .nspawn file", strempty(bad));
+                cage_teardown(h, s->name);
+                return -1;
+        }
+        (void) mkdir("/run/systemd", 0755);
+        (void) mkdir(SETTINGS_DIR, 0755);
+        _cleanup_close_ int sfd = open(SETTINGS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *sname = strdup_printf("%s.nspawn", s->name);
+        if (sfd < 0 || !sname || (r = write_file_atomic_at(sfd, sname, text, 0644)) < 0) {
+                log_error("%s: %s", settings, strerror(sfd < 0 ? errno : -r));
+                cage_teardown(h, s->name);
+                return -1;
+        }
+
+        _cleanup_free_ char *rootfs = strdup_printf("%s/cages/%s/rootfs", STATE_DIR, s->name);
+        CageUnit cu = { .spec = s, .unit = unit, .nspawn = NSPAWN_PATH, .rootfs = rootfs, .unified_cgroup = cgroup_unified() };
+        if (!rootfs)
+                return log_error("out of memory");
+        if ((r = bus_start_cage(h->bus, h->event, &cu, a->timeout_usec, &error)) < 0) {
+                log_error("starting cage %s: %s", s->name, error ? error : strerror(-r));
+                cage_teardown(h, s->name);
+                return -1;
+        }
+        *ret_lock_fd = TAKE_FD(cage_fd);
+        return 0;
+}
+
+static char **default_command(const Args *a) {
+        return a->command;
+}
+
+static int verb_run(const Args *a) {
+        _cleanup_(cage_done) Cage cage = {};
+        _cleanup_(host_done) Host h = { .state_fd = -1 };
+        if (require_root() < 0 || cage_load(&cage, a) < 0)
+                return 1;
+        CageSpec *s = cage.spec;
+        if (s->user.uid == 0)
+                return log_error("the cage's user would be root; run nspawn-cage through sudo as the user who owns the project"), 1;
+        if (host_open(&h) < 0 || check_machined(&h) < 0)
+                return 1;
+
+        _cleanup_strv_free_ char **shell = NULL;
+        if (strv_extend(&shell, "bash") < 0 || strv_extend(&shell, "-l") < 0)
+                return log_error("out of memory"), 1;
+        char *const *command = default_command(a) ? default_command(a) : a->shell ? shell : s->command;
+
+        CageRecord rec = {};
+        if (state_read_record(h.state_fd, s->name, &rec) >= 0) {
+                bool mine = rec.uid == s->user.uid;
+                bool running = cage_running(&h, &rec);
+                bool busy = cage_locked(&h, s->name);
+                cage_record_done(&rec);
+                if (!mine)
+                        return log_error("a cage named %s belongs to another user; choose another --name", s->name), 1;
+                if (running) {
+                        /* A second start on a running cage attaches to it. */
+                        if (!s->toplevel) {
+                                char **p = NULL;
+                                CageRecord r2 = {};
+                                if (state_read_record(h.state_fd, s->name, &r2) >= 0 && r2.toplevel && strv_extend(&p, r2.toplevel) >= 0) {
+                                        _cleanup_free_ char *bad = NULL;
+                                        (void) cage_spec_set_closure(s, p, &bad);
+                                }
+                                strv_free(p);
+                                cage_record_done(&r2);
+                        }
+                        int st = attach(&h, s, command);
+                        return st < 0 ? 1 : st;
+                }
+                if (busy)
+                        return log_error("cage %s is being started or stopped by another nspawn-cage; try again", s->name), 1;
+                if (cage_teardown(&h, s->name) < 0)
+                        return log_error("cage %s left state that could not be removed; see above, then run 'nspawn-cage gc'", s->name), 1;
+        }
+
+        _cleanup_close_ int lock_fd = -1;
+        if (cage_start(&h, &cage, a, &lock_fd) < 0)
+                return 1;
+        int status = attach(&h, s, command);
+        if (a->keep) {
+                /* Detach: the cage runs on without us. */
+                CageRecord r2 = {};
+                if (state_read_record(h.state_fd, s->name, &r2) >= 0) {
+                        _cleanup_free_ char *dir = strdup_printf("cages/%s", s->name);
+                        _cleanup_close_ int fd = dir ? openat(h.state_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+                        r2.helper = 0;
+                        if (fd >= 0)
+                                (void) state_write_record(fd, &r2);
+                        cage_record_done(&r2);
+                }
+                fprintf(stderr, "nspawn-cage: cage %s keeps running: 'nspawn-cage shell %s', 'machinectl shell %s@%s', 'nspawn-cage stop %s'\n",
+                        s->name, s->name, s->user.name, s->name, s->name);
+        } else if (cage_teardown(&h, s->name) < 0)
+                status = status ? status : 1;
+        return status < 0 ? 1 : status;
+}
+
+/* NAME of a cage of the caller's, or a PROJECT directory that has one. */
+static int find_cage(Host *h, const Args *a, const char *what, CageRecord *ret, HostUser *user) {
+        int r;
+        if (invoking_user(user) < 0)
+                return -1;
+        if (machine_name_is_valid(what) && !strchr(what, '/') && (r = state_read_record(h->state_fd, what, ret)) >= 0)
+                ;
+        else {
+                _cleanup_(cage_done) Cage cage = {};
+                Args b = *a;
+                b.project = what;
+                if (cage_load(&cage, &b) < 0)
+                        return -1;
+                if (state_read_record(h->state_fd, cage.spec->name, ret) < 0)
+                        return log_error("no cage named %s, and no running cage for that project; 'nspawn-cage list' shows them", what);
+        }
+        if (user->uid != 0 && ret->uid != user->uid) {
+                cage_record_done(ret);
+                return log_error("cage %s belongs to another user", what);
+        }
+        return 0;
+}
+
+static int verb_shell(const Args *a) {
+        _cleanup_(host_done) Host h = { .state_fd = -1 };
+        _cleanup_(host_user_done) HostUser user = {};
+        CageRecord rec = {};
+        if (require_root() < 0 || host_open(&h) < 0 || find_cage(&h, a, a->project, &rec, &user) < 0)
+                return 1;
+        if (!cage_running(&h, &rec)) {
+                log_error("cage %s is not running; start it with 'nspawn-cage --keep %s'", rec.name, rec.project);
+                cage_record_done(&rec);
+                return 1;
+        }
+        CageSpec s = { .name = rec.name, .project = rec.project, .toplevel = rec.toplevel };
+        _cleanup_(host_user_done) HostUser owner = {};
+        if (host_user_from_uid(rec.uid, &owner) < 0) {
+                cage_record_done(&rec);
+                return log_error("the cage's user (uid %u) no longer exists", (unsigned) rec.uid), 1;
+        }
+        s.user = owner;
+        char *shell[] = { "bash", "-l", NULL };
+        int st = attach(&h, &s, a->command ? a->command : shell);
+        cage_record_done(&rec);
+        return st < 0 ? 1 : st;
+}
+
+static int verb_stop(const Args *a) {
+        _cleanup_(host_done) Host h = { .state_fd = -1 };
+        _cleanup_(host_user_done) HostUser user = {};
+        CageRecord rec = {};
+        if (require_root() < 0 || host_open(&h) < 0 || find_cage(&h, a, a->project, &rec, &user) < 0)
+                return 1;
+        int r = cage_teardown(&h, rec.name);
+        cage_record_done(&rec);
+        return r < 0 ? 1 : 0;
+}
+
+static void format_usage(StrBuf *b, const char *label, uint64_t cur, uint64_t max, bool bytes) {
+        char c[32], m[32];
+        if (bytes) {
+                if (cur == UINT64_MAX)
+                        snprintf(c, sizeof c, "-");
+                else
+                        snprintf(c, sizeof c, "%.1fM", (double) cur / (1024.0 * 1024.0));
+                format_size(max, m);
+        } else {
+                snprintf(c, sizeof c, cur == UINT64_MAX ? "-" : "%" PRIu64, cur);
+                if (max == UINT64_MAX)
+                        snprintf(m, sizeof m, "infinity");
+                else
+                        snprintf(m, sizeof m, "%" PRIu64, max);
+        }
+        strbuf_appendf(b, "%12s: %s of %s\n", label, c, m);
+}
+
+static int verb_status(const Args *a) {
+        _cleanup_(host_done) Host h = { .state_fd = -1 };
+        _cleanup_(host_user_done) HostUser user = {};
+        CageRecord rec = {};
+        if (require_root() < 0 || host_open(&h) < 0 || find_cage(&h, a, a->project, &rec, &user) < 0)
+                return 1;
+        _cleanup_free_ char *state = NULL;
+        if (bus_unit_active_state(h.bus, rec.unit, &state) < 0)
+                state = strdup("inactive");
+        bool running = cage_running(&h, &rec);
+        UnitUsage u = {};
+        if (bus_unit_usage(h.bus, rec.unit, &u) < 0)
+                memset(&u, 0xff, sizeof u);
+        uint64_t now = (uint64_t) time(NULL);
+        uint64_t since = u.active_enter_usec == UINT64_MAX || !running ? 0 : u.active_enter_usec / 1000000;
+        StrBuf b = {};
+        if (a->json) {
+                strbuf_append(&b, "{\"name\":");
+                strbuf_append_json(&b, rec.name);
+                strbuf_append(&b, ",\"state\":");
+                strbuf_append_json(&b, running ? "running" : strempty(state));
+                strbuf_append(&b, ",\"project\":");
+                strbuf_append_json(&b, rec.project);
+                strbuf_append(&b, ",\"user\":");
+                strbuf_append_json(&b, rec.user);
+                strbuf_append(&b, ",\"unit\":");
+                strbuf_append_json(&b, rec.unit);
+                strbuf_append(&b, ",\"toplevel\":");
+                strbuf_append_json(&b, rec.toplevel);
+                strbuf_appendf(&b, ",\"store_paths\":%u,\"uptime_sec\":%" PRIu64, rec.n_store_paths, since ? now - since : 0);
+#define NUM(k, v) strbuf_appendf(&b, ",\"" k "\":%s%" PRIu64 "%s", (v) == UINT64_MAX ? "null" : "", (v) == UINT64_MAX ? (uint64_t) 0 : (v), "")
+                if (u.memory_current == UINT64_MAX) strbuf_append(&b, ",\"memory_current\":null"); else NUM("memory_current", u.memory_current);
+                if (u.memory_max == UINT64_MAX) strbuf_append(&b, ",\"memory_max\":null"); else NUM("memory_max", u.memory_max);
+                if (u.cpu_usage_nsec == UINT64_MAX) strbuf_append(&b, ",\"cpu_usage_nsec\":null"); else NUM("cpu_usage_nsec", u.cpu_usage_nsec);
+                if (u.cpu_quota_per_sec_usec == UINT64_MAX) strbuf_append(&b, ",\"cpu_quota_per_sec_usec\":null"); else NUM("cpu_quota_per_sec_usec", u.cpu_quota_per_sec_usec);
+                if (u.tasks_current == UINT64_MAX) strbuf_append(&b, ",\"tasks_current\":null"); else NUM("tasks_current", u.tasks_current);
+                if (u.tasks_max == UINT64_MAX) strbuf_append(&b, ",\"tasks_max\":null"); else NUM("tasks_max", u.tasks_max);
+#undef NUM
+                strbuf_append(&b, "}\n");
+        } else {
+                strbuf_appendf(&b, "%s (%s)\n", rec.name, running ? "running" : strempty(state));
+                strbuf_appendf(&b, "%12s: %s\n%12s: %s (uid %u)\n%12s: %s\n", "project", rec.project, "user", rec.user, (unsigned) rec.uid, "unit", rec.unit);
+                if (since)
+                        strbuf_appendf(&b, "%12s: %" PRIu64 " s\n", "uptime", now - since);
+                format_usage(&b, "memory", u.memory_current, u.memory_max, true);
+                strbuf_appendf(&b, "%12s: %.2f s", "cpu time", u.cpu_usage_nsec == UINT64_MAX ? 0.0 : (double) u.cpu_usage_nsec / 1e9);
+                if (u.cpu_quota_per_sec_usec != UINT64_MAX)
+                        strbuf_appendf(&b, " (quota %.2f CPUs)", (double) u.cpu_quota_per_sec_usec / 1e6);
+                strbuf_append(&b, "\n");
+                format_usage(&b, "tasks", u.tasks_current, u.tasks_max, false);
+                strbuf_appendf(&b, "%12s: %u under %s\n", "store paths", rec.n_store_paths, strempty(rec.toplevel));
+        }
+        cage_record_done(&rec);
+        _cleanup_free_ char *text = NULL;
+        if (strbuf_steal(&b, &text) < 0)
+                return 1;
+        fputs(text, stdout);
+        return 0;
+}
+
+static int verb_list(const Args *a) {
+        _cleanup_(host_done) Host h = { .state_fd = -1 };
+        _cleanup_(host_user_done) HostUser user = {};
+        _cleanup_strv_free_ char **names = NULL;
+        if (require_root() < 0 || host_open(&h) < 0 || invoking_user(&user) < 0)
+                return 1;
+        if (state_list(h.state_fd, &names) < 0)
+                return log_error("%s/cages: cannot list", STATE_DIR), 1;
+        StrBuf b = {};
+        if (a->json)
+                strbuf_append(&b, "[");
+        else
+                strbuf_appendf(&b, "%-32s %-10s %-10s %s\n", "NAME", "USER", "STATE", "PROJECT");
+        bool first = true;
+        for (size_t i = 0; names && names[i]; i++) {
+                CageRecord rec = {};
+                if (state_read_record(h.state_fd, names[i], &rec) < 0)
+                        continue;
+                if (user.uid != 0 && rec.uid != user.uid) {
+                        cage_record_done(&rec);
+                        continue;
+                }
+                const char *state = cage_running(&h, &rec) ? "running" : "stale";
+                if (a->json) {
+                        strbuf_append(&b, first ? "\n  {\"name\":" : ",\n  {\"name\":");
+                        strbuf_append_json(&b, rec.name);
+                        strbuf_append(&b, ",\"user\":");
+                        strbuf_append_json(&b, rec.user);
+                        strbuf_append(&b, ",\"state\":");
+                        strbuf_append_json(&b, state);
+                        strbuf_append(&b, ",\"project\":");
+                        strbuf_append_json(&b, rec.project);
+                        strbuf_append(&b, ",\"unit\":");
+                        strbuf_append_json(&b, rec.unit);
+                        strbuf_append(&b, "}");
+                } else
+                        strbuf_appendf(&b, "%-32s %-10s %-10s %s\n", rec.name, rec.user, state, rec.project);
+                first = false;
+                cage_record_done(&rec);
+        }
+        if (a->json)
+                strbuf_append(&b, first ? "]\n" : "\n]\n");
+        _cleanup_free_ char *text = NULL;
+        if (strbuf_steal(&b, &text) < 0)
+                return 1;
+        fputs(text, stdout);
+        return 0;
+}
+
+/* Remove what crashed helpers and killed cages left: unlocked cages whose
+ * unit is gone (or that were not to be kept), temporary directories,
+ * orphaned settings files, GC roots and units. */
+static int verb_gc(const Args *a) {
+        _cleanup_(host_done) Host h = { .state_fd = -1 };
+        _cleanup_strv_free_ char **names = NULL, **tmps = NULL;
+        int ret = 0, removed = 0;
+        (void) a;
+        if (require_root() < 0 || host_open(&h) < 0)
+                return 1;
+        if (invoked_through_sudo())
+                return log_error("gc acts on every user's cages: run it as root, not through sudo"), 1;
+        (void) state_list(h.state_fd, &names);
+        for (size_t i = 0; names && names[i]; i++) {
+                CageRecord rec = {};
+                bool bad = state_read_record(h.state_fd, names[i], &rec) < 0;
+                bool stale = bad || (!cage_locked(&h, names[i]) && (!cage_running(&h, &rec) || !rec.keep));
+                cage_record_done(&rec);
+                if (!stale)
+                        continue;
+                if (cage_teardown(&h, names[i]) < 0)
+                        ret = -1;
+                else {
+                        printf("removed cage %s\n", names[i]);
+                        removed++;
+                }
+        }
+        (void) state_list_temporary(h.state_fd, &tmps);
+        for (size_t i = 0; tmps && tmps[i]; i++) {
+                _cleanup_free_ char *rel = strdup_printf("cages/%s", tmps[i]), *busy = NULL;
+                _cleanup_close_ int fd = rel ? openat(h.state_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) : -1;
+                if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue; /* a start in progress */
+                if (state_remove_dir(h.state_fd, rel, &busy) < 0)
+                        ret = log_error("%s/%s: cannot remove%s%s", STATE_DIR, rel, busy ? ", mounted: " : "", strempty(busy));
+                else
+                        removed++;
+        }
+        /* Settings files and GC roots of cages that no longer exist. */
+        const char *dirs[] = { SETTINGS_DIR, STATE_DIR "/gcroots" };
+        for (size_t k = 0; k < ELEMENTSOF(dirs); k++) {
+                DIR *d = opendir(dirs[k]);
+                struct dirent *de;
+                while (d && (de = readdir(d))) {
+                        _cleanup_free_ char *name = strdup(de->d_name);
+                        if (!name || name[0] == '.')
+                                continue;
+                        if (k == 0) {
+                                size_t l = strlen(name);
+                                if (l < 8 || !streq(name + l - 7, ".nspawn"))
+                                        continue;
+                                name[l - 7] = 0;
+                                _cleanup_free_ char *p = strdup_printf("%s/%s", dirs[k], de->d_name);
+                                char head[128] = "";
+                                FILE *f = p ? fopen(p, "re") : NULL;
+                                if (f) {
+                                        if (!fgets(head, sizeof head, f))
+                                                head[0] = 0;
+                                        fclose(f);
+                                }
+                                if (!strstr(head, "written by nspawn-cage"))
+                                        continue; /* not ours */
+                        }
+                        _cleanup_free_ char *cdir = strdup_printf("cages/%s", name);
+                        struct stat st;
+                        if (!cdir || fstatat(h.state_fd, cdir, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                                continue;
+                        _cleanup_free_ char *p = strdup_printf("%s/%s", dirs[k], de->d_name);
+                        if (p && unlink(p) == 0)
+                                removed++;
+                }
+                if (d)
+                        closedir(d);
+        }
+        printf("%d item%s removed\n", removed, removed == 1 ? "" : "s");
+        return ret < 0 ? 1 : 0;
+}
+
 static void help(void) {
-        printf("Usage: nspawn-cage [OPTIONS] VERB [ARGS]\n"
+        printf("Usage: nspawn-cage [OPTIONS] [run] PROJECT [-- COMMAND...]\n"
+               "       nspawn-cage [OPTIONS] VERB [ARGS]\n"
                "Run a coding agent in a systemd-nspawn container built from a Nix closure.\n\n"
                "Verbs:\n"
+               "  [run] PROJECT [-- COMMAND...] Start a cage on PROJECT and run the agent (or COMMAND)\n"
+               "                                in it on this terminal; the cage stops when it ends\n"
+               "  shell NAME|PROJECT [-- CMD]   Attach another terminal to a running cage\n"
+               "  list [--json]                 List cages\n"
+               "  status NAME [--json]          State, project, uptime, use against the limits\n"
+               "  stop NAME                     Stop a cage and remove everything it left\n"
+               "  gc                            Remove what crashed or killed cages left behind\n"
                "  config [--json] PROJECT       Show the effective settings and where each came from\n"
-               "  render [--output DIR] [--closure FILE] PROJECT\n"
-               "                                Write NAME.nspawn and NAME.rootfs without starting anything\n\n"
+               "  render [--output DIR] PROJECT Write NAME.nspawn and NAME.rootfs without starting anything\n\n"
                "Options:\n"
                "  -h --help                     Show this help\n"
                "     --version                  Show the version\n"
-               "     --json                     JSON output (config)\n"
+               "     --shell                    Run a login shell instead of the agent\n"
+               "     --keep                     Keep the cage running after the command ends\n"
+               "  -n --name NAME                Machine name (default: derived from the project path)\n"
+               "     --timeout SECONDS          How long the cage may take to boot (default 120)\n"
+               "     --json                     JSON output (config, list, status)\n"
                "  -o --output DIR               Where render writes (default: .)\n"
                "     --closure FILE             Store paths to use instead of building with Nix,\n"
                "                                one a line, the top-level path first\n"
-               "  -n --name NAME                Machine name (default: derived from the project path)\n"
                "     --admin-config-dir DIR     Read the administrator layer from DIR (not under sudo)\n"
                "     --user-config FILE         Read the user layer from FILE (not under sudo)\n"
                "     --data-dir DIR             Presets and Nix expressions from DIR (not under sudo)\n\n"
@@ -447,23 +1041,27 @@ static void help(void) {
                ADMIN_DIR);
 }
 
-enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR };
+enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT };
+
+static const struct option options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, ARG_VERSION },
+        { "json", no_argument, NULL, ARG_JSON },
+        { "output", required_argument, NULL, 'o' },
+        { "closure", required_argument, NULL, ARG_CLOSURE },
+        { "name", required_argument, NULL, 'n' },
+        { "admin-config-dir", required_argument, NULL, ARG_ADMIN_DIR },
+        { "user-config", required_argument, NULL, ARG_USER_CONFIG },
+        { "data-dir", required_argument, NULL, ARG_DATA_DIR },
+        { "keep", no_argument, NULL, ARG_KEEP },
+        { "shell", no_argument, NULL, ARG_SHELL },
+        { "timeout", required_argument, NULL, ARG_TIMEOUT },
+        {}
+};
 
 static int parse_args(int argc, char **argv, Args *a) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "output", required_argument, NULL, 'o' },
-                { "closure", required_argument, NULL, ARG_CLOSURE },
-                { "name", required_argument, NULL, 'n' },
-                { "admin-config-dir", required_argument, NULL, ARG_ADMIN_DIR },
-                { "user-config", required_argument, NULL, ARG_USER_CONFIG },
-                { "data-dir", required_argument, NULL, ARG_DATA_DIR },
-                {}
-        };
         int c;
-        while ((c = getopt_long(argc, argv, "+ho:n:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "ho:n:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h': help(); return 0;
                 case ARG_VERSION: printf("nspawn-cage %s\n", PACKAGE_VERSION); return 0;
@@ -478,52 +1076,67 @@ static int parse_args(int argc, char **argv, Args *a) {
                 case ARG_ADMIN_DIR: a->admin_dir = optarg; break;
                 case ARG_USER_CONFIG: a->user_config = optarg; break;
                 case ARG_DATA_DIR: a->data_dir = optarg; break;
+                case ARG_KEEP: a->keep = true; break;
+                case ARG_SHELL: a->shell = true; break;
+                case ARG_TIMEOUT: {
+                        uint64_t v;
+                        if (parse_count(optarg, &v) < 0 || v == COUNT_INFINITY || v > 3600)
+                                return log_error("--timeout %s: give seconds, 1 to 3600", optarg);
+                        a->timeout_usec = v * 1000000ULL;
+                        break;
+                }
                 default: return log_error("see 'nspawn-cage --help'");
                 }
-                /* Options may follow the verb: keep scanning after it. */
         }
         return 1;
 }
 
 int main(int argc, char **argv) {
-        Args a = {};
-        /* Verb first, options anywhere: reorder by hand so that a project
-         * path starting with '-' is never taken for an option after "--". */
-        _cleanup_free_ char **args = calloc((size_t) argc + 1, sizeof(char *));
-        if (!args)
-                return 1;
-        int n = 0, positional = 0;
-        const char *pos[3] = {};
-        args[n++] = argv[0];
-        for (int i = 1; i < argc; i++) {
+        Args a = { .timeout_usec = 120 * 1000000ULL };
+        /* Everything after "--" is the command for the cage, untouched. */
+        int dashdash = argc;
+        for (int i = 1; i < argc; i++)
                 if (streq(argv[i], "--")) {
-                        for (i++; i < argc && positional < 3; i++)
-                                pos[positional++] = argv[i];
+                        dashdash = i;
                         break;
                 }
-                if (argv[i][0] == '-' && argv[i][1]) {
-                        args[n++] = argv[i];
-                        bool takes = streq(argv[i], "-o") || streq(argv[i], "--output") || streq(argv[i], "--closure") ||
-                                     streq(argv[i], "-n") || streq(argv[i], "--name") || streq(argv[i], "--admin-config-dir") ||
-                                     streq(argv[i], "--user-config") || streq(argv[i], "--data-dir");
-                        if (takes && i + 1 < argc)
-                                args[n++] = argv[++i];
-                } else if (positional < 3)
-                        pos[positional++] = argv[i];
-                else
-                        return log_error("too many arguments: '%s'; see 'nspawn-cage --help'", argv[i]), 1;
-        }
-        int r = parse_args(n, args, &a);
+        if (dashdash + 1 < argc)
+                a.command = argv + dashdash + 1;
+        argv[dashdash < argc ? dashdash : argc] = NULL;
+        int r = parse_args(dashdash, argv, &a);
         if (r <= 0)
                 return r < 0 ? 1 : 0;
-        if (positional == 0)
-                return log_error("no verb given; see 'nspawn-cage --help'"), 1;
-        a.verb = pos[0];
-        if (streq(a.verb, "config") || streq(a.verb, "render")) {
-                if (positional != 2)
-                        return log_error("%s needs exactly one PROJECT directory", a.verb), 1;
-                a.project = pos[1];
-                return streq(a.verb, "config") ? verb_config(&a) : verb_render(&a);
-        }
-        return log_error("unknown verb '%s'; see 'nspawn-cage --help'", a.verb), 1;
+        char **pos = argv + optind;
+        int npos = dashdash - optind;
+        static const char *const verbs[] = { "run", "shell", "list", "status", "stop", "gc", "config", "render", NULL };
+        if (npos > 0 && strv_contains((char **) verbs, pos[0])) {
+                a.verb = pos[0];
+                pos++;
+                npos--;
+        } else
+                a.verb = "run";
+        bool wants_target = !streq(a.verb, "list") && !streq(a.verb, "gc");
+        if (wants_target && npos != 1)
+                return log_error("%s needs exactly one %s; see 'nspawn-cage --help'", a.verb,
+                                 streq(a.verb, "run") || streq(a.verb, "config") || streq(a.verb, "render") ? "PROJECT directory" : "cage NAME or PROJECT"), 1;
+        if (!wants_target && npos != 0)
+                return log_error("%s takes no arguments", a.verb), 1;
+        if (a.command && !streq(a.verb, "run") && !streq(a.verb, "shell"))
+                return log_error("only run and shell take a COMMAND after --"), 1;
+        a.project = wants_target ? pos[0] : NULL;
+        if (streq(a.verb, "config"))
+                return verb_config(&a);
+        if (streq(a.verb, "render"))
+                return verb_render(&a);
+        if (streq(a.verb, "run"))
+                return verb_run(&a);
+        if (streq(a.verb, "shell"))
+                return verb_shell(&a);
+        if (streq(a.verb, "list"))
+                return verb_list(&a);
+        if (streq(a.verb, "status"))
+                return verb_status(&a);
+        if (streq(a.verb, "stop"))
+                return verb_stop(&a);
+        return verb_gc(&a);
 }

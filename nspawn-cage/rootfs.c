@@ -5,7 +5,10 @@
  * sw/, etc/ and optional root/ entries. */
 #include "autoconfig.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <sys/stat.h>
 
 #include "rootfs.h"
 
@@ -202,4 +205,117 @@ int rootfs_plan_format(const RootfsPlan *p, const char *user_name, char **ret_te
                 }
         }
         return strbuf_steal(&b, ret_text);
+}
+
+/* Path inside the rootfs as a name relative to its fd ("" for the root). */
+static const char *rel(const char *path) {
+        while (*path == '/')
+                path++;
+        return *path ? path : ".";
+}
+
+static bool exists_at(int fd, const char *name) {
+        struct stat st;
+        return fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0;
+}
+
+static int write_new_file(int rootfd, const char *name, const char *contents, mode_t mode) {
+        _cleanup_close_ int fd = openat(rootfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        size_t n = strlen(contents);
+        if (write(fd, contents, n) != (ssize_t) n)
+                return -EIO;
+        if (fchmod(fd, mode) < 0)
+                return -errno;
+        return 0;
+}
+
+static int link_entries(int rootfd, const char *dir, const char *source) {
+        DIR *d = opendir(source);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno; /* optional parts of the top-level */
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *name = strdup_printf("%s%s%s", rel(dir), streq(rel(dir), ".") ? "" : "/", de->d_name);
+                _cleanup_free_ char *target = strdup_printf("%s/%s", source, de->d_name);
+                if (!name || !target) {
+                        r = -ENOMEM;
+                        break;
+                }
+                const char *n = streq(rel(dir), ".") ? de->d_name : name;
+                if (exists_at(rootfd, n))
+                        continue; /* ours wins: rendered files, mount points, fixed dirs */
+                if (symlinkat(target, rootfd, n) < 0) {
+                        r = -errno;
+                        break;
+                }
+        }
+        closedir(d);
+        return r;
+}
+
+int rootfs_apply(const RootfsPlan *p, int rootfd, char **ret_path) {
+        *ret_path = NULL;
+        for (size_t i = 0; i < p->n_entries; i++) {
+                const RootfsEntry *e = &p->entries[i];
+                const char *name = rel(e->path);
+                int r = 0;
+                switch (e->type) {
+                case ROOTFS_DIR:
+                        if (mkdirat(rootfd, name, e->mode) < 0 && errno != EEXIST)
+                                r = -errno;
+                        else if (fchmodat(rootfd, name, e->mode, 0) < 0)
+                                r = -errno;
+                        break;
+                case ROOTFS_SYMLINK:
+                        if (symlinkat(e->target, rootfd, name) < 0)
+                                r = -errno;
+                        break;
+                case ROOTFS_FILE:
+                        r = write_new_file(rootfd, name, e->contents, e->mode);
+                        break;
+                case ROOTFS_COPY: {
+                        _cleanup_close_ int src = open(e->target, O_RDONLY | O_CLOEXEC);
+                        _cleanup_free_ char *data = NULL;
+                        size_t size;
+                        if (src >= 0 && config_read_fd(src, &data, &size) >= 0)
+                                r = write_new_file(rootfd, name, data, e->mode);
+                        else
+                                r = write_new_file(rootfd, name, "# The host has no resolver configuration.\n", e->mode);
+                        break;
+                }
+                case ROOTFS_LINK_ENTRIES:
+                        r = link_entries(rootfd, e->path, e->target);
+                        break;
+                case ROOTFS_BIND_RO:
+                case ROOTFS_BIND_RW: {
+                        struct stat st;
+                        /* A mount point of the source's kind; nspawn binds onto it. */
+                        if (stat(e->target, &st) < 0)
+                                r = -errno;
+                        else if (S_ISDIR(st.st_mode)) {
+                                if (mkdirat(rootfd, name, 0755) < 0 && errno != EEXIST)
+                                        r = -errno;
+                        } else {
+                                _cleanup_close_ int fd = openat(rootfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                                if (fd < 0)
+                                        r = -errno;
+                        }
+                        break;
+                }
+                default:
+                        r = -EINVAL;
+                }
+                if (r >= 0 && e->user_owned && fchownat(rootfd, name, p->uid, p->gid, AT_SYMLINK_NOFOLLOW) < 0)
+                        r = -errno;
+                if (r < 0) {
+                        *ret_path = strdup(e->path);
+                        return r;
+                }
+        }
+        return 0;
 }

@@ -42,3 +42,9 @@ void rootfs_plan_done(RootfsPlan *p);
 int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret);
 /* One line an entry, in the order they are applied. */
 int rootfs_plan_format(const RootfsPlan *p, const char *user_name, char **ret_text);
+
+/* Create the plan's entries below `rootfd` (an empty directory). Store
+ * paths and link-entries sources are read from the host's /nix/store (as
+ * root: they are the closure, already validated). Binds become mount
+ * points: nspawn mounts them. On failure *ret_path names the entry. */
+int rootfs_apply(const RootfsPlan *p, int rootfd, char **ret_path);

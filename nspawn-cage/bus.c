@@ -1,0 +1,428 @@
+/* bus.c: the D-Bus side of a cage, with sd-bus. Starting waits on the
+ * systemd1 JobRemoved signal of our own job: the unit is Type=notify and
+ * nspawn runs with --notify-ready=yes, so the job finishes exactly when the
+ * cage's own systemd has booted. The agent runs like `systemd-run -M NAME
+ * --wait --pty`: a transient unit of the cage's systemd, reached over the
+ * machine's bus, whose ExecMainStatus is read back: machine1's shell would
+ * lose it. */
+#include "autoconfig.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <time.h>
+#include <sys/wait.h>
+
+#include "bus.h"
+#include "pty.h"
+#include "util.h"
+
+#define SYSTEMD "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define MANAGER "org.freedesktop.systemd1.Manager"
+#define MACHINED "org.freedesktop.machine1"
+#define MACHINED_PATH "/org/freedesktop/machine1"
+#define MACHINE_MANAGER "org.freedesktop.machine1.Manager"
+
+static char *bus_error_text(const sd_bus_error *e, int r) {
+        if (e && sd_bus_error_is_set(e))
+                return strdup_printf("%s", e->message ? e->message : e->name);
+        return strdup(strerror(-r));
+}
+
+/* ---- waiting for a job ---- */
+
+typedef struct JobWait {
+        const char *job;
+        char *result;
+        bool done;
+} JobWait;
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        JobWait *w = userdata;
+        uint32_t id;
+        const char *path, *unit, *result;
+        (void) error;
+        if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+                return 0;
+        if (w->job && streq(path, w->job)) {
+                w->result = strdup(result);
+                w->done = true;
+        }
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) s;
+        (void) usec;
+        *(bool *) userdata = true;
+        return 0;
+}
+
+/* Run the loop until the job in *w is removed or the timeout. The loop is
+ * the caller's and lives on: flags, not sd_event_exit(), end the wait. */
+static int wait_job(sd_event *e, JobWait *w, uint64_t timeout_usec) {
+        _cleanup_(sd_event_source_disable_unrefp) sd_event_source *t = NULL;
+        bool timed_out = false;
+        int r = sd_event_add_time_relative(e, &t, CLOCK_MONOTONIC, timeout_usec, 0, on_timeout, &timed_out);
+        if (r < 0)
+                return r;
+        while (!w->done && !timed_out)
+                if ((r = sd_event_run(e, UINT64_MAX)) < 0)
+                        return r;
+        return w->done ? 0 : -ETIMEDOUT;
+}
+
+/* ---- building StartTransientUnit ---- */
+
+static int append_exec(sd_bus_message *m, const char *key, const char *path, char *const *argv) {
+        int r;
+        if ((r = sd_bus_message_open_container(m, 'r', "sv")) < 0 || (r = sd_bus_message_append(m, "s", key)) < 0 ||
+            (r = sd_bus_message_open_container(m, 'v', "a(sasb)")) < 0 || (r = sd_bus_message_open_container(m, 'a', "(sasb)")) < 0 ||
+            (r = sd_bus_message_open_container(m, 'r', "sasb")) < 0 || (r = sd_bus_message_append(m, "s", path)) < 0 ||
+            (r = sd_bus_message_append_strv(m, (char **) argv)) < 0 || (r = sd_bus_message_append(m, "b", 0)) < 0)
+                return r;
+        for (int i = 0; i < 4; i++)
+                if ((r = sd_bus_message_close_container(m)) < 0)
+                        return r;
+        return 0;
+}
+
+static int append_strv_property(sd_bus_message *m, const char *key, char *const *l) {
+        int r;
+        if ((r = sd_bus_message_open_container(m, 'r', "sv")) < 0 || (r = sd_bus_message_append(m, "s", key)) < 0 ||
+            (r = sd_bus_message_open_container(m, 'v', "as")) < 0 || (r = sd_bus_message_append_strv(m, (char **) l)) < 0 ||
+            (r = sd_bus_message_close_container(m)) < 0)
+                return r;
+        return sd_bus_message_close_container(m);
+}
+
+static int start_transient(sd_bus *bus, sd_bus_message *m, const char **ret_job_copy, char **ret_job, char **ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r = sd_bus_message_append(m, "a(sa(sv))", 0);
+        if (r < 0)
+                return r;
+        r = sd_bus_call(bus, m, 0, &err, &reply);
+        if (r < 0) {
+                *ret_error = bus_error_text(&err, r);
+                return r;
+        }
+        const char *job;
+        if ((r = sd_bus_message_read(reply, "o", &job)) < 0)
+                return r;
+        if (!(*ret_job = strdup(job)))
+                return -ENOMEM;
+        *ret_job_copy = *ret_job;
+        return 0;
+}
+
+int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, char **ret_error) {
+        const CageSpec *s = u->spec;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_free_ char *job = NULL, *dir_arg = NULL, *machine_arg = NULL, *desc = NULL;
+        JobWait w = {};
+        int r;
+
+        dir_arg = strdup_printf("--directory=%s", u->rootfs);
+        machine_arg = strdup_printf("--machine=%s", s->name);
+        desc = strdup_printf("nspawn-cage %s (%s)", s->name, s->project);
+        if (!dir_arg || !machine_arg || !desc)
+                return -ENOMEM;
+        /* Settings come from /run/systemd/nspawn/NAME.nspawn, trusted; the
+         * command line only says where and what to run. */
+        char *argv[] = { "systemd-nspawn", "--quiet", "--keep-unit", "--register=yes", "--notify-ready=yes",
+                         "--settings=trusted", machine_arg, dir_arg, NULL };
+        _cleanup_strv_free_ char **env = NULL;
+        if (u->unified_cgroup && strv_extend(&env, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1") < 0)
+                return -ENOMEM;
+
+        r = sd_bus_match_signal(bus, &slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w);
+        if (r < 0)
+                return r;
+        (void) sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
+
+        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
+        if (r < 0 || (r = sd_bus_message_append(m, "ss", u->unit, "fail")) < 0 ||
+            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
+                return r;
+        uint64_t quota = s->cpus == UINT64_MAX ? UINT64_MAX : s->cpus * 10000; /* hundredths of a CPU -> µs per s */
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                  "Description", "s", desc,
+                                  "Slice", "s", "machine.slice",
+                                  "Type", "s", "notify",
+                                  "KillMode", "s", "mixed",
+                                  "Delegate", "b", 1,
+                                  "CollectMode", "s", "inactive-or-failed",
+                                  "TimeoutStopUSec", "t", UINT64_C(15000000),
+                                  "MemoryMax", "t", s->memory,
+                                  "MemorySwapMax", "t", s->swap,
+                                  "CPUQuotaPerSecUSec", "t", quota,
+                                  "TasksMax", "t", s->tasks,
+                                  "DevicePolicy", "s", "closed",
+                                  "DeviceAllow", "a(ss)", 2, "char-pts", "rw", "/dev/net/tun", "rwm");
+        if (r < 0)
+                return r;
+        if ((r = append_exec(m, "ExecStart", u->nspawn, argv)) < 0)
+                return r;
+        if (env && (r = append_strv_property(m, "Environment", env)) < 0)
+                return r;
+        if ((r = sd_bus_message_close_container(m)) < 0)
+                return r;
+        const char *jobp;
+        if ((r = start_transient(bus, m, &jobp, &job, ret_error)) < 0)
+                return r;
+        w.job = job;
+        r = wait_job(e, &w, timeout_usec);
+        if (r == -ETIMEDOUT) {
+                *ret_error = strdup_printf("the cage did not boot within %" PRIu64 " s", timeout_usec / 1000000);
+                return r;
+        }
+        if (r < 0)
+                return r;
+        bool ok = streq(w.result, "done");
+        if (!ok)
+                *ret_error = strdup_printf("starting %s: job %s (see 'journalctl -u %s')", u->unit, w.result, u->unit);
+        free(w.result);
+        return ok ? 0 : -EIO;
+}
+
+int bus_stop_unit(sd_bus *bus, sd_event *e, const char *unit, uint64_t timeout_usec) {
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        JobWait w = {};
+        int r = sd_bus_match_signal(bus, &slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w);
+        if (r < 0)
+                return r;
+        (void) sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
+        r = sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "StopUnit", &err, &reply, "ss", unit, "replace");
+        if (r < 0)
+                return sd_bus_error_has_name(&err, "org.freedesktop.systemd1.NoSuchUnit") ? -ENOENT : r;
+        const char *job;
+        if ((r = sd_bus_message_read(reply, "o", &job)) < 0)
+                return r;
+        w.job = job;
+        r = wait_job(e, &w, timeout_usec);
+        free(w.result);
+        return r;
+}
+
+void bus_reset_failed_unit(sd_bus *bus, const char *unit) {
+        (void) sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "ResetFailedUnit", NULL, NULL, "s", unit);
+}
+
+static int unit_path(sd_bus *bus, const char *unit, char **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r = sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "GetUnit", &err, &reply, "s", unit);
+        if (r < 0)
+                return sd_bus_error_has_name(&err, "org.freedesktop.systemd1.NoSuchUnit") ? -ENOENT : r;
+        const char *p;
+        if ((r = sd_bus_message_read(reply, "o", &p)) < 0)
+                return r;
+        return (*ret = strdup(p)) ? 0 : -ENOMEM;
+}
+
+int bus_unit_active_state(sd_bus *bus, const char *unit, char **ret) {
+        _cleanup_free_ char *path = NULL;
+        int r = unit_path(bus, unit, &path);
+        if (r < 0)
+                return r;
+        return sd_bus_get_property_string(bus, SYSTEMD, path, "org.freedesktop.systemd1.Unit", "ActiveState", NULL, ret);
+}
+
+int bus_unit_usage(sd_bus *bus, const char *unit, UnitUsage *ret) {
+        _cleanup_free_ char *path = NULL;
+        int r = unit_path(bus, unit, &path);
+        if (r < 0)
+                return r;
+        static const struct { const char *iface, *name; size_t off; } props[] = {
+                { "org.freedesktop.systemd1.Service", "MemoryCurrent", offsetof(UnitUsage, memory_current) },
+                { "org.freedesktop.systemd1.Service", "MemoryMax", offsetof(UnitUsage, memory_max) },
+                { "org.freedesktop.systemd1.Service", "MemorySwapMax", offsetof(UnitUsage, memory_swap_max) },
+                { "org.freedesktop.systemd1.Service", "CPUUsageNSec", offsetof(UnitUsage, cpu_usage_nsec) },
+                { "org.freedesktop.systemd1.Service", "CPUQuotaPerSecUSec", offsetof(UnitUsage, cpu_quota_per_sec_usec) },
+                { "org.freedesktop.systemd1.Service", "TasksCurrent", offsetof(UnitUsage, tasks_current) },
+                { "org.freedesktop.systemd1.Service", "TasksMax", offsetof(UnitUsage, tasks_max) },
+                { "org.freedesktop.systemd1.Unit", "ActiveEnterTimestamp", offsetof(UnitUsage, active_enter_usec) },
+        };
+        UnitUsage u;
+        for (size_t i = 0; i < ELEMENTSOF(props); i++) {
+                uint64_t v = UINT64_MAX;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                if (sd_bus_get_property(bus, SYSTEMD, path, props[i].iface, props[i].name, NULL, &reply, "t") >= 0)
+                        (void) sd_bus_message_read(reply, "t", &v);
+                *(uint64_t *) ((char *) &u + props[i].off) = v;
+        }
+        *ret = u;
+        return 0;
+}
+
+int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader) {
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r = sd_bus_call_method(bus, MACHINED, MACHINED_PATH, MACHINE_MANAGER, "GetMachine", &err, &reply, "s", name);
+        if (r < 0)
+                return sd_bus_error_has_name(&err, "org.freedesktop.machine1.NoSuchMachine") ? -ENOENT : r;
+        const char *path;
+        if ((r = sd_bus_message_read(reply, "o", &path)) < 0)
+                return r;
+        uint32_t leader = 0;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *pr = NULL;
+        r = sd_bus_get_property(bus, MACHINED, path, "org.freedesktop.machine1.Machine", "Leader", NULL, &pr, "u");
+        if (r >= 0)
+                r = sd_bus_message_read(pr, "u", &leader);
+        if (r < 0)
+                return r;
+        if (ret_leader)
+                *ret_leader = (pid_t) leader;
+        return 0;
+}
+
+/* ---- the agent ---- */
+
+typedef struct AgentWait {
+        sd_bus *bus;
+        char *unit_path;
+        bool finished;
+        int status;
+} AgentWait;
+
+static int check_agent(AgentWait *w) {
+        _cleanup_free_ char *state = NULL;
+        int r = sd_bus_get_property_string(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Unit", "ActiveState", NULL, &state);
+        if (r < 0)
+                return r;
+        if (!streq(state, "inactive") && !streq(state, "failed"))
+                return 0;
+        int32_t code = 0, status = 0;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *a = NULL, *b = NULL;
+        if (sd_bus_get_property(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Service", "ExecMainCode", NULL, &a, "i") >= 0)
+                (void) sd_bus_message_read(a, "i", &code);
+        if (sd_bus_get_property(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Service", "ExecMainStatus", NULL, &b, "i") >= 0)
+                (void) sd_bus_message_read(b, "i", &status);
+        /* Like a shell: the exit code, or 128 + the signal that killed it. */
+        w->status = code == CLD_EXITED ? status : code == CLD_KILLED || code == CLD_DUMPED ? 128 + status : 255;
+        w->finished = true;
+        return 0;
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        (void) m;
+        (void) error;
+        (void) check_agent(userdata);
+        return 0;
+}
+
+static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        AgentWait *w = userdata;
+        (void) si;
+        /* SIGTERM/SIGHUP/SIGINT reached us (not the agent: its terminal is
+         * the cage's pty): stop the agent's unit, then its end ends us. */
+        (void) sd_bus_call_method(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Unit", "Stop", NULL, NULL, "s", "replace");
+        (void) s;
+        return 0;
+}
+
+int bus_run_agent(sd_bus *host, sd_event *e, const AgentRun *a, int *ret_status, char **ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *m = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *cage = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_(pty_forward_freep) PtyForward *fwd = NULL;
+        _cleanup_(sd_event_source_unrefp) sd_event_source *s_term = NULL, *s_hup = NULL, *s_int = NULL;
+        _cleanup_free_ char *job = NULL, *unit = NULL;
+        int r;
+
+        /* 1. A pty inside the cage, its master here. */
+        r = sd_bus_call_method(host, MACHINED, MACHINED_PATH, MACHINE_MANAGER, "OpenMachinePTY", &err, &reply, "s", a->machine);
+        if (r < 0) {
+                *ret_error = strdup_printf("opening a terminal in the cage: %s", err.message ? err.message : strerror(-r));
+                return r;
+        }
+        int master_borrowed;
+        const char *pty_path;
+        if ((r = sd_bus_message_read(reply, "hs", &master_borrowed, &pty_path)) < 0)
+                return r;
+        _cleanup_close_ int master = fcntl(master_borrowed, F_DUPFD_CLOEXEC, 3);
+        if (master < 0)
+                return -errno;
+        _cleanup_free_ char *pty = strdup(pty_path);
+        if (!pty)
+                return -ENOMEM;
+
+        /* 2. The cage's own system bus. */
+        if ((r = sd_bus_open_system_machine(&cage, a->machine)) < 0) {
+                *ret_error = strdup_printf("connecting to the system bus inside the cage: %s", strerror(-r));
+                return r;
+        }
+        if ((r = sd_bus_attach_event(cage, e, 0)) < 0)
+                return r;
+
+        /* 3. The agent as a transient unit of the cage's systemd. */
+        uint64_t rnd = ((uint64_t) getpid() << 32) ^ (uint64_t) time(NULL);
+        if (!(unit = strdup_printf("nspawn-cage-agent-%016" PRIx64 ".service", rnd)))
+                return -ENOMEM;
+        r = sd_bus_message_new_method_call(cage, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
+        if (r < 0 || (r = sd_bus_message_append(m, "ss", unit, "fail")) < 0 ||
+            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
+                return r;
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                  "Description", "s", "nspawn-cage agent",
+                                  "User", "s", a->user,
+                                  "WorkingDirectory", "s", a->directory,
+                                  "StandardInput", "s", "tty",
+                                  "StandardOutput", "s", "tty",
+                                  "StandardError", "s", "tty",
+                                  "TTYPath", "s", pty,
+                                  "TTYReset", "b", 1,
+                                  "SendSIGHUP", "b", 1,
+                                  "IgnoreSIGPIPE", "b", 0,
+                                  "AddRef", "b", 1,
+                                  "CollectMode", "s", "inactive-or-failed",
+                                  "KillMode", "s", "control-group");
+        if (r < 0)
+                return r;
+        if ((r = append_exec(m, "ExecStart", a->argv[0], a->argv)) < 0 ||
+            (r = append_strv_property(m, "Environment", a->environ)) < 0 ||
+            (r = sd_bus_message_close_container(m)) < 0)
+                return r;
+
+        AgentWait w = { .bus = cage };
+        _cleanup_free_ char *unit_path = NULL;
+        if ((r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &unit_path)) < 0)
+                return r;
+        w.unit_path = unit_path;
+        r = sd_bus_match_signal(cage, &slot, SYSTEMD, unit_path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                on_properties_changed, &w);
+        if (r < 0)
+                return r;
+        (void) sd_bus_call_method(cage, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
+
+        /* Forward the terminal before the agent starts: nothing it prints is lost. */
+        if ((r = pty_forward_new(e, master, &fwd)) < 0)
+                return r;
+        const char *jobp;
+        if ((r = start_transient(cage, m, &jobp, &job, ret_error)) < 0)
+                return r;
+
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGINT);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        (void) sd_event_add_signal(e, &s_term, SIGTERM, on_stop_signal, &w);
+        (void) sd_event_add_signal(e, &s_hup, SIGHUP, on_stop_signal, &w);
+        (void) sd_event_add_signal(e, &s_int, SIGINT, on_stop_signal, &w);
+
+        (void) check_agent(&w); /* it may be over already */
+        while (!w.finished)
+                if ((r = sd_event_run(e, UINT64_MAX)) < 0)
+                        return r;
+        pty_forward_drain(fwd);
+        *ret_status = w.status;
+        return 0;
+}

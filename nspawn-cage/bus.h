@@ -1,0 +1,55 @@
+/* bus.h: every D-Bus call nspawn-cage makes: systemd1 on the host (the
+ * cage's unit), machine1 (registration, the pty inside), and systemd1 inside
+ * the cage (the agent's own unit, whose result is its exit status). The
+ * caller hands in the connections and the event loop. */
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "spec.h"
+
+typedef struct CageUnit {
+        const CageSpec *spec;
+        const char *unit;    /* nspawn-cage-NAME.service */
+        const char *nspawn;  /* absolute path of systemd-nspawn */
+        const char *rootfs;  /* the machine's root directory */
+        bool unified_cgroup; /* host is cgroup v2: make nspawn use it too */
+} CageUnit;
+
+/* Start systemd-nspawn as a transient unit in machine.slice with the
+ * limits as properties, and wait (on signals, never by polling) until the
+ * cage's systemd reports ready, or the job fails, or the timeout. */
+int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, char **ret_error);
+
+/* Stop a unit and wait for its job. -ENOENT if it is not loaded. */
+int bus_stop_unit(sd_bus *bus, sd_event *e, const char *unit, uint64_t timeout_usec);
+/* Forget a failed unit, if any. */
+void bus_reset_failed_unit(sd_bus *bus, const char *unit);
+
+/* ActiveState of a unit ("active", "failed", ...), or -ENOENT. */
+int bus_unit_active_state(sd_bus *bus, const char *unit, char **ret);
+
+/* Cgroup accounting of a unit, for status. UINT64_MAX where unknown. */
+typedef struct UnitUsage {
+        uint64_t memory_current, memory_max, cpu_usage_nsec, cpu_quota_per_sec_usec;
+        uint64_t tasks_current, tasks_max, memory_swap_max;
+        uint64_t active_enter_usec;
+} UnitUsage;
+int bus_unit_usage(sd_bus *bus, const char *unit, UnitUsage *ret);
+
+/* machine1: is the machine registered, and its leader's PID. */
+int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader);
+
+typedef struct AgentRun {
+        const char *machine;
+        char *const *argv;    /* argv[0] absolute inside the cage */
+        char *const *environ; /* NAME=VALUE for the agent */
+        const char *user;
+        const char *directory;
+} AgentRun;
+
+/* Open a pty in the cage (machine1), start the agent as a transient unit
+ * of the cage's systemd on that pty, forward the terminal until the unit
+ * ends, and return its exit status (128+signal when killed). */
+int bus_run_agent(sd_bus *host, sd_event *e, const AgentRun *a, int *ret_status, char **ret_error);

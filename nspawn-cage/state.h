@@ -1,0 +1,47 @@
+/* state.h: what nspawn-cage keeps about cages, all under one root-owned
+ * directory outside any project: cages/NAME/ (the record and the rootfs),
+ * gcroots/NAME (the Nix GC root). Rendered under a temporary name and
+ * renamed, so half-made state is never mistaken for a cage. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "util.h"
+
+#define STATE_DIR LOCALSTATEDIR "/lib/nspawn-cage"
+#define SETTINGS_DIR "/run/systemd/nspawn"
+#define SETTINGS_ETC_DIR "/etc/systemd/nspawn"
+
+typedef struct CageRecord {
+        char *name;
+        char *project;
+        char *user;
+        uid_t uid;
+        char *unit;
+        char *toplevel;
+        pid_t helper; /* the nspawn-cage that started it, 0 once detached */
+        bool keep;
+        uint64_t created_usec;
+        unsigned n_store_paths;
+} CageRecord;
+
+void cage_record_done(CageRecord *r);
+char *cage_record_format(const CageRecord *r);
+int cage_record_parse(const char *text, CageRecord *ret);
+
+/* Open (creating) the state directory; refuses one not owned by root or
+ * writable by others. */
+int state_open(const char *dir, int *ret_fd);
+/* Make cages/.NAME.XXXXXX with a rootfs/ below; returns its fd and name. */
+int state_begin_cage(int state_fd, const char *name, int *ret_fd, char **ret_tmp);
+/* Publish it as cages/NAME; -EEXIST if a cage of that name exists. */
+int state_commit_cage(int state_fd, const char *tmp, const char *name);
+int state_read_record(int state_fd, const char *name, CageRecord *ret);
+int state_write_record(int cage_fd, const CageRecord *r);
+/* Names of published cages, sorted. */
+int state_list(int state_fd, char ***ret);
+/* Remove cages/NAME (or a temporary dir) without following links or
+ * crossing into mounts (-EBUSY then, with the path). */
+int state_remove_dir(int state_fd, const char *relative, char **ret_busy_path);
+/* Temporary dirs left by a crash, for gc. */
+int state_list_temporary(int state_fd, char ***ret);
