@@ -12,8 +12,9 @@
 #
 # Works with real nixpkgs and with the local test set tests/pkgs (which
 # mimics nixpkgs' layout).  Uses from the package set only `runCommand` and
-# the packages bashInteractive (or bash), coreutils, systemd, dbus, pam and
-# the requested ones; the build script needs only sh, coreutils and sed.
+# the packages bashInteractive (or bash), coreutils, util-linux, systemd,
+# dbus, pam and the requested ones; the build script needs only sh,
+# coreutils and sed.
 { pkgs ? null           # an already evaluated package set (takes precedence)
 , nixpkgs ? null        # the package set as the C tool passes it (--argstr):
                         #   "/abs/path"   a nixpkgs tree, or tests/pkgs
@@ -86,7 +87,9 @@ let
   systemd = p.systemd;
   dbus = p.dbus;
   pam = p.pam;
-  base = [ (p.bashInteractive or p.bash) p.coreutils systemd dbus ];
+  # util-linux: systemd runs umount for mount units at shutdown (nixpkgs' systemd
+  # has it in its closure anyway); also gives setpriv, nsenter, mount, ...
+  base = [ (p.bashInteractive or p.bash) p.coreutils p.util-linux systemd dbus ];
   requested = map lookup pkgNames;
 
   # Units from ${systemd}/example/systemd/system (nixpkgs layout) copied into
@@ -185,6 +188,16 @@ let
     session  required ${pam}/lib/security/pam_permit.so
   '';
 
+  # The closure is bind-mounted path by path; systemd sees one mount unit per
+  # store path.  Their default dependencies would make systemd unmount them
+  # at shutdown while it still needs them (with umount in the cage the
+  # toplevel itself went away before systemd-halt.service ran, and the cage
+  # hung).  A prefix drop-in (nix-store-.mount.d/) covers all of them.
+  storeMountDropin = ''
+    [Unit]
+    DefaultDependencies=no
+  '';
+
   systemConf = ''
     [Manager]
     DefaultEnvironment=PATH=@out@/sw/bin
@@ -226,7 +239,8 @@ p.runCommand "nspawn-cage-${name}" {
   cageSwPaths = map (d: toString (binOutput d)) (requested ++ base);
   cageUnits = systemdUnits;
   cageSystemd = "${systemd}";
-  inherit dbusSocket dbusService dbusConf pamService systemConf tmpfilesConf profile metadata;
+  inherit dbusSocket dbusService dbusConf pamService systemConf tmpfilesConf profile metadata
+    storeMountDropin;
 } ''
   # ---- sw/: profile.  bin/ merges bin/ and sbin/ of every package;
   #      on a name collision the first package wins (requested before base).
@@ -260,6 +274,8 @@ p.runCommand "nspawn-cage-${name}" {
   printf '%s' "$dbusSocket" > $d/dbus.socket
   printf '%s' "$dbusService" | subst > $d/dbus.service
   ln -s multi-user.target $d/default.target
+  mkdir -p $d/nix-store-.mount.d
+  printf '%s' "$storeMountDropin" > $d/nix-store-.mount.d/nspawn-cage.conf
   ${wantsScript}
   printf '%s' "$systemConf" | subst > $out/etc/systemd/system.conf
   printf '%s' "$dbusConf" > $out/etc/dbus-1/system.conf

@@ -286,11 +286,14 @@ int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader) {
 typedef struct AgentWait {
         sd_bus *bus;
         char *unit_path;
+        JobWait job; /* the start job: until it is gone, "inactive" means "not yet" */
         bool finished;
         int status;
 } AgentWait;
 
 static int check_agent(AgentWait *w) {
+        if (!w->job.done)
+                return 0;
         _cleanup_free_ char *state = NULL;
         int r = sd_bus_get_property_string(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Unit", "ActiveState", NULL, &state);
         if (r < 0)
@@ -330,7 +333,7 @@ int bus_run_agent(sd_bus *host, sd_event *e, const AgentRun *a, int *ret_status,
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *m = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *cage = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL, *job_slot = NULL;
         _cleanup_(pty_forward_freep) PtyForward *fwd = NULL;
         _cleanup_(sd_event_source_unrefp) sd_event_source *s_term = NULL, *s_hup = NULL, *s_int = NULL;
         _cleanup_free_ char *job = NULL, *unit = NULL;
@@ -399,6 +402,9 @@ int bus_run_agent(sd_bus *host, sd_event *e, const AgentRun *a, int *ret_status,
                                 on_properties_changed, &w);
         if (r < 0)
                 return r;
+        r = sd_bus_match_signal(cage, &job_slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w.job);
+        if (r < 0)
+                return r;
         (void) sd_bus_call_method(cage, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
 
         /* Forward the terminal before the agent starts: nothing it prints is lost. */
@@ -407,6 +413,7 @@ int bus_run_agent(sd_bus *host, sd_event *e, const AgentRun *a, int *ret_status,
         const char *jobp;
         if ((r = start_transient(cage, m, &jobp, &job, ret_error)) < 0)
                 return r;
+        w.job.job = job;
 
         sigset_t ss;
         sigemptyset(&ss);
@@ -418,6 +425,16 @@ int bus_run_agent(sd_bus *host, sd_event *e, const AgentRun *a, int *ret_status,
         (void) sd_event_add_signal(e, &s_hup, SIGHUP, on_stop_signal, &w);
         (void) sd_event_add_signal(e, &s_int, SIGINT, on_stop_signal, &w);
 
+        while (!w.job.done)
+                if ((r = sd_event_run(e, UINT64_MAX)) < 0)
+                        return r;
+        if (!streq(strempty(w.job.result), "done")) {
+                *ret_error = strdup_printf("the command could not be started (job %s): is '%s' executable in the cage?",
+                                           strempty(w.job.result), a->argv[0]);
+                free(w.job.result);
+                return -EIO;
+        }
+        free(w.job.result);
         (void) check_agent(&w); /* it may be over already */
         while (!w.finished)
                 if ((r = sd_event_run(e, UINT64_MAX)) < 0)

@@ -14,7 +14,9 @@ typedef struct CageUnit {
         const char *unit;    /* nspawn-cage-NAME.service */
         const char *nspawn;  /* absolute path of systemd-nspawn */
         const char *rootfs;  /* the machine's root directory */
-        bool unified_cgroup; /* host is cgroup v2: make nspawn use it too */
+        /* Make nspawn give the cage cgroup v2 even though the image's systemd
+         * lives only in /nix/store, where nspawn < 257 does not look for it. */
+        bool unified_cgroup;
 } CageUnit;
 
 /* Start systemd-nspawn as a transient unit in machine.slice with the

@@ -172,6 +172,11 @@ int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_p
                 "--argstr", "name", (char *) req->name,
         };
         size_t n = 11;
+        /* A flake reference needs Nix's flakes feature; paths and <channels> do not. */
+        if (req->nixpkgs[0] != '/' && req->nixpkgs[0] != '<') {
+                argv[n++] = "--extra-experimental-features";
+                argv[n++] = "nix-command flakes";
+        }
         if (gcroot) {
                 argv[n++] = "--out-link";
                 argv[n++] = (char *) gcroot;

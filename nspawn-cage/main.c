@@ -8,9 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/vfs.h>
 #include <time.h>
-#include <linux/magic.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -479,11 +477,6 @@ static int check_machined(Host *h) {
                          strerror(-r));
 }
 
-static bool cgroup_unified(void) {
-        struct statfs fs;
-        return statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
-}
-
 static int settings_path(const char *dir, const char *name, char **ret) {
         return (*ret = strdup_printf("%s/%s.nspawn", dir, name)) ? 0 : -ENOMEM;
 }
@@ -662,7 +655,7 @@ static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
         }
 
         _cleanup_free_ char *rootfs = strdup_printf("%s/cages/%s/rootfs", STATE_DIR, s->name);
-        CageUnit cu = { .spec = s, .unit = unit, .nspawn = NSPAWN_PATH, .rootfs = rootfs, .unified_cgroup = cgroup_unified() };
+        CageUnit cu = { .spec = s, .unit = unit, .nspawn = NSPAWN_PATH, .rootfs = rootfs, .unified_cgroup = true };
         if (!rootfs)
                 return log_error("out of memory");
         if ((r = bus_start_cage(h->bus, h->event, &cu, a->timeout_usec, &error)) < 0) {

@@ -1,0 +1,124 @@
+#!/bin/sh
+# Runs inside the test host (see cages.sh). Everything here is real:
+# systemd, machined, D-Bus, Nix, sudo, a pseudo-terminal.
+set -u
+. "$top_srcdir/tests/integration/lib.sh"
+inner_setup
+
+# Build the closure once up front so the timings below are warm.
+t0=$(date +%s)
+nix-build "$DATADIR/nix/cage.nix" --argstr nixpkgs "$top_srcdir/tests/pkgs" --argstr packages "bash coreutils" \
+        --argstr name warmup --no-out-link --option substituters '' > /tmp/warm.log 2>&1
+tap_ok $? "the local package set builds a cage closure offline ($(( $(date +%s) - t0 )) s)" || true
+[ -s /tmp/warm.log ] && grep -q error /tmp/warm.log && tail -n 20 /tmp/warm.log | sed 's/^/# /'
+
+# 1. The exit status, the file and the working directory, through sudo in a pty.
+rm -f /home/alice/project/made-in-cage
+as_alice_pty "cd ~ && sudo nspawn-cage ~/project -- sh -c 'touch made-in-cage; id -u; pwd; exit 7'"
+tap_is "$?" 7 "the command's exit status (7) is nspawn-cage's"
+[ -n "$out" ] && tap_diag "$out"
+owner=$(stat -c %U /home/alice/project/made-in-cage 2>/dev/null)
+tap_is "$owner" alice "made-in-cage exists on the host, owned by alice"
+printf '%s\n' "$out" | grep -qx 1000
+tap_ok $? "the command ran as uid 1000"
+printf '%s\n' "$out" | grep -qx /home/alice/project
+tap_ok $? "the command's working directory was the project"
+name=$(su alice -c "nspawn-cage config --json /home/alice/project" 2>/dev/null | sed -n 's/.*"name":"\([^"]*\)".*/\1/p')
+[ -n "$name" ] && audit "$name" > /tmp/audit 2>&1
+tap_ok $? "after the command, nothing of cage $name is left: $(cat /tmp/audit)"
+
+# 2. A kept cage: machinectl, list, status, what is visible inside.
+as_alice_pty "sudo nspawn-cage --keep --name keep1 ~/project -- true"
+tap_is "$?" 0 "--keep starts a cage and returns"
+machinectl list --no-legend | grep -qw keep1
+tap_ok $? "machinectl list shows keep1"
+who=$(machinectl shell alice@keep1 /bin/sh -c 'id -un' 2>/dev/null | tr -d '\r' | tail -n 1)
+tap_is "$who" alice "machinectl shell alice@keep1 runs as alice"
+nspawn-cage list --json | grep -q '"name":"keep1"'
+tap_ok $? "nspawn-cage list --json reports keep1"
+nspawn-cage status keep1 > /tmp/status 2>&1
+grep -q 'keep1 (running)' /tmp/status && grep -q 'memory:' /tmp/status && grep -q 'tasks:' /tmp/status
+tap_ok $? "nspawn-cage status keep1 reports it running with its use" || sed 's/^/# /' /tmp/status
+nspawn-cage status --json keep1 | grep -q '"state":"running"'
+tap_ok $? "status --json says running"
+
+top=$(sed -n 's/^toplevel=//p' /var/lib/nspawn-cage/cages/keep1/cage.record)
+nix-store -qR "$top" | sed 's|^/nix/store/||' | sort > /tmp/closure
+as_alice_pty "sudo nspawn-cage shell keep1 -- ls /nix/store"
+printf '%s\n' "$out" | sort | grep -v '^$' > /tmp/inside
+diff /tmp/closure /tmp/inside > /tmp/diff
+tap_ok $? "ls /nix/store inside shows exactly the closure ($(wc -l < /tmp/closure) paths)" || sed 's/^/# /' /tmp/diff | head
+as_alice_pty "sudo nspawn-cage shell keep1 -- sh -c 'test -e /home/alice/secret && echo SEEN-SECRET; ls -A /root 2>&1; cat /etc/shadow 2>&1 | cut -d: -f1; exit 3'"
+tap_is "$?" 3 "nspawn-cage shell returns the command's status"
+printf '%s\n' "$out" | grep -q SEEN-SECRET
+tap_ok $((! $?)) "host /home/alice/secret is invisible in the cage"
+printf '%s\n' "$out" | grep -q 'Permission denied'
+tap_ok $? "/root and /etc/shadow of the cage are not readable by the agent, and they are the cage's own"
+nsenter -t "$(machinectl show keep1 -p Leader --value)" -m cat /etc/shadow | cut -d: -f1 | sort | tr '\n' ' ' > /tmp/users
+tap_is "$(cat /tmp/users)" "alice nobody root " "the cage's /etc/shadow holds only its own users, not the host's"
+
+as_alice_pty "sudo nspawn-cage stop keep1"
+tap_is "$?" 0 "nspawn-cage stop keep1"
+audit keep1 > /tmp/audit 2>&1
+tap_ok $? "after stop nothing is left: $(cat /tmp/audit)"
+
+# 3. kill -9 of the helper during start, at several points, then gc.
+for delay in 0.3 1 3 boot; do
+        su alice -c "sudo nspawn-cage --name k9 ~/project -- sleep 60" < /dev/null > /tmp/k9.log 2>&1 &
+        if [ "$delay" = boot ]; then
+                for _ in $(seq 100); do machinectl list --no-legend | grep -qw k9 && break; sleep 0.2; done
+        else
+                sleep "$delay"
+        fi
+        pkill -KILL -f 'nspawn-cage --name k9' 2>/dev/null
+        wait 2>/dev/null
+        sleep 0.5
+        nspawn-cage gc > /tmp/gc.log 2>&1
+        st=$?
+        audit k9 > /tmp/audit 2>&1
+        tap_ok $? "kill -9 at '$delay', then gc (exit $st): nothing left $(cat /tmp/audit)" || sed 's/^/# /' /tmp/gc.log
+done
+
+# 4. Two cages on two projects at the same time.
+install -d -o alice -g alice /home/alice/project2
+su alice -c "sudo nspawn-cage --name two1 ~/project -- sh -c 'sleep 4; echo one-done'" < /dev/null > /tmp/two1.log 2>&1 &
+p1=$!
+su alice -c "sudo nspawn-cage --name two2 ~/project2 -- sh -c 'sleep 4; echo two-done'" < /dev/null > /tmp/two2.log 2>&1 &
+p2=$!
+sleep 2
+both=$(machinectl list --no-legend | grep -cE '^(two1|two2) ')
+wait $p1; s1=$?
+wait $p2; s2=$?
+tap_is "$both $s1 $s2" "2 0 0" "two cages run at the same time and both end well"
+grep -q one-done /tmp/two1.log && grep -q two-done /tmp/two2.log
+tap_ok $? "both were attached and showed their output"
+audit two1 > /tmp/a1 2>&1 && audit two2 > /tmp/a2 2>&1
+tap_ok $? "both are clean after: $(cat /tmp/a1 /tmp/a2)"
+
+# 5. Bad input: one clear line, non-zero, nothing left.
+bad() { # description expected-text command...
+        d=$1
+        want=$2
+        shift 2
+        "$@" < /dev/null > /tmp/bad.out 2> /tmp/bad.err
+        st=$?
+        grep -qF -- "$want" /tmp/bad.err
+        found=$?
+        audit bad1 > /tmp/audit 2>&1
+        clean=$?
+        [ $st != 0 ] && [ $found = 0 ] && [ $clean = 0 ]
+        tap_ok $? "$d" || { tap_diag "exit $st, clean $clean"; sed 's/^/# stderr: /' /tmp/bad.err | tail -n 5; }
+}
+touch /home/alice/afile
+bad "a project that does not exist" "does not exist" su alice -c "sudo nspawn-cage --name bad1 ~/nope"
+bad "a project that is a file" "is not a directory" su alice -c "sudo nspawn-cage --name bad1 ~/afile"
+bad "the project /" "is the root directory" su alice -c "sudo nspawn-cage --name bad1 /"
+install -d -o alice -g alice /home/alice/badpkg
+printf '[Cage]\nPackages=doesnotexist\n' > /home/alice/badpkg/.nspawn-cage.conf
+chown alice:alice /home/alice/badpkg/.nspawn-cage.conf
+bad "a package that does not exist is named" "doesnotexist" su alice -c "sudo nspawn-cage --name bad1 ~/badpkg -- true"
+bad "not root" "this needs root" su alice -c "nspawn-cage --name bad1 ~/project -- true"
+systemctl stop systemd-machined.service; systemctl mask --runtime systemd-machined.service > /dev/null 2>&1
+bad "machined unavailable" "systemd-machined is not available" su alice -c "sudo nspawn-cage --name bad1 ~/project -- true"
+systemctl unmask --runtime systemd-machined.service > /dev/null 2>&1
+tap_done

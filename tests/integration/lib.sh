@@ -1,0 +1,73 @@
+# Shared by the integration scripts. Outer side (on the machine running make
+# check): decide whether the tier can run, and run an inner script in the
+# test host. Inner side (in the test host): install the built nspawn-cage
+# and the local package set as the administrator would, and helpers to act
+# as alice through a real sudo in a pseudo-terminal.
+
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+. "$top_srcdir/tests/testhost/lib.sh"
+
+# outer_run INNER-SCRIPT: skip unless enabled and root, else run it in the
+# test host and pass its TAP through.
+outer_run() {
+        [ "${NSPAWN_CAGE_INTEGRATION:-0}" = 1 ] || tap_skip_all "integration tier: set NSPAWN_CAGE_INTEGRATION=1 (tests/run-all does) to boot the test host"
+        [ "$(id -u)" = 0 ] || tap_skip_all "integration tier: needs root to boot the test host"
+        [ -x "$top_builddir/nspawn-cage/nspawn-cage" ] || tap_skip_all "integration tier: nspawn-cage is not built"
+        if ! out=$("$top_srcdir/tests/testhost/run" -- true 2>&1); then
+                echo "1..1"
+                echo "not ok 1 - the test host boots"
+                printf '%s\n' "$out" | tail -n 30 | sed 's/^/# /'
+                exit 0
+        fi
+        exec "$top_srcdir/tests/testhost/run" -- env top_srcdir="$top_srcdir" top_builddir="$top_builddir" sh "$1"
+}
+
+# ---- inner side ----
+
+DATADIR=/usr/local/share/nspawn-cage
+
+# Install the build as `make install` would (the binary was built with the
+# default prefix), the admin layer pointing at the local package set, and
+# alice's project. Idempotent within one boot of the test host.
+inner_setup() {
+        install -m 0755 "$top_builddir/nspawn-cage/nspawn-cage" /usr/local/bin/nspawn-cage
+        mkdir -p "$DATADIR/nix" "$DATADIR/templates/presets"
+        install -m 0644 "$top_srcdir/nix/cage.nix" "$DATADIR/nix/cage.nix"
+        install -m 0644 "$top_srcdir"/templates/presets/*.conf "$DATADIR/templates/presets/"
+        mkdir -p /etc/nspawn-cage
+        printf '[Cage]\nNixpkgs=%s/tests/pkgs\n' "$top_srcdir" > /etc/nspawn-cage/nspawn-cage.conf
+        if [ ! -d /home/alice/project ]; then
+                install -d -o alice -g alice /home/alice/project
+                echo "top secret" > /home/alice/secret
+                chown alice:alice /home/alice/secret
+                chmod 0600 /home/alice/secret
+        fi
+}
+
+# as_alice_pty CMD...: run CMD (one shell string) as alice in a fresh
+# pseudo-terminal, through her login; stdout+stderr of the session go to
+# $out, the exit status is CMD's.
+as_alice_pty() {
+        printf '%s\n' "$*" > /tmp/alice-cmd.sh
+        chmod 0644 /tmp/alice-cmd.sh
+        su - alice -c "script -qefc 'sh /tmp/alice-cmd.sh' /dev/null" < /dev/null > /tmp/alice-out 2>&1
+        _st=$?
+        # script(1) echoes its own end of input as "^@"; that is not ours.
+        out=$(tr -d '\r' < /tmp/alice-out | sed 's/\^@//g')
+        return $_st
+}
+
+# audit NAME: nothing of cage NAME is left anywhere. Prints what is.
+audit() {
+        _left=""
+        machinectl list --no-legend 2>/dev/null | grep -qw "$1" && _left="$_left machine"
+        systemctl list-units --all --no-legend "nspawn-cage-$1.service" 2>/dev/null | grep -q . && _left="$_left unit"
+        grep -q "/nspawn-cage/cages/" /proc/self/mountinfo && _left="$_left mount"
+        [ -e "/var/lib/nspawn-cage/cages/$1" ] && _left="$_left state-dir"
+        ls -A /var/lib/nspawn-cage/cages 2>/dev/null | grep -q "^\.$1\." && _left="$_left temporary-dir"
+        [ -e "/var/lib/nspawn-cage/gcroots/$1" ] || [ -L "/var/lib/nspawn-cage/gcroots/$1" ] && _left="$_left gc-root"
+        [ -e "/run/systemd/nspawn/$1.nspawn" ] && _left="$_left settings-file"
+        [ -z "$_left" ] || { echo "left:$_left"; return 1; }
+        return 0
+}
