@@ -1,2 +1,2 @@
 #!/bin/sh
-echo "hello from $(hostname) as $(id -un) (uid $(id -u)) in $(pwd)"
+echo "hello from $(cat /etc/hostname) as $(id -un) (uid $(id -u)) in $(pwd)"

@@ -81,12 +81,21 @@ done
 
 # 4. Two cages on two projects at the same time.
 install -d -o alice -g alice /home/alice/project2
-su alice -c "sudo nspawn-cage --name two1 ~/project -- sh -c 'sleep 4; echo one-done'" < /dev/null > /tmp/two1.log 2>&1 &
+rm -f /home/alice/project/go /home/alice/project2/go
+# Each cage waits for a "go" file in its project, made only once both are
+# registered: overlap is proven, not guessed from timing.
+wait_go="i=0; while [ ! -e go ] && [ \$i -lt 600 ]; do sleep 0.2; i=\$((i+1)); done"
+su alice -c "sudo nspawn-cage --name two1 ~/project -- sh -c '$wait_go; echo one-done'" < /dev/null > /tmp/two1.log 2>&1 &
 p1=$!
-su alice -c "sudo nspawn-cage --name two2 ~/project2 -- sh -c 'sleep 4; echo two-done'" < /dev/null > /tmp/two2.log 2>&1 &
+su alice -c "sudo nspawn-cage --name two2 ~/project2 -- sh -c '$wait_go; echo two-done'" < /dev/null > /tmp/two2.log 2>&1 &
 p2=$!
-sleep 2
-both=$(machinectl list --no-legend | grep -cE '^(two1|two2) ')
+both=0
+for _ in $(seq 600); do
+        both=$(machinectl list --no-legend | grep -cE '^(two1|two2) ')
+        [ "$both" = 2 ] && break
+        sleep 0.2
+done
+touch /home/alice/project/go /home/alice/project2/go
 wait $p1; s1=$?
 wait $p2; s2=$?
 tap_is "$both $s1 $s2" "2 0 0" "two cages run at the same time and both end well"
