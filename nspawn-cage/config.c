@@ -30,6 +30,9 @@ typedef enum ValueType {
         V_ENV_ASSIGN,
         V_USERS,
         V_MODES,
+        V_PROJECT,
+        V_USER,
+        V_TOPLEVEL,
 } ValueType;
 
 #define L_ADMIN (1u << LAYER_ADMIN)
@@ -37,6 +40,7 @@ typedef enum ValueType {
 #define L_PROJECT (1u << LAYER_PROJECT)
 #define L_TRUSTED (L_ADMIN | L_USER)
 #define L_ALL (L_TRUSTED | L_PROJECT)
+#define L_DECLARED (1u << _LAYER_MAX) /* a declared cage's file only */
 
 typedef struct SettingInfo {
         const char *section;
@@ -73,7 +77,14 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_ALLOW_DISPLAY] = { "Policy", "AllowDisplay", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_GPU] = { "Policy", "AllowGPU", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_BINDS] = { "Policy", "AllowBinds", V_BOOL, L_ADMIN, _SETTING_INVALID },
+        [SETTING_PROJECT] = { "Cage", "Project", V_PROJECT, L_DECLARED, _SETTING_INVALID },
+        [SETTING_USER] = { "Cage", "User", V_USER, L_DECLARED, _SETTING_INVALID },
+        [SETTING_TOPLEVEL] = { "Cage", "Toplevel", V_TOPLEVEL, L_DECLARED, _SETTING_INVALID },
 };
+
+bool setting_is_declared_only(SettingId id) {
+        return id >= 0 && id < _SETTING_MAX && setting_table[id].layers == L_DECLARED;
+}
 
 static const char *const layer_table[_LAYER_MAX] = {
         [LAYER_BUILTIN] = "builtin",
@@ -313,6 +324,22 @@ bool path_is_safe_absolute(const char *p) {
         return true;
 }
 
+/* /nix/store/<32 chars of Nix's base32>-<name>, nothing below it. */
+bool store_path_is_valid(const char *p) {
+        const char *h = startswith(p, "/nix/store/");
+        if (!h || strlen(h) < 34)
+                return false;
+        for (int i = 0; i < 32; i++)
+                if (!strchr("0123456789abcdfghijklmnpqrsvwxyz", h[i]))
+                        return false;
+        if (h[32] != '-' || strlen(h + 33) > 211)
+                return false;
+        for (const char *n = h + 33; *n; n++)
+                if (!isalnum((unsigned char) *n) && !strchr("+-._?=", *n))
+                        return false;
+        return h[33] != '.';
+}
+
 bool path_startswith_dir(const char *path, const char *dir) {
         if (streq(dir, "/"))
                 return true;
@@ -479,6 +506,7 @@ typedef struct ParseContext {
         unsigned *lines; /* line number of the k-th key line */
         size_t n_lines, next;
         unsigned seen[_SETTING_MAX];
+        bool declared;
         ConfigError *err;
         int r;
 } ParseContext;
@@ -627,7 +655,9 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
         bool project = ctx->layer == LAYER_PROJECT;
         int r;
 
-        if (!(info->layers & (1u << ctx->layer))) {
+        if (!(info->layers & (1u << ctx->layer)) && !(ctx->declared && (info->layers & L_DECLARED))) {
+                if (info->layers == L_DECLARED)
+                        return fail(ctx, line, "%s= is only valid in a declared cage's file (%s/nspawn-cage/cages/NAME.conf); remove it here", key, SYSCONFDIR);
                 if (info->layers == L_ADMIN)
                         return fail(ctx, line, "%s= may only be set by the administrator (in /etc/nspawn-cage/nspawn-cage.conf); remove it here", key);
                 return fail(ctx, line, "%s= may only be set by the administrator or in your user configuration (~/.config/nspawn-cage/config), not by the project; remove it here", key);
@@ -643,6 +673,16 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
         char cur[32], asked[32];
         _cleanup_free_ char *from = origin_short(&s->origin);
         switch (info->type) {
+        case V_PROJECT:
+        case V_USER:
+        case V_TOPLEVEL:
+                if (info->type == V_PROJECT && (!path_is_safe_absolute(value) || streq(value, "/")))
+                        return fail(ctx, line, "Project=%s: expected an absolute, normalised directory path", value);
+                if (info->type == V_USER && !user_name_is_valid(value))
+                        return fail(ctx, line, "User=%s is not a valid user name", value);
+                if (info->type == V_TOPLEVEL && !store_path_is_valid(value))
+                        return fail(ctx, line, "Toplevel=%s: expected a store path /nix/store/HASH-NAME", value);
+                /* fall through */
         case V_PRESET:
         case V_NAME:
         case V_NIXPKGS: {
@@ -923,8 +963,8 @@ static int check_policy(ParseContext *ctx) {
         return 0;
 }
 
-int config_load_buffer(Config *c, Layer layer, const char *label, const char *data, size_t size, ConfigError *err) {
-        ParseContext ctx = { .config = c, .layer = layer, .err = err };
+static int load(Config *c, Layer layer, bool declared, const char *label, const char *data, size_t size, ConfigError *err) {
+        ParseContext ctx = { .config = c, .layer = layer, .declared = declared, .err = err };
         int r;
         if (!(ctx.file = intern_file(c, label)))
                 return -ENOMEM;
@@ -983,4 +1023,12 @@ char *setting_format_value(const Config *c, SettingId id) {
         default:
                 return strdup(strempty(s->string));
         }
+}
+
+int config_load_buffer(Config *c, Layer layer, const char *label, const char *data, size_t size, ConfigError *err) {
+        return load(c, layer, false, label, data, size, err);
+}
+
+int config_load_declared(Config *c, const char *label, const char *data, size_t size, ConfigError *err) {
+        return load(c, LAYER_ADMIN, true, label, data, size, err);
 }

@@ -58,6 +58,10 @@ typedef enum SettingId {
         SETTING_ALLOW_DISPLAY,
         SETTING_ALLOW_GPU,
         SETTING_ALLOW_BINDS,
+        /* Only in a declared cage's file (/etc/nspawn-cage/cages/NAME.conf). */
+        SETTING_PROJECT,
+        SETTING_USER,
+        SETTING_TOPLEVEL,
         _SETTING_MAX,
         _SETTING_INVALID = -EINVAL,
 } SettingId;
@@ -125,6 +129,11 @@ void config_error_done(ConfigError *e);
 int config_load_buffer(Config *c, Layer layer, const char *label, const char *data, size_t size,
                        ConfigError *err);
 
+/* A declared cage's file: administrator rights, plus Project=, User= and
+ * Toplevel=, which no other file may set. */
+int config_load_declared(Config *c, const char *label, const char *data, size_t size, ConfigError *err);
+bool setting_is_declared_only(SettingId id);
+
 /* Read a config file from an open fd with the caller's identity: refuses
  * anything but a regular file of at most CONFIG_FILE_MAX bytes. */
 int config_read_fd(int fd, char **ret_data, size_t *ret_size);
@@ -142,6 +151,8 @@ bool user_name_is_valid(const char *s);
  * characters and none of the bytes systemd.nspawn(5) would need escaped. */
 bool path_is_safe_absolute(const char *p);
 bool path_startswith_dir(const char *path, const char *dir);
+/* /nix/store/<32 chars of Nix's base32>-<name>, nothing below it. */
+bool store_path_is_valid(const char *p);
 void format_cpus(uint64_t hundredths, char buf[static 32]);
 /* Split a Command= value into words: whitespace separates, '...' and "..."
  * group, no other escapes. */

@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <time.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -40,6 +41,7 @@ typedef struct Args {
         bool keep;
         bool shell;
         uint64_t timeout_usec;
+        const char *declared; /* a declared cage's file: its user and project */
 } Args;
 
 _printf_(1, 2) static int log_error(const char *fmt, ...) {
@@ -114,12 +116,34 @@ static int load_file(Config *c, Layer layer, int dirfd, const char *name, const 
         if (r < 0)
                 return log_error("%s %s", label, read_error_reason(r));
         ConfigError err = {};
-        r = config_load_buffer(c, layer, label, data, size, &err);
+        r = layer == _LAYER_INVALID ? config_load_declared(c, label, data, size, &err)
+                                    : config_load_buffer(c, layer, label, data, size, &err);
         if (r < 0) {
                 config_error_log(&err, r);
                 config_error_done(&err);
                 return -1;
         }
+        return 0;
+}
+
+/* The declared cage's user and project, read from its file first. */
+static int declared_identity(const char *path, HostUser *ret_user, char **ret_project) {
+        _cleanup_(config_freep) Config *c = NULL;
+        if (config_new(&c) < 0)
+                return log_error("out of memory");
+        if (load_file(c, _LAYER_INVALID, AT_FDCWD, path, path, true, 0, false) < 0)
+                return -1;
+        const Setting *u = &c->settings[SETTING_USER], *p = &c->settings[SETTING_PROJECT];
+        if (!u->set || !p->set)
+                return log_error("%s: a declared cage needs [Cage] User= and Project=", path);
+        errno = 0;
+        struct passwd *pw = getpwnam(u->string);
+        if (!pw)
+                return log_error("%s:%u: User=%s: no such user", path, u->origin.line, u->string);
+        if (host_user_from_uid(pw->pw_uid, ret_user) < 0)
+                return log_error("cannot look up user %s", u->string);
+        if (!(*ret_project = strdup(p->string)))
+                return log_error("out of memory");
         return 0;
 }
 
@@ -209,7 +233,15 @@ static int cage_load(Cage *cage, const Args *a) {
         int r;
         if ((a->admin_dir || a->user_config || a->data_dir) && invoked_through_sudo())
                 return log_error("--admin-config-dir, --user-config and --data-dir are for tests and inspection; they are refused under sudo");
-        if (invoking_user(&cage->user) < 0)
+        _cleanup_free_ char *declared_project = NULL;
+        Args declared_args;
+        if (a->declared) {
+                if (declared_identity(a->declared, &cage->user, &declared_project) < 0)
+                        return -1;
+                declared_args = *a;
+                declared_args.project = declared_project;
+                a = &declared_args;
+        } else if (invoking_user(&cage->user) < 0)
                 return -1;
 
         FsIdentity id;
@@ -240,6 +272,9 @@ static int cage_load(Cage *cage, const Args *a) {
                 return log_error("out of memory");
         if (load_admin_layer(cage->config, a->admin_dir ? a->admin_dir : ADMIN_DIR) < 0)
                 return -1;
+        /* A declared cage's file is the administrator's too; no user layer then. */
+        if (a->declared && load_file(cage->config, _LAYER_INVALID, AT_FDCWD, a->declared, a->declared, true, 0, false) < 0)
+                return -1;
 
         const Setting *allow = &cage->config->settings[SETTING_ALLOW_USERS];
         if (allow->n_items > 0) {
@@ -257,7 +292,7 @@ static int cage_load(Cage *cage, const Args *a) {
                                                         : strdup_printf("%s/.config/nspawn-cage/config", cage->user.home);
         _cleanup_free_ char *project_conf = strdup_printf("%s/.nspawn-cage.conf", project);
         r = user_conf && project_conf ? 0 : -1;
-        if (r == 0)
+        if (r == 0 && !a->declared)
                 r = load_file(cage->config, LAYER_USER, AT_FDCWD, user_conf, user_conf, true, cage->user.uid, true);
         if (r == 0) {
                 _cleanup_close_ int pfd = open(project, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -299,6 +334,8 @@ static int verb_config(const Args *a) {
                 return log_error("out of memory"), 1;
         for (int id = 0; id < _SETTING_MAX; id++) {
                 const Setting *s = &c->settings[id];
+                if (setting_is_declared_only(id) && !s->set)
+                        continue;
                 /* What the preset supplies is part of the effective settings too. */
                 if ((id == SETTING_COMMAND && !s->set) || id == SETTING_PACKAGES) {
                         char *const one[] = { cage.preset.command ? cage.preset.command : "bash -l", NULL };
@@ -590,7 +627,22 @@ static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
         if (access(etc_settings, F_OK) == 0)
                 return log_error("%s exists and would override the cage's settings; remove it (nspawn-cage never reads it)", etc_settings);
 
-        if (a->closure) {
+        const Setting *top = &cage->config->settings[SETTING_TOPLEVEL];
+        if (top->set) {
+                /* Built at system build time: no Nix evaluation now. */
+                if (access(top->string, F_OK) < 0)
+                        return log_error("%s:%u: Toplevel=%s is not in the Nix store; rebuild the system", top->origin.file, top->origin.line, top->string);
+                _cleanup_strv_free_ char **closure = NULL;
+                if ((r = closure_query(top->string, &closure)) < 0)
+                        return log_error("nix-store --query --requisites %s failed", top->string);
+                if (strv_extend(&paths, top->string) < 0)
+                        return log_error("out of memory");
+                for (size_t i = 0; closure[i]; i++)
+                        if (!streq(closure[i], top->string) && strv_extend(&paths, closure[i]) < 0)
+                                return log_error("out of memory");
+                if (closure_add_root(paths[0], gcroot) < 0)
+                        return log_error("registering the GC root %s failed", gcroot);
+        } else if (a->closure) {
                 if (read_closure_file(cage, a->closure, &paths) < 0)
                         return -1;
                 for (size_t i = 0; paths[i]; i++)
@@ -736,6 +788,56 @@ static int verb_run(const Args *a) {
         } else if (cage_teardown(&h, s->name) < 0)
                 status = status ? status : 1;
         return status < 0 ? 1 : status;
+}
+
+/* A cage declared by the administrator (the NixOS module writes them):
+ * started and left running, for nspawn-cage@NAME.service. */
+static int verb_start(const Args *a) {
+        _cleanup_(cage_done) Cage cage = {};
+        _cleanup_(host_done) Host h = { .state_fd = -1 };
+        if (require_root() < 0)
+                return 1;
+        if (invoked_through_sudo())
+                return log_error("start is for declared cages and runs as root (systemctl start nspawn-cage@%s)", a->project), 1;
+        if (!machine_name_is_valid(a->project))
+                return log_error("start NAME: '%s' is not a valid cage name", a->project), 1;
+        _cleanup_free_ char *file = strdup_printf("%s/cages/%s.conf", a->admin_dir ? a->admin_dir : ADMIN_DIR, a->project);
+        if (!file)
+                return 1;
+        if (access(file, F_OK) < 0)
+                return log_error("no declared cage %s: %s does not exist", a->project, file), 1;
+        Args b = *a;
+        b.declared = file;
+        b.name = a->project;
+        b.keep = true;
+        b.project = NULL;
+        if (cage_load(&cage, &b) < 0 || host_open(&h) < 0 || check_machined(&h) < 0)
+                return 1;
+        if (cage.spec->user.uid == 0)
+                return log_error("%s: User=root is refused; a cage's user must not be root", file), 1;
+        CageRecord rec = {};
+        if (state_read_record(h.state_fd, cage.spec->name, &rec) >= 0) {
+                bool running = cage_running(&h, &rec);
+                cage_record_done(&rec);
+                if (running) {
+                        printf("cage %s is already running\n", cage.spec->name);
+                        return 0;
+                }
+                if (cage_teardown(&h, cage.spec->name) < 0)
+                        return 1;
+        }
+        _cleanup_close_ int lock_fd = -1;
+        if (cage_start(&h, &cage, &b, &lock_fd) < 0)
+                return 1;
+        CageRecord r2 = {};
+        if (state_read_record(h.state_fd, cage.spec->name, &r2) >= 0) {
+                r2.helper = 0;
+                (void) state_write_record(lock_fd, &r2);
+                cage_record_done(&r2);
+        }
+        printf("cage %s started: 'machinectl shell %s@%s', 'nspawn-cage stop %s'\n", cage.spec->name, cage.spec->user.name,
+               cage.spec->name, cage.spec->name);
+        return 0;
 }
 
 /* NAME of a cage of the caller's, or a PROJECT directory that has one. */
@@ -1008,6 +1110,7 @@ static void help(void) {
                "Verbs:\n"
                "  [run] PROJECT [-- COMMAND...] Start a cage on PROJECT and run the agent (or COMMAND)\n"
                "                                in it on this terminal; the cage stops when it ends\n"
+               "  start NAME                    Start the cage declared in %s/cages/NAME.conf\n"
                "  shell NAME|PROJECT [-- CMD]   Attach another terminal to a running cage\n"
                "  list [--json]                 List cages\n"
                "  status NAME [--json]          State, project, uptime, use against the limits\n"
@@ -1031,7 +1134,7 @@ static void help(void) {
                "     --data-dir DIR             Presets and Nix expressions from DIR (not under sudo)\n\n"
                "Configuration: %s/nspawn-cage.conf{,.d/*.conf}, ~/.config/nspawn-cage/config,\n"
                "PROJECT/.nspawn-cage.conf. See nspawn-cage(1) and nspawn-cage.conf(5).\n",
-               ADMIN_DIR);
+               ADMIN_DIR, ADMIN_DIR);
 }
 
 enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT };
@@ -1101,7 +1204,7 @@ int main(int argc, char **argv) {
                 return r < 0 ? 1 : 0;
         char **pos = argv + optind;
         int npos = dashdash - optind;
-        static const char *const verbs[] = { "run", "shell", "list", "status", "stop", "gc", "config", "render", NULL };
+        static const char *const verbs[] = { "run", "start", "shell", "list", "status", "stop", "gc", "config", "render", NULL };
         if (npos > 0 && strv_contains((char **) verbs, pos[0])) {
                 a.verb = pos[0];
                 pos++;
@@ -1111,7 +1214,8 @@ int main(int argc, char **argv) {
         bool wants_target = !streq(a.verb, "list") && !streq(a.verb, "gc");
         if (wants_target && npos != 1)
                 return log_error("%s needs exactly one %s; see 'nspawn-cage --help'", a.verb,
-                                 streq(a.verb, "run") || streq(a.verb, "config") || streq(a.verb, "render") ? "PROJECT directory" : "cage NAME or PROJECT"), 1;
+                                 streq(a.verb, "run") || streq(a.verb, "config") || streq(a.verb, "render") ? "PROJECT directory"
+                                 : streq(a.verb, "start") ? "declared cage NAME" : "cage NAME or PROJECT"), 1;
         if (!wants_target && npos != 0)
                 return log_error("%s takes no arguments", a.verb), 1;
         if (a.command && !streq(a.verb, "run") && !streq(a.verb, "shell"))
@@ -1125,6 +1229,8 @@ int main(int argc, char **argv) {
                 return verb_run(&a);
         if (streq(a.verb, "shell"))
                 return verb_shell(&a);
+        if (streq(a.verb, "start"))
+                return verb_start(&a);
         if (streq(a.verb, "list"))
                 return verb_list(&a);
         if (streq(a.verb, "status"))

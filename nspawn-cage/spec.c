@@ -106,22 +106,6 @@ int cage_default_name(const char *project, uid_t uid, char **ret) {
         return 0;
 }
 
-/* /nix/store/<32 chars of Nix's base32>-<name>, nothing below it. */
-bool store_path_is_valid(const char *p) {
-        const char *h = startswith(p, "/nix/store/");
-        if (!h || strlen(h) < 34)
-                return false;
-        for (int i = 0; i < 32; i++)
-                if (!strchr("0123456789abcdfghijklmnpqrsvwxyz", h[i]))
-                        return false;
-        if (h[32] != '-' || strlen(h + 33) > 211)
-                return false;
-        for (const char *n = h + 33; *n; n++)
-                if (!isalnum((unsigned char) *n) && !strchr("+-._?=", *n))
-                        return false;
-        return h[33] != '.';
-}
-
 static const char *const reserved_destinations[] = {
         "/", "/nix", "/proc", "/sys", "/dev", "/run", "/etc", "/usr", "/bin", "/sbin",
         "/lib", "/lib64", "/boot", "/root", "/tmp", "/var", NULL,

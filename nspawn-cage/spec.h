@@ -63,7 +63,6 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
  * being the top-level one. */
 int cage_spec_set_closure(CageSpec *s, char *const *paths, char **ret_bad_path);
 
-bool store_path_is_valid(const char *p);
 
 /* A project directory a cage may be built on: refuses "/", system
  * directories, the Nix store and the user's home itself. */

@@ -171,6 +171,24 @@ int main(void) {
         config_error_done(&e);
         config_free(c2);
 
+        /* Declared cages: Project=, User=, Toplevel= only in their own file. */
+        ok(refused(NULL, NULL, "[Cage]\nProject=/home/x\n", "only valid in a declared cage's file"), "project layer cannot set Project=");
+        ok(refused("[Cage]\nUser=root\n", NULL, NULL, "only valid in a declared cage's file"), "admin file cannot set User=");
+        const char *decl = "[Cage]\nProject=/home/alice/proj\nUser=alice\nToplevel=/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-top\n[Limits]\nMemory=1G\n";
+        config_new(&c);
+        ConfigError de = {};
+        ok(config_load_declared(c, "demo.conf", decl, strlen(decl), &de) == 0 && streq(c->settings[SETTING_USER].string, "alice") &&
+           streq(c->settings[SETTING_PROJECT].string, "/home/alice/proj") && c->settings[SETTING_MEMORY].number == (UINT64_C(1) << 30),
+           "declared file sets Project=, User=, Toplevel= and limits");
+        config_error_done(&de);
+        config_free(c);
+        const char *bad_decl = "[Cage]\nToplevel=/etc/passwd\n";
+        config_new(&c);
+        ok(config_load_declared(c, "demo.conf", bad_decl, strlen(bad_decl), &de) < 0 && strstr(de.message, "expected a store path"),
+           "Toplevel= must be a store path");
+        config_error_done(&de);
+        config_free(c);
+
         char *val;
         config_new(&c);
         val = setting_format_value(c, SETTING_MEMORY);
