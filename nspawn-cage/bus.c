@@ -97,6 +97,38 @@ static int append_strv_property(sd_bus_message *m, const char *key, char *const 
         return sd_bus_message_close_container(m);
 }
 
+/* The limits as unit properties. MemoryHigh= sits 1/16 below MemoryMax=
+ * so a cage slows down under reclaim before the OOM killer acts. */
+static int append_limits(sd_bus_message *m, unsigned mask, uint64_t memory, uint64_t swap, uint64_t cpus, uint64_t tasks) {
+        int r = 0;
+        if (mask & LIMIT_MEMORY) {
+                uint64_t high = memory == UINT64_MAX ? UINT64_MAX : memory - memory / 16;
+                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryMax", "t", memory, "MemoryHigh", "t", high);
+        }
+        if (r >= 0 && (mask & LIMIT_SWAP))
+                r = sd_bus_message_append(m, "(sv)", "MemorySwapMax", "t", swap);
+        if (r >= 0 && (mask & LIMIT_CPUS))
+                r = sd_bus_message_append(m, "(sv)", "CPUQuotaPerSecUSec", "t",
+                                          cpus == UINT64_MAX ? UINT64_MAX : cpus * 10000); /* hundredths of a CPU -> µs per s */
+        if (r >= 0 && (mask & LIMIT_TASKS))
+                r = sd_bus_message_append(m, "(sv)", "TasksMax", "t", tasks);
+        return r;
+}
+
+int bus_set_limits(sd_bus *bus, const char *unit, unsigned mask, uint64_t memory, uint64_t swap, uint64_t cpus,
+                   uint64_t tasks, char **ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "SetUnitProperties");
+        if (r < 0 || (r = sd_bus_message_append(m, "sb", unit, 1)) < 0 || (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0 ||
+            (r = append_limits(m, mask, memory, swap, cpus, tasks)) < 0 || (r = sd_bus_message_close_container(m)) < 0)
+                return r;
+        r = sd_bus_call(bus, m, 0, &err, NULL);
+        if (r < 0)
+                *ret_error = bus_error_text(&err, r);
+        return r;
+}
+
 static int start_transient(sd_bus *bus, sd_bus_message *m, const char **ret_job_copy, char **ret_job, char **ret_error) {
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -147,8 +179,9 @@ int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout
         if (r < 0 || (r = sd_bus_message_append(m, "ss", u->unit, "fail")) < 0 ||
             (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
                 return r;
-        uint64_t quota = s->cpus == UINT64_MAX ? UINT64_MAX : s->cpus * 10000; /* hundredths of a CPU -> µs per s */
-        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+        if ((r = append_limits(m, LIMIT_MEMORY | LIMIT_SWAP | LIMIT_CPUS | LIMIT_TASKS, s->memory, s->swap, s->cpus, s->tasks)) < 0)
+                return r;
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "Description", "s", desc,
                                   "Slice", "s", "machine.slice",
                                   "Type", "s", "notify",
@@ -156,10 +189,6 @@ int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout
                                   "Delegate", "b", 1,
                                   "CollectMode", "s", "inactive-or-failed",
                                   "TimeoutStopUSec", "t", UINT64_C(15000000),
-                                  "MemoryMax", "t", s->memory,
-                                  "MemorySwapMax", "t", s->swap,
-                                  "CPUQuotaPerSecUSec", "t", quota,
-                                  "TasksMax", "t", s->tasks,
                                   "DevicePolicy", "s", "closed",
                                   "DeviceAllow", "a(ss)", 2, "char-pts", "rw", "/dev/net/tun", "rwm");
         if (r < 0)
@@ -248,7 +277,8 @@ int bus_unit_usage(sd_bus *bus, const char *unit, UnitUsage *ret) {
                 { "org.freedesktop.systemd1.Service", "TasksMax", offsetof(UnitUsage, tasks_max) },
                 { "org.freedesktop.systemd1.Unit", "ActiveEnterTimestamp", offsetof(UnitUsage, active_enter_usec) },
         };
-        UnitUsage u;
+        UnitUsage u = {};
+        (void) sd_bus_get_property_string(bus, SYSTEMD, path, "org.freedesktop.systemd1.Service", "ControlGroup", NULL, &u.control_group);
         for (size_t i = 0; i < ELEMENTSOF(props); i++) {
                 uint64_t v = UINT64_MAX;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;

@@ -37,8 +37,20 @@ typedef struct UnitUsage {
         uint64_t memory_current, memory_max, cpu_usage_nsec, cpu_quota_per_sec_usec;
         uint64_t tasks_current, tasks_max, memory_swap_max;
         uint64_t active_enter_usec;
+        char *control_group; /* caller frees */
 } UnitUsage;
 int bus_unit_usage(sd_bus *bus, const char *unit, UnitUsage *ret);
+
+/* Change limits of a running cage's unit (runtime only): the values are
+ * those of a CageSpec (UINT64_MAX = infinity), and only those `mask`ed. */
+typedef enum LimitMask {
+        LIMIT_MEMORY = 1 << 0,
+        LIMIT_SWAP = 1 << 1,
+        LIMIT_CPUS = 1 << 2,
+        LIMIT_TASKS = 1 << 3,
+} LimitMask;
+int bus_set_limits(sd_bus *bus, const char *unit, unsigned mask, uint64_t memory, uint64_t swap, uint64_t cpus,
+                   uint64_t tasks, char **ret_error);
 
 /* machine1: is the machine registered, and its leader's PID. */
 int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader);

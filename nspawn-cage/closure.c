@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -96,6 +97,7 @@ static char *find_program(const char *name) {
 /* Run argv with a clean environment; capture stdout, let stderr through
  * (Nix's progress and errors are for the user). */
 static int run_capture(char *const *argv, char **ret_out, int *ret_status) {
+        pid_t parent = getpid();
         int pipefd[2];
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
@@ -112,6 +114,10 @@ static int run_capture(char *const *argv, char **ret_out, int *ret_status) {
                 if (access("/nix/var/nix/daemon-socket/socket", F_OK) == 0)
                         envp[2] = "NIX_REMOTE=daemon";
                 (void) signal(SIGPIPE, SIG_DFL);
+                /* If nspawn-cage dies (kill -9), Nix must not go on and
+                 * register a GC root after gc has looked. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                        _exit(127);
                 if (dup2(pipefd[1], STDOUT_FILENO) < 0)
                         _exit(127);
                 int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);

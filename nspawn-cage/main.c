@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "bus.h"
+#include "cgroup.h"
 #include "closure.h"
 #include "config.h"
 #include "rootfs.h"
@@ -38,6 +39,7 @@ typedef struct Args {
         const char *data_dir;
         const char *project;
         char **command;
+        char **assignments; /* set: KEY=VALUE... */
         bool keep;
         bool shell;
         uint64_t timeout_usec;
@@ -710,6 +712,9 @@ static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
         CageUnit cu = { .spec = s, .unit = unit, .nspawn = NSPAWN_PATH, .rootfs = rootfs, .unified_cgroup = true };
         if (!rootfs)
                 return log_error("out of memory");
+        if (!cgroup_is_unified("/"))
+                fprintf(stderr, "nspawn-cage: note: this host has cgroup v1 controllers: Swap= (MemorySwapMax=) and MemoryHigh= "
+                                "cannot be enforced here; Memory=, CPUs= and Tasks= are, by the v1 memory, cpu and pids controllers.\n");
         if ((r = bus_start_cage(h->bus, h->event, &cu, a->timeout_usec, &error)) < 0) {
                 log_error("starting cage %s: %s", s->name, error ? error : strerror(-r));
                 cage_teardown(h, s->name);
@@ -898,6 +903,54 @@ static int verb_stop(const Args *a) {
         return r < 0 ? 1 : 0;
 }
 
+/* Change the limits of a running cage, bounded by the administrator's
+ * [Policy] like any configuration. Runtime only: a restart uses the files. */
+static int verb_set(const Args *a) {
+        _cleanup_(host_done) Host h = { .state_fd = -1 };
+        _cleanup_(host_user_done) HostUser user = {};
+        _cleanup_(config_freep) Config *policy = NULL;
+        CageRecord rec = {};
+        if (require_root() < 0 || host_open(&h) < 0 || find_cage(&h, a, a->project, &rec, &user) < 0)
+                return 1;
+        _cleanup_free_ char *unit = strdup(rec.unit), *name = strdup(rec.name);
+        cage_record_done(&rec);
+        if (!unit || !name || config_new(&policy) < 0 || load_admin_layer(policy, a->admin_dir ? a->admin_dir : ADMIN_DIR) < 0)
+                return 1;
+        static const struct { const char *key; unsigned mask; SettingId max; } keys[] = {
+                { "Memory", LIMIT_MEMORY, SETTING_MAX_MEMORY }, { "Swap", LIMIT_SWAP, SETTING_MAX_SWAP },
+                { "CPUs", LIMIT_CPUS, SETTING_MAX_CPUS }, { "Tasks", LIMIT_TASKS, SETTING_MAX_TASKS },
+        };
+        uint64_t v[4] = {};
+        unsigned mask = 0;
+        for (size_t i = 0; a->assignments && a->assignments[i]; i++) {
+                const char *as = a->assignments[i], *eq = strchr(as, '=');
+                size_t k = 0;
+                while (k < ELEMENTSOF(keys) && !(eq && strlen(keys[k].key) == (size_t) (eq - as) && strncmp(as, keys[k].key, (size_t) (eq - as)) == 0))
+                        k++;
+                if (k == ELEMENTSOF(keys))
+                        return log_error("set %s: '%s': expected Memory=, Swap=, CPUs= or Tasks=", name, as), 1;
+                int r = k == 2 ? parse_cpus(eq + 1, &v[k]) : k == 3 ? parse_count(eq + 1, &v[k]) : parse_size(eq + 1, &v[k]);
+                if (r < 0)
+                        return log_error("set %s: %s: not a valid value (see nspawn-cage.conf(5))", name, as), 1;
+                if (k == 0 && v[k] < (UINT64_C(16) << 20))
+                        return log_error("set %s: Memory=%s is too small; a cage needs at least 16M", name, eq + 1), 1;
+                const Setting *mx = &policy->settings[keys[k].max];
+                if (v[k] > mx->number) {
+                        _cleanup_free_ char *lim = setting_format_value(policy, keys[k].max);
+                        return log_error("set %s: %s asks for more than allowed: the administrator's maximum is %s=%s (%s:%u)",
+                                         name, as, setting_key(keys[k].max), strempty(lim), strempty(mx->origin.file), mx->origin.line), 1;
+                }
+                mask |= keys[k].mask;
+        }
+        if (!mask)
+                return log_error("set %s: give at least one of Memory=, Swap=, CPUs=, Tasks=", name), 1;
+        _cleanup_free_ char *error = NULL;
+        int r = bus_set_limits(h.bus, unit, mask, v[0], v[1], v[2], v[3], &error);
+        if (r < 0)
+                return log_error("set %s: %s", name, error ? error : strerror(-r)), 1;
+        return 0;
+}
+
 static void format_usage(StrBuf *b, const char *label, uint64_t cur, uint64_t max, bool bytes) {
         char c[32], m[32];
         if (bytes) {
@@ -927,8 +980,14 @@ static int verb_status(const Args *a) {
                 state = strdup("inactive");
         bool running = cage_running(&h, &rec);
         UnitUsage u = {};
-        if (bus_unit_usage(h.bus, rec.unit, &u) < 0)
+        if (bus_unit_usage(h.bus, rec.unit, &u) < 0) {
                 memset(&u, 0xff, sizeof u);
+                u.control_group = NULL;
+        }
+        _cleanup_free_ char *cg = u.control_group;
+        uint64_t ooms = UINT64_MAX;
+        if (cg && cgroup_oom_kills("/", cg, &ooms) < 0)
+                ooms = UINT64_MAX;
         uint64_t now = (uint64_t) time(NULL);
         uint64_t since = u.active_enter_usec == UINT64_MAX || !running ? 0 : u.active_enter_usec / 1000000;
         StrBuf b = {};
@@ -953,6 +1012,7 @@ static int verb_status(const Args *a) {
                 if (u.cpu_quota_per_sec_usec == UINT64_MAX) strbuf_append(&b, ",\"cpu_quota_per_sec_usec\":null"); else NUM("cpu_quota_per_sec_usec", u.cpu_quota_per_sec_usec);
                 if (u.tasks_current == UINT64_MAX) strbuf_append(&b, ",\"tasks_current\":null"); else NUM("tasks_current", u.tasks_current);
                 if (u.tasks_max == UINT64_MAX) strbuf_append(&b, ",\"tasks_max\":null"); else NUM("tasks_max", u.tasks_max);
+                if (ooms == UINT64_MAX) strbuf_append(&b, ",\"oom_kills\":null"); else NUM("oom_kills", ooms);
 #undef NUM
                 strbuf_append(&b, "}\n");
         } else {
@@ -966,6 +1026,10 @@ static int verb_status(const Args *a) {
                         strbuf_appendf(&b, " (quota %.2f CPUs)", (double) u.cpu_quota_per_sec_usec / 1e6);
                 strbuf_append(&b, "\n");
                 format_usage(&b, "tasks", u.tasks_current, u.tasks_max, false);
+                if (ooms != UINT64_MAX)
+                        strbuf_appendf(&b, "%12s: %" PRIu64 "\n", "oom kills", ooms);
+                else
+                        strbuf_appendf(&b, "%12s: unknown\n", "oom kills");
                 strbuf_appendf(&b, "%12s: %u under %s\n", "store paths", rec.n_store_paths, strempty(rec.toplevel));
         }
         cage_record_done(&rec);
@@ -1114,6 +1178,7 @@ static void help(void) {
                "  shell NAME|PROJECT [-- CMD]   Attach another terminal to a running cage\n"
                "  list [--json]                 List cages\n"
                "  status NAME [--json]          State, project, uptime, use against the limits\n"
+               "  set NAME KEY=VALUE...         Change Memory=, Swap=, CPUs=, Tasks= of a running cage\n"
                "  stop NAME                     Stop a cage and remove everything it left\n"
                "  gc                            Remove what crashed or killed cages left behind\n"
                "  config [--json] PROJECT       Show the effective settings and where each came from\n"
@@ -1204,7 +1269,7 @@ int main(int argc, char **argv) {
                 return r < 0 ? 1 : 0;
         char **pos = argv + optind;
         int npos = dashdash - optind;
-        static const char *const verbs[] = { "run", "start", "shell", "list", "status", "stop", "gc", "config", "render", NULL };
+        static const char *const verbs[] = { "run", "start", "set", "shell", "list", "status", "stop", "gc", "config", "render", NULL };
         if (npos > 0 && strv_contains((char **) verbs, pos[0])) {
                 a.verb = pos[0];
                 pos++;
@@ -1212,6 +1277,10 @@ int main(int argc, char **argv) {
         } else
                 a.verb = "run";
         bool wants_target = !streq(a.verb, "list") && !streq(a.verb, "gc");
+        if (streq(a.verb, "set") && npos >= 2) {
+                a.assignments = pos + 1;
+                npos = 1;
+        }
         if (wants_target && npos != 1)
                 return log_error("%s needs exactly one %s; see 'nspawn-cage --help'", a.verb,
                                  streq(a.verb, "run") || streq(a.verb, "config") || streq(a.verb, "render") ? "PROJECT directory"
@@ -1231,6 +1300,8 @@ int main(int argc, char **argv) {
                 return verb_shell(&a);
         if (streq(a.verb, "start"))
                 return verb_start(&a);
+        if (streq(a.verb, "set"))
+                return verb_set(&a);
         if (streq(a.verb, "list"))
                 return verb_list(&a);
         if (streq(a.verb, "status"))

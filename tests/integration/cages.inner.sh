@@ -42,6 +42,26 @@ tap_ok $? "nspawn-cage status keep1 reports it running with its use" || sed 's/^
 nspawn-cage status --json keep1 | grep -q '"state":"running"'
 tap_ok $? "status --json says running"
 
+grep -q 'oom kills:' /tmp/status
+tap_ok $? "status reports OOM kills"
+
+# Limits are unit properties (enforcement is proven in the VM tier).
+props=$(systemctl show nspawn-cage-keep1.service -p MemoryMax -p MemoryHigh -p TasksMax -p CPUQuotaPerSecUSec -p MemorySwapMax | sort | tr '\n' ' ')
+tap_is "$props" "CPUQuotaPerSecUSec=2s MemoryHigh=4026531840 MemoryMax=4294967296 MemorySwapMax=0 TasksMax=4096 " "the cage's unit carries the default limits"
+as_alice_pty "sudo nspawn-cage set keep1 Memory=1G Tasks=100 CPUs=0.5"
+st=$?
+props=$(systemctl show nspawn-cage-keep1.service -p MemoryMax -p TasksMax -p CPUQuotaPerSecUSec | sort | tr '\n' ' ')
+tap_is "$st $props" "0 CPUQuotaPerSecUSec=500ms MemoryMax=1073741824 TasksMax=100 " "nspawn-cage set changes the running cage's limits"
+mkdir -p /etc/nspawn-cage/nspawn-cage.conf.d
+printf '[Policy]\nMaxMemory=8G\n' > /etc/nspawn-cage/nspawn-cage.conf.d/50-max.conf
+as_alice_pty "sudo nspawn-cage set keep1 Memory=16G"
+st=$?
+printf '%s\n' "$out" | grep -q "Memory=16G asks for more than allowed: the administrator's maximum is MaxMemory=8G"
+tap_ok $(( st == 0 || $? != 0 )) "set beyond the administrator's maximum is refused"
+rm -f /etc/nspawn-cage/nspawn-cage.conf.d/50-max.conf
+mem=$(systemctl show nspawn-cage-keep1.service -p MemoryMax --value)
+tap_is "$mem" 1073741824 "a refused set changes nothing"
+
 top=$(sed -n 's/^toplevel=//p' /var/lib/nspawn-cage/cages/keep1/cage.record)
 nix-store -qR "$top" | sed 's|^/nix/store/||' | sort > /tmp/closure
 as_alice_pty "sudo nspawn-cage shell keep1 -- ls /nix/store"
