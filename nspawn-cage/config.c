@@ -646,6 +646,15 @@ static int list_assign(Setting *s, char **words, Origin origin, bool reset) {
         return 0;
 }
 
+static int set_string(Setting *s, const char *value) {
+        char *t = strdup(value);
+        if (!t)
+                return -ENOMEM;
+        free(s->string);
+        s->string = t;
+        return 0;
+}
+
 static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned line) {
         const SettingInfo *info = &setting_table[id];
         Config *c = ctx->config;
@@ -704,11 +713,8 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                         if (!ok)
                                 return fail(ctx, line, "Nixpkgs=%s: expected an absolute path, <channel> or a flake reference", value);
                 }
-                char *t = strdup(value);
-                if (!t)
+                if (set_string(s, value) < 0)
                         return -ENOMEM;
-                free(s->string);
-                s->string = t;
                 break;
         }
         case V_COMMAND: {
@@ -720,11 +726,8 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                         return fail(ctx, line, "Command=: too many words (at most 256)");
                 if (!argv)
                         return fail(ctx, line, "Command= needs a value");
-                char *t = strdup(value);
-                if (!t)
+                if (set_string(s, value) < 0)
                         return -ENOMEM;
-                free(s->string);
-                s->string = t;
                 break;
         }
         case V_CPUS:

@@ -1269,44 +1269,46 @@ int main(int argc, char **argv) {
                 return r < 0 ? 1 : 0;
         char **pos = argv + optind;
         int npos = dashdash - optind;
-        static const char *const verbs[] = { "run", "start", "set", "shell", "list", "status", "stop", "gc", "config", "render", NULL };
-        if (npos > 0 && strv_contains((char **) verbs, pos[0])) {
-                a.verb = pos[0];
-                pos++;
-                npos--;
-        } else
-                a.verb = "run";
-        bool wants_target = !streq(a.verb, "list") && !streq(a.verb, "gc");
+        typedef enum { TARGET_NONE, TARGET_PROJECT, TARGET_CAGE, TARGET_DECLARED } Target;
+        static const struct {
+                const char *name;
+                int (*run)(const Args *a);
+                Target target;
+                bool command;
+        } verbs[] = {
+                { "run", verb_run, TARGET_PROJECT, true },
+                { "start", verb_start, TARGET_DECLARED, false },
+                { "set", verb_set, TARGET_CAGE, false },
+                { "shell", verb_shell, TARGET_CAGE, true },
+                { "list", verb_list, TARGET_NONE, false },
+                { "status", verb_status, TARGET_CAGE, false },
+                { "stop", verb_stop, TARGET_CAGE, false },
+                { "gc", verb_gc, TARGET_NONE, false },
+                { "config", verb_config, TARGET_PROJECT, false },
+                { "render", verb_render, TARGET_PROJECT, false },
+        };
+        size_t v = 0; /* "run" when the first word is no verb */
+        for (size_t i = 0; npos > 0 && i < ELEMENTSOF(verbs); i++)
+                if (streq(pos[0], verbs[i].name)) {
+                        v = i;
+                        pos++;
+                        npos--;
+                        break;
+                }
+        a.verb = verbs[v].name;
         if (streq(a.verb, "set") && npos >= 2) {
                 a.assignments = pos + 1;
                 npos = 1;
         }
-        if (wants_target && npos != 1)
-                return log_error("%s needs exactly one %s; see 'nspawn-cage --help'", a.verb,
-                                 streq(a.verb, "run") || streq(a.verb, "config") || streq(a.verb, "render") ? "PROJECT directory"
-                                 : streq(a.verb, "start") ? "declared cage NAME" : "cage NAME or PROJECT"), 1;
-        if (!wants_target && npos != 0)
+        static const char *const target_name[] = {
+                [TARGET_PROJECT] = "PROJECT directory", [TARGET_CAGE] = "cage NAME or PROJECT", [TARGET_DECLARED] = "declared cage NAME",
+        };
+        if (verbs[v].target != TARGET_NONE && npos != 1)
+                return log_error("%s needs exactly one %s; see 'nspawn-cage --help'", a.verb, target_name[verbs[v].target]), 1;
+        if (verbs[v].target == TARGET_NONE && npos != 0)
                 return log_error("%s takes no arguments", a.verb), 1;
-        if (a.command && !streq(a.verb, "run") && !streq(a.verb, "shell"))
+        if (a.command && !verbs[v].command)
                 return log_error("only run and shell take a COMMAND after --"), 1;
-        a.project = wants_target ? pos[0] : NULL;
-        if (streq(a.verb, "config"))
-                return verb_config(&a);
-        if (streq(a.verb, "render"))
-                return verb_render(&a);
-        if (streq(a.verb, "run"))
-                return verb_run(&a);
-        if (streq(a.verb, "shell"))
-                return verb_shell(&a);
-        if (streq(a.verb, "start"))
-                return verb_start(&a);
-        if (streq(a.verb, "set"))
-                return verb_set(&a);
-        if (streq(a.verb, "list"))
-                return verb_list(&a);
-        if (streq(a.verb, "status"))
-                return verb_status(&a);
-        if (streq(a.verb, "stop"))
-                return verb_stop(&a);
-        return verb_gc(&a);
+        a.project = verbs[v].target != TARGET_NONE ? pos[0] : NULL;
+        return verbs[v].run(&a);
 }

@@ -7,33 +7,10 @@
 # Placeholders: @CASE@ (the case's scratch dir), @USER@ @UID@ @GID@ @HOME@.
 # Run with --update to rewrite the expected files (then review the diff).
 set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-NSPAWN_CAGE=${NSPAWN_CAGE:-$top_srcdir/nspawn-cage/nspawn-cage}
+. "$(dirname "$0")/../unprivileged.sh"
 update=no
 [ "${1:-}" = --update ] && update=yes
 
-work=$(mktemp -d /tmp/nspawn-cage-golden.XXXXXX) || exit 99
-chmod 0755 "$work"
-trap 'rm -rf "$work"' EXIT
-
-# As root, run as nobody: the user a cage is for must not be root.
-if [ "$(id -u)" = 0 ]; then
-        uid=65534
-        runas="setpriv --reuid=65534 --regid=65534 --clear-groups --"
-else
-        uid=$(id -u)
-        runas=""
-fi
-user=$(getent passwd "$uid" | cut -d: -f1)
-gid=$(getent passwd "$uid" | cut -d: -f4)
-home=$(getent passwd "$uid" | cut -d: -f6)
-
-n=0
-fails=0
-tap() { # status description
-        n=$((n + 1))
-        if [ "$1" = 0 ]; then printf "ok %d - %s\n" "$n" "$2"; else printf "not ok %d - %s\n" "$n" "$2"; fails=$((fails + 1)); fi
-}
 
 subst() { # file -> stdout with placeholders filled in
         sed -e "s|@CASE@|$case_dir|g" -e "s|@WORK@|$work|g" -e "s|@USER@|$user|g" -e "s|@UID@|$uid|g" \
@@ -47,13 +24,13 @@ unsubst() {
 compare() { # expected-file got-file description
         if [ "$update" = yes ]; then
                 unsubst "$2" > "$1"
-                tap 0 "$3 (updated)"
+                tap_ok 0 "$3 (updated)"
                 return
         fi
         if subst "$1" | diff -u - "$2" > "$work/diff"; then
-                tap 0 "$3"
+                tap_ok 0 "$3"
         else
-                tap 1 "$3"
+                tap_ok 1 "$3"
                 sed 's/^/# /' "$work/diff"
         fi
 }
@@ -76,12 +53,12 @@ for src in "$top_srcdir"/tests/golden/*/; do
         if [ -f "$src/expected-error" ]; then
                 # shellcheck disable=SC2086
                 if $runas "$NSPAWN_CAGE" config "$@" $args "$case_dir/$pname" > "$case_dir/stdout" 2> "$case_dir/stderr"; then
-                        tap 1 "$name: refused"
+                        tap_ok 1 "$name: refused"
                         continue
                 fi
                 if [ "$update" = yes ]; then
                         unsubst "$case_dir/stderr" > "$src/expected-error"
-                        tap 0 "$name: refused (updated)"
+                        tap_ok 0 "$name: refused (updated)"
                         continue
                 fi
                 missing=0
@@ -90,15 +67,15 @@ for src in "$top_srcdir"/tests/golden/*/; do
                         grep -qF -- "$line" "$case_dir/stderr" || { missing=1; echo "# missing: $line"; }
                 done < "$case_dir/want"
                 [ "$missing" = 1 ] && sed 's/^/# got: /' "$case_dir/stderr"
-                tap "$missing" "$name: refused with the expected message"
-                [ -s "$case_dir/stdout" ] && tap 1 "$name: nothing printed on stdout" || tap 0 "$name: nothing printed on stdout"
+                tap_ok "$missing" "$name: refused with the expected message"
+                [ -s "$case_dir/stdout" ] && tap_ok 1 "$name: nothing printed on stdout" || tap_ok 0 "$name: nothing printed on stdout"
                 continue
         fi
 
         # shellcheck disable=SC2086
         $runas "$NSPAWN_CAGE" config "$@" $args "$case_dir/$pname" > "$case_dir/config" 2> "$case_dir/stderr"
         st=$?
-        tap $st "$name: config exits 0"
+        tap_ok $st "$name: config exits 0"
         [ $st = 0 ] || sed 's/^/# /' "$case_dir/stderr"
         compare "$src/expected-config" "$case_dir/config" "$name: config output"
 
@@ -109,7 +86,7 @@ for src in "$top_srcdir"/tests/golden/*/; do
         $runas "$NSPAWN_CAGE" render "$@" $args --closure "$case_dir/closure" --output "$case_dir/out" "$case_dir/$pname" \
                 > "$case_dir/render" 2> "$case_dir/stderr" < /dev/null
         st=$?
-        tap $st "$name: render exits 0"
+        tap_ok $st "$name: render exits 0"
         [ $st = 0 ] || sed 's/^/# /' "$case_dir/stderr"
         nspawn=$(ls "$case_dir/out"/*.nspawn 2>/dev/null | head -n 1)
         rootfs=$(ls "$case_dir/out"/*.rootfs 2>/dev/null | head -n 1)
@@ -119,7 +96,6 @@ for src in "$top_srcdir"/tests/golden/*/; do
         # shellcheck disable=SC2086
         $runas "$NSPAWN_CAGE" render "$@" $args --closure "$case_dir/closure" --output "$case_dir/out2" "$case_dir/$pname" > /dev/null 2>&1
         diff -r "$case_dir/out" "$case_dir/out2" > /dev/null
-        tap $? "$name: render is deterministic"
+        tap_ok $? "$name: render is deterministic"
 done
-echo "1..$n"
-exit 0
+tap_done

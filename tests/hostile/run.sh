@@ -4,26 +4,8 @@
 # `render` with a message naming the file (and line) and what is allowed,
 # print nothing on stdout, write no output file, and echo no secret.
 set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-NSPAWN_CAGE=${NSPAWN_CAGE:-$top_srcdir/nspawn-cage/nspawn-cage}
+. "$(dirname "$0")/../unprivileged.sh"
 
-work=$(mktemp -d /tmp/nspawn-cage-hostile.XXXXXX) || exit 99
-chmod 0755 "$work"
-trap 'rm -rf "$work"' EXIT
-if [ "$(id -u)" = 0 ]; then
-        uid=65534
-        runas="setpriv --reuid=65534 --regid=65534 --clear-groups --"
-else
-        uid=$(id -u)
-        runas=""
-fi
-gid=$(getent passwd "$uid" | cut -d: -f4)
-
-n=0
-tap() {
-        n=$((n + 1))
-        if [ "$1" = 0 ]; then printf "ok %d - %s\n" "$n" "$2"; else printf "not ok %d - %s\n" "$n" "$2"; fi
-}
 
 printf '/nix/store/8pbk2ad2xg2l1dmq0ik8ah7k5h83cn4i-nspawn-cage-toplevel\n' > "$work/closure"
 mkdir -p "$work/admin"
@@ -75,7 +57,7 @@ expect_refused() {
                 grep -q 'root:' "$work/stderr" && { echo "# message echoes file content"; bad=1; }
                 [ "$(wc -l < "$work/stderr")" -le 2 ] || { echo "# message longer than two lines"; bad=1; }
                 [ $bad = 1 ] && sed 's/^/# stderr: /' "$work/stderr"
-                tap $bad "$desc ($verb)"
+                tap_ok $bad "$desc ($verb)"
         done
 }
 
@@ -158,8 +140,7 @@ if [ "$(id -u)" = 0 ]; then
         chown 4242 "$p/.nspawn-cage.conf"
         expect_refused "config owned by another user" "$p/.nspawn-cage.conf" "owned by another user"
 else
-        n=$((n + 1)); echo "ok $n # SKIP config owned by another user: needs root to chown"
-        n=$((n + 1)); echo "ok $n # SKIP config owned by another user: needs root to chown"
+        tap_skip "config owned by another user: needs root to chown" 2
 fi
 
 # An escape sequence in a value stays inside that value: render succeeds and
@@ -171,7 +152,7 @@ $runas "$NSPAWN_CAGE" render --admin-config-dir "$work/admin" --user-config "$wo
 st=$?
 f="$p/out/hostile.nspawn"
 [ $st = 0 ] && [ -f "$f" ] && ! grep -q '/:/host' "$f" && [ "$(grep -c '^\[' "$f")" = 3 ] && [ "$(grep -c '^Bind=' "$f")" = 1 ]
-tap $? "a \\n escape in a value adds no line to the .nspawn file"
+tap_ok $? "a \\n escape in a value adds no line to the .nspawn file"
 
 # Project paths that are no project.
 for bad in "$work/missing:does not exist" "$work/closure:is not a directory" "/:is the root directory" "/etc:is a system directory"; do
@@ -183,7 +164,7 @@ for bad in "$work/missing:does not exist" "$work/closure:is not a directory" "/:
         [ $st != 0 ] && grep -qF "$want" "$work/stderr" && [ ! -s "$work/stdout" ]
         r=$?
         [ $r = 0 ] || sed 's/^/# stderr: /' "$work/stderr"
-        tap $r "project path $path refused: $want"
+        tap_ok $r "project path $path refused: $want"
 done
 
 if [ "$(id -u)" = 0 ]; then
@@ -192,6 +173,6 @@ if [ "$(id -u)" = 0 ]; then
         $runas "$NSPAWN_CAGE" config --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" "$work/notmine" \
                 > /dev/null 2> "$work/stderr"
         [ $? != 0 ] && grep -q "not by you" "$work/stderr"
-        tap $? "a project owned by another user is refused"
+        tap_ok $? "a project owned by another user is refused"
 fi
-echo "1..$n"
+tap_done
