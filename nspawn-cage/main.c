@@ -795,6 +795,56 @@ static int verb_run(const Args *a) {
         return status < 0 ? 1 : status;
 }
 
+/* The presets a user can pick with Preset=: their own first, then the
+ * shipped ones (a user preset of the same name wins, as in load_preset). */
+static int verb_presets(const Args *a) {
+        _cleanup_(host_user_done) HostUser user = {};
+        if (invoking_user(&user) < 0)
+                return 1;
+        _cleanup_free_ char *user_dir = strdup_printf("%s/.config/nspawn-cage/presets", user.home);
+        _cleanup_free_ char *sys_dir = strdup_printf("%s/templates/presets", a->data_dir ? a->data_dir : PKGDATADIR);
+        if (!user_dir || !sys_dir)
+                return 1;
+        const char *dirs[] = { user_dir, sys_dir };
+        _cleanup_strv_free_ char **seen = NULL;
+        printf("%-14s %-8s %-10s %-28s %s\n", "PRESET", "FROM", "NETWORK", "COMMAND", "NEEDS");
+        for (size_t d = 0; d < ELEMENTSOF(dirs); d++) {
+                FsIdentity id;
+                if (user_fs_enter(&user, &id) < 0)
+                        return 1;
+                struct dirent **list = NULL;
+                int n = scandir(dirs[d], &list, NULL, alphasort);
+                for (int i = 0; i < n; i++) {
+                        const char *e = list[i]->d_name;
+                        size_t l = strlen(e);
+                        _cleanup_free_ char *name = l > 5 && streq(e + l - 5, ".conf") ? strndup(e, l - 5) : NULL;
+                        _cleanup_free_ char *path = strdup_printf("%s/%s", dirs[d], e);
+                        _cleanup_close_ int fd = name && path && !strv_contains(seen, name) ? open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
+                        _cleanup_free_ char *data = NULL;
+                        size_t size;
+                        Preset p = {};
+                        ConfigError err = {};
+                        if (fd >= 0 && config_read_fd(fd, &data, &size) >= 0 && preset_parse(path, data, size, &p, &err) >= 0) {
+                                _cleanup_free_ char *needs = NULL;
+                                StrBuf b = {};
+                                for (size_t k = 0; p.wants_pass && p.wants_pass[k]; k++)
+                                        strbuf_appendf(&b, "%s%s", k ? " " : "", p.wants_pass[k]);
+                                if (strbuf_steal(&b, &needs) >= 0)
+                                        printf("%-14s %-8s %-10s %-28s %s\n", name, d == 0 ? "user" : "shipped",
+                                               network_mode_to_string(p.wants_network), p.command ? p.command : "bash -l", needs);
+                                (void) strv_extend(&seen, name);
+                        } else if (fd >= 0)
+                                fprintf(stderr, "nspawn-cage: %s:%u: %s\n", path, err.line, err.message ? err.message : "cannot be read");
+                        preset_done(&p);
+                        config_error_done(&err);
+                        free(list[i]);
+                }
+                free(list);
+                user_fs_leave(&id);
+        }
+        return 0;
+}
+
 /* A cage declared by the administrator (the NixOS module writes them):
  * started and left running, for nspawn-cage@NAME.service. */
 static int verb_start(const Args *a) {
@@ -1177,6 +1227,7 @@ static void help(void) {
                "  start NAME                    Start the cage declared in %s/cages/NAME.conf\n"
                "  shell NAME|PROJECT [-- CMD]   Attach another terminal to a running cage\n"
                "  list [--json]                 List cages\n"
+               "  presets                       List the presets Preset= can name\n"
                "  status NAME [--json]          State, project, uptime, use against the limits\n"
                "  set NAME KEY=VALUE...         Change Memory=, Swap=, CPUs=, Tasks= of a running cage\n"
                "  stop NAME                     Stop a cage and remove everything it left\n"
@@ -1281,6 +1332,7 @@ int main(int argc, char **argv) {
                 { "set", verb_set, TARGET_CAGE, false },
                 { "shell", verb_shell, TARGET_CAGE, true },
                 { "list", verb_list, TARGET_NONE, false },
+                { "presets", verb_presets, TARGET_NONE, false },
                 { "status", verb_status, TARGET_CAGE, false },
                 { "stop", verb_stop, TARGET_CAGE, false },
                 { "gc", verb_gc, TARGET_NONE, false },
