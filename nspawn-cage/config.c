@@ -66,6 +66,7 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_GPU] = { "Display", "GPU", V_BOOL, L_ALL, SETTING_ALLOW_GPU },
         [SETTING_BIND] = { "Files", "Bind", V_BIND, L_TRUSTED, SETTING_ALLOW_BINDS },
         [SETTING_BIND_READ_ONLY] = { "Files", "BindReadOnly", V_BIND, L_TRUSTED, SETTING_ALLOW_BINDS },
+        [SETTING_PROTECT_GIT] = { "Files", "ProtectGit", V_BOOL, L_ALL, _SETTING_INVALID },
         [SETTING_PASS] = { "Environment", "Pass", V_ENV_NAMES, L_ALL, _SETTING_INVALID },
         [SETTING_SET] = { "Environment", "Set", V_ENV_ASSIGN, L_ALL, _SETTING_INVALID },
         [SETTING_ALLOW_USERS] = { "Policy", "AllowUsers", V_USERS, L_ADMIN, _SETTING_INVALID },
@@ -424,6 +425,7 @@ int config_new(Config **ret) {
         s[SETTING_TASKS].number = 4096;
         s[SETTING_NETWORK_MODE].number = NETWORK_OFF;
         s[SETTING_X11].number = s[SETTING_WAYLAND].number = s[SETTING_GPU].number = false;
+        s[SETTING_PROTECT_GIT].number = true;
         s[SETTING_MAX_CPUS].number = CPUS_INFINITY;
         s[SETTING_MAX_MEMORY].number = SIZE_INFINITY;
         s[SETTING_MAX_SWAP].number = SIZE_INFINITY;
@@ -771,7 +773,10 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                 int b = parse_bool(value);
                 if (b < 0)
                         return fail(ctx, line, "%s=%s: expected yes or no", key, value);
-                if (project && b && !s->number)
+                if (project && id == SETTING_PROTECT_GIT && !b && s->number)
+                        return fail(ctx, line, "ProtectGit=no is not allowed: it is on (from %s) and the project configuration may only turn protections on",
+                                    from);
+                if (project && id != SETTING_PROTECT_GIT && b && !s->number)
                         return fail(ctx, line, "%s=yes is not allowed: %s is off (from %s) and the project configuration may only turn things off",
                                     key, key, from);
                 s->number = (uint64_t) b;

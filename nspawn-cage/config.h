@@ -47,6 +47,7 @@ typedef enum SettingId {
         SETTING_GPU,
         SETTING_BIND,
         SETTING_BIND_READ_ONLY,
+        SETTING_PROTECT_GIT,
         SETTING_PASS,
         SETTING_SET,
         SETTING_ALLOW_USERS,

@@ -418,6 +418,19 @@ static int read_closure_file(const Cage *cage, const char *path, char ***ret) {
         return 0;
 }
 
+/* ProtectGit=: look at the project's .git as the user, never following links. */
+static int protect_git(CageSpec *s) {
+        FsIdentity id;
+        if (user_fs_enter(&s->user, &id) < 0)
+                return log_error("cannot take the file system identity of %s", s->user.name);
+        _cleanup_close_ int pfd = open(s->project, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        int r = pfd < 0 ? -errno : cage_spec_protect_git(s, pfd);
+        user_fs_leave(&id);
+        if (r < 0)
+                return log_error("project %s: %s", s->project, strerror(-r));
+        return 0;
+}
+
 static int write_output(int dfd, const char *dir, const char *name, const char *text) {
         int r = write_file_atomic_at(dfd, name, text, 0644);
         if (r < 0)
@@ -444,6 +457,8 @@ static int verb_render(const Args *a) {
         _cleanup_free_ char *bad = NULL;
         if ((r = cage_spec_set_closure(cage.spec, paths, &bad)) < 0)
                 return log_error("closure: %s", bad ? bad : "empty"), 1;
+        if (protect_git(cage.spec) < 0)
+                return 1;
 
         _cleanup_free_ char *nspawn = NULL, *listing = NULL;
         if ((r = settings_render(cage.spec, &nspawn, &bad)) < 0)
@@ -663,6 +678,10 @@ static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
         if ((r = cage_spec_set_closure(s, paths, &bad)) < 0) {
                 (void) unlink(gcroot);
                 return log_error("closure: %s", bad ? bad : "empty");
+        }
+        if (protect_git(s) < 0) {
+                (void) unlink(gcroot);
+                return -1;
         }
 
         /* The rootfs, under a temporary name, then published. */

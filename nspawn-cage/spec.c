@@ -5,7 +5,11 @@
 #include "autoconfig.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "spec.h"
 
@@ -243,6 +247,7 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
         s->x11 = st[SETTING_X11].number;
         s->wayland = st[SETTING_WAYLAND].number;
         s->gpu = st[SETTING_GPU].number;
+        s->protect_git = st[SETTING_PROTECT_GIT].number;
 
         if ((r = add_binds(s, &st[SETTING_BIND], false, err)) < 0 ||
             (r = add_binds(s, &st[SETTING_BIND_READ_ONLY], true, err)) < 0)
@@ -258,6 +263,41 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
                         return -ENOMEM;
 
         *ret = TAKE_PTR(s);
+        return 0;
+}
+
+static int add_bind(CageSpec *s, const char *path, bool read_only) {
+        BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
+        if (!t)
+                return -ENOMEM;
+        s->binds = t;
+        BindSpec b = { .source = strdup(path), .destination = strdup(path), .read_only = read_only };
+        if (!b.source || !b.destination) {
+                free(b.source);
+                free(b.destination);
+                return -ENOMEM;
+        }
+        s->binds[s->n_binds++] = b;
+        return 0;
+}
+
+int cage_spec_protect_git(CageSpec *s, int project_fd) {
+        static const struct { const char *rel; mode_t type; } parts[] = {
+                { ".git/hooks", S_IFDIR }, { ".git/config", S_IFREG },
+        };
+        if (!s->protect_git)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                struct open_how how = { .flags = O_PATH | O_CLOEXEC | O_NOFOLLOW,
+                                        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
+                _cleanup_close_ int fd = (int) syscall(SYS_openat2, project_fd, parts[i].rel, &how, sizeof how);
+                struct stat st;
+                if (fd < 0 || fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != parts[i].type)
+                        continue; /* absent, a link, or not what git makes: nothing to protect */
+                _cleanup_free_ char *path = strdup_printf("%s/%s", s->project, parts[i].rel);
+                if (!path || add_bind(s, path, true) < 0)
+                        return -ENOMEM;
+        }
         return 0;
 }
 

@@ -26,6 +26,7 @@ typedef struct CageSpec {
         uint64_t cpus, memory, swap, tasks;
         NetworkMode network;
         bool x11, wayland, gpu;
+        bool protect_git;
         BindSpec *binds;
         size_t n_binds;
         char **pass; /* names of variables passed to the agent */
@@ -58,6 +59,12 @@ int cage_default_name(const char *project, uid_t uid, char **ret);
  * preset already loaded (NULL for none). Errors name the config line. */
 int cage_spec_resolve(const Config *c, const char *project, const HostUser *user, const char *name,
                       const Preset *preset, CageSpec **ret, ConfigError *err);
+
+/* With ProtectGit=: bind the project's .git/hooks and .git/config
+ * read-only over themselves, where they are a real directory and file
+ * (checked without following any symbolic link, relative to the project
+ * directory fd, opened as the user). */
+int cage_spec_protect_git(CageSpec *s, int project_fd);
 
 /* Validate and attach the closure: `paths` lists store paths, the first
  * being the top-level one. */

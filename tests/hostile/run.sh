@@ -154,6 +154,32 @@ f="$p/out/hostile.nspawn"
 [ $st = 0 ] && [ -f "$f" ] && ! grep -q '/:/host' "$f" && [ "$(grep -c '^\[' "$f")" = 3 ] && [ "$(grep -c '^Bind=' "$f")" = 1 ]
 tap_ok $? "a \\n escape in a value adds no line to the .nspawn file"
 
+new_project protectgit
+printf '[Files]\nProtectGit=no\n' | conf
+expect_refused "ProtectGit=no in the project" "$p/.nspawn-cage.conf:2:" "ProtectGit=no is not allowed"
+
+# ProtectGit=: real .git/hooks and .git/config are bound read-only over
+# themselves; a .git/hooks that is a symlink out of the project is not
+# followed (it would bind /etc into the cage).
+for kind in real link; do
+        new_project "git-$kind"
+        mkdir -p "$p/.git"
+        if [ $kind = real ]; then mkdir "$p/.git/hooks"; else ln -s /etc "$p/.git/hooks"; fi
+        touch "$p/.git/config"
+        finish_project
+        $runas "$NSPAWN_CAGE" render --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" \
+                --closure "$work/closure" --output "$p/out" "$p" > /dev/null 2> "$work/stderr"
+        f="$p/out/hostile.nspawn"
+        hooks=$(grep -c "^BindReadOnly=$p/.git/hooks$" "$f" 2>/dev/null)
+        config=$(grep -c "^BindReadOnly=$p/.git/config$" "$f" 2>/dev/null)
+        etc=$(grep -c "/etc" "$f" 2>/dev/null)
+        if [ $kind = real ]; then
+                tap_is "${hooks:-x} ${config:-x} ${etc:-x}" "1 1 0" ".git/hooks and .git/config bound read-only"
+        else
+                tap_is "${hooks:-x} ${config:-x} ${etc:-x}" "0 1 0" "a .git/hooks symlink out of the project is not bound"
+        fi
+done
+
 # Project paths that are no project.
 for bad in "$work/missing:does not exist" "$work/closure:is not a directory" "/:is the root directory" "/etc:is a system directory"; do
         path=${bad%%:*}

@@ -82,6 +82,22 @@ tap_is "$?" 0 "nspawn-cage stop keep1"
 audit keep1 > /tmp/audit 2>&1
 tap_ok $? "after stop nothing is left: $(cat /tmp/audit)"
 
+# ProtectGit= (on by default): the agent cannot plant a hook that would run
+# on the host at the user's next commit; committing inside still works.
+install -d -o alice -g alice /home/alice/gitproj
+su alice -c "cd ~/gitproj && git init -q && git config user.email a@b && git config user.name alice && echo x > f"
+printf '[Cage]\nPackages=git\n' > /home/alice/gitproj/.nspawn-cage.conf
+chown alice:alice /home/alice/gitproj/.nspawn-cage.conf
+as_alice_pty "sudo nspawn-cage --name gitc ~/gitproj -- sh -c 'echo evil > .git/hooks/pre-commit && echo PLANTED; echo x >> .git/config && echo CONFIG; git add f && git commit -qm inside && echo COMMITTED'"
+printf '%s\n' "$out" | grep -q PLANTED
+planted=$?
+printf '%s\n' "$out" | grep -q CONFIG
+config=$?
+tap_is "$planted $config $([ -e /home/alice/gitproj/.git/hooks/pre-commit ] && echo yes || echo no)" "1 1 no" \
+        "ProtectGit: the agent cannot write .git/hooks or .git/config"
+printf '%s\n' "$out" | grep -q COMMITTED && [ "$(su alice -c 'git -C ~/gitproj log --format=%s')" = inside ]
+tap_ok $? "a normal git commit inside the cage works and is seen on the host"
+
 # 3. kill -9 of the helper during start, at several points, then gc.
 for delay in 0.3 1 3 boot; do
         su alice -c "sudo nspawn-cage --name k9 ~/project -- sleep 60" < /dev/null > /tmp/k9.log 2>&1 &

@@ -28,9 +28,9 @@ tap_ok() {
 	shift
 	_tap_n=$((_tap_n + 1))
 	if [ "$_tap_s" -eq 0 ] 2>/dev/null; then
-		echo "ok $_tap_n - $*"
+		printf "ok %s - %s\n" "$_tap_n" "$*"
 	else
-		echo "not ok $_tap_n - $*"
+		printf "not ok %s - %s\n" "$_tap_n" "$*"
 		_tap_failed=$((_tap_failed + 1))
 	fi
 }
