@@ -359,18 +359,22 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
-int bus_run_agent(sd_bus *host, sd_event *e, const AgentRun *a, int *ret_status, char **ret_error) {
+void agent_session_done(AgentSession *s) {
+        if (s->master >= 0)
+                close(s->master);
+        free(s->pty);
+        sd_bus_flush_close_unref(s->cage);
+        *s = (AgentSession) { .master = -1 };
+}
+
+int bus_open_agent_session(sd_bus *host, sd_event *e, const char *machine, AgentSession *ret, char **ret_error) {
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *m = NULL;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *cage = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL, *job_slot = NULL;
-        _cleanup_(pty_forward_freep) PtyForward *fwd = NULL;
-        _cleanup_(sd_event_source_unrefp) sd_event_source *s_term = NULL, *s_hup = NULL, *s_int = NULL;
-        _cleanup_free_ char *job = NULL, *unit = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(agent_session_done) AgentSession s = { .master = -1 };
         int r;
 
-        /* 1. A pty inside the cage, its master here. */
-        r = sd_bus_call_method(host, MACHINED, MACHINED_PATH, MACHINE_MANAGER, "OpenMachinePTY", &err, &reply, "s", a->machine);
+        /* A pty inside the cage, its master here. */
+        r = sd_bus_call_method(host, MACHINED, MACHINED_PATH, MACHINE_MANAGER, "OpenMachinePTY", &err, &reply, "s", machine);
         if (r < 0) {
                 *ret_error = strdup_printf("opening a terminal in the cage: %s", err.message ? err.message : strerror(-r));
                 return r;
@@ -379,20 +383,32 @@ int bus_run_agent(sd_bus *host, sd_event *e, const AgentRun *a, int *ret_status,
         const char *pty_path;
         if ((r = sd_bus_message_read(reply, "hs", &master_borrowed, &pty_path)) < 0)
                 return r;
-        _cleanup_close_ int master = fcntl(master_borrowed, F_DUPFD_CLOEXEC, 3);
-        if (master < 0)
+        if ((s.master = fcntl(master_borrowed, F_DUPFD_CLOEXEC, 3)) < 0)
                 return -errno;
-        _cleanup_free_ char *pty = strdup(pty_path);
-        if (!pty)
+        if (!(s.pty = strdup(pty_path)))
                 return -ENOMEM;
-
-        /* 2. The cage's own system bus. */
-        if ((r = sd_bus_open_system_machine(&cage, a->machine)) < 0) {
+        /* The cage's own system bus. */
+        if ((r = sd_bus_open_system_machine(&s.cage, machine)) < 0) {
                 *ret_error = strdup_printf("connecting to the system bus inside the cage: %s", strerror(-r));
                 return r;
         }
-        if ((r = sd_bus_attach_event(cage, e, 0)) < 0)
+        if ((r = sd_bus_attach_event(s.cage, e, 0)) < 0)
                 return r;
+        *ret = s;
+        s = (AgentSession) { .master = -1 };
+        return 0;
+}
+
+int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *ret_status, char **ret_error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL, *job_slot = NULL;
+        _cleanup_(pty_forward_freep) PtyForward *fwd = NULL;
+        _cleanup_(sd_event_source_unrefp) sd_event_source *s_term = NULL, *s_hup = NULL, *s_int = NULL;
+        _cleanup_free_ char *job = NULL, *unit = NULL;
+        sd_bus *cage = session->cage;
+        const char *pty = session->pty;
+        int master = session->master;
+        int r;
 
         /* 3. The agent as a transient unit of the cage's systemd. */
         uint64_t rnd = ((uint64_t) getpid() << 32) ^ (uint64_t) time(NULL);

@@ -63,7 +63,18 @@ typedef struct AgentRun {
         const char *directory;
 } AgentRun;
 
-/* Open a pty in the cage (machine1), start the agent as a transient unit
- * of the cage's systemd on that pty, forward the terminal until the unit
- * ends, and return its exit status (128+signal when killed). */
-int bus_run_agent(sd_bus *host, sd_event *e, const AgentRun *a, int *ret_status, char **ret_error);
+/* What attaching needs from inside the cage: a pty (machine1) and the
+ * cage's own system bus. Opening it needs root's full rights (entering the
+ * cage's namespaces); running it does not. */
+typedef struct AgentSession {
+        int master;
+        char *pty;
+        sd_bus *cage;
+} AgentSession;
+void agent_session_done(AgentSession *s);
+int bus_open_agent_session(sd_bus *host, sd_event *e, const char *machine, AgentSession *ret, char **ret_error);
+
+/* Start the agent as a transient unit of the cage's systemd on the pty,
+ * forward the terminal until the unit ends, and return its exit status
+ * (128+signal when killed). */
+int bus_run_agent(AgentSession *s, sd_event *e, const AgentRun *a, int *ret_status, char **ret_error);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "bus.h"
+#include "caps.h"
 #include "cgroup.h"
 #include "closure.h"
 #include "config.h"
@@ -623,8 +624,15 @@ static int attach(Host *h, const CageSpec *s, char *const *command) {
         if (resolve_command(s, command, &argv) < 0 || agent_environment(s, &env) < 0)
                 return -1;
         AgentRun run = { .machine = s->name, .argv = argv, .environ = env, .user = s->user.name, .directory = s->project };
+        _cleanup_(agent_session_done) AgentSession session = { .master = -1 };
         _cleanup_free_ char *error = NULL;
-        int status = 0, r = bus_run_agent(h->bus, h->event, &run, &status, &error);
+        int status = 0, r = bus_open_agent_session(h->bus, h->event, s->name, &session, &error);
+        if (r < 0)
+                return log_error("attaching to cage %s: %s", s->name, error ? error : strerror(-r));
+        /* From here on: D-Bus as uid 0 and removing the cage's files. */
+        if ((r = caps_drop_for_session()) < 0)
+                return log_error("dropping capabilities: %s", strerror(-r));
+        r = bus_run_agent(&session, h->event, &run, &status, &error);
         if (r < 0)
                 return log_error("running the command in cage %s: %s", s->name, error ? error : strerror(-r));
         return status;

@@ -5,6 +5,7 @@
 #include "autoconfig.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <termios.h>
@@ -158,11 +159,20 @@ int pty_forward_new(sd_event *e, int master, PtyForward **ret) {
 void pty_forward_drain(PtyForward *f) {
         if (!f)
                 return;
-        for (int i = 0; i < 64; i++) {
-                ssize_t k = read(f->master, f->out, sizeof f->out);
+        /* The kernel hands the pty's data over asynchronously: what the agent
+         * wrote last may arrive after its unit is already inactive. Read until
+         * every slave side is closed (EIO), or nothing came for 100 ms. */
+        for (int i = 0; i < 1000; i++) {
+                struct pollfd p = { .fd = f->master, .events = POLLIN };
+                int k = poll(&p, 1, 100);
                 if (k <= 0)
                         break;
-                write_all(STDOUT_FILENO, f->out, (size_t) k);
+                ssize_t n = read(f->master, f->out, sizeof f->out);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        continue;
+                if (n <= 0)
+                        break;
+                write_all(STDOUT_FILENO, f->out, (size_t) n);
         }
 }
 

@@ -98,6 +98,22 @@ tap_is "$planted $config $([ -e /home/alice/gitproj/.git/hooks/pre-commit ] && e
 printf '%s\n' "$out" | grep -q COMMITTED && [ "$(su alice -c 'git -C ~/gitproj log --format=%s')" = inside ]
 tap_ok $? "a normal git commit inside the cage works and is seen on the host"
 
+# The helper holds only what it still needs once the agent runs.
+su alice -c "sudo nspawn-cage --name caps ~/project -- sh -c 'while [ ! -e go-caps ]; do sleep 0.2; done; exit 4'" < /dev/null > /tmp/caps.log 2>&1 &
+pc=$!
+for _ in $(seq 300); do machinectl list --no-legend | grep -qw caps && break; sleep 0.2; done
+sleep 1
+helper=$(pgrep -u root -f 'nspawn-cage --name caps' | while read -r p; do [ "$(cat /proc/$p/comm)" = nspawn-cage ] && echo $p; done | head -n 1)
+eff=$(sed -n 's/^CapEff:\t//p' /proc/$helper/status 2>/dev/null)
+bnd=$(sed -n 's/^CapBnd:\t//p' /proc/$helper/status 2>/dev/null)
+touch /home/alice/project/go-caps
+wait $pc
+st=$?
+rm -f /home/alice/project/go-caps
+tap_is "$eff $bnd $st" "000000000000000e 000000000000000e 4" "while the agent runs, the helper keeps only DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER (and still returns the status)"
+audit caps > /tmp/audit 2>&1
+tap_ok $? "with those, it still removes everything: $(cat /tmp/audit)"
+
 # 3. kill -9 of the helper during start, at several points, then gc.
 for delay in 0.3 1 3 boot; do
         su alice -c "sudo nspawn-cage --name k9 ~/project -- sleep 60" < /dev/null > /tmp/k9.log 2>&1 &

@@ -1,0 +1,9 @@
+/* caps.h: the helper holds only what it still needs. Once the agent's
+ * session in the cage is open, what remains is D-Bus (uid 0 is what
+ * systemd checks) and removing the cage's files at the end. */
+#pragma once
+
+/* Drop every capability from the bounding set and from the permitted,
+ * effective and inheritable sets, except the ones teardown needs to remove
+ * files the cage made: CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER. */
+int caps_drop_for_session(void);
