@@ -64,6 +64,18 @@ static int add(RootfsPlan *p, RootfsEntryType type, const char *path, const char
         return 0;
 }
 
+/* A rendered file: takes `contents` whatever happens, so a failure earlier
+ * in the plan does not leak it. */
+static int add_file(RootfsPlan *p, int r, const char *path, char *contents, mode_t mode) {
+        if (r < 0) {
+                free(contents);
+                return r;
+        }
+        if (!contents)
+                return -ENOMEM;
+        return add(p, ROOTFS_FILE, path, NULL, contents, mode, false);
+}
+
 /* Every parent of `path` below "/" as a directory, unless already planned. */
 static int add_parents(RootfsPlan *p, const char *path, const char *user_home) {
         _cleanup_free_ char *buf = strdup(path);
@@ -123,36 +135,36 @@ int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret) {
         uint64_t h1 = fnv(UINT64_C(0xcbf29ce484222325), s->name), h2 = fnv(UINT64_C(0x84222325cbf29ce4), s->name);
         char *f;
         f = strdup_printf("NAME=\"nspawn-cage\"\nID=nspawn-cage\nPRETTY_NAME=\"nspawn-cage %s\"\nVERSION_ID=%s\n", s->name, PACKAGE_VERSION);
-        r = r ?: add(&p, ROOTFS_FILE, "/etc/os-release", NULL, f, 0644, false);
+        r = add_file(&p, r, "/etc/os-release", f, 0644);
         f = strdup_printf("%016" PRIx64 "%016" PRIx64 "\n", h1, h2);
-        r = r ?: add(&p, ROOTFS_FILE, "/etc/machine-id", NULL, f, 0444, false);
+        r = add_file(&p, r, "/etc/machine-id", f, 0444);
         f = strdup_printf("%s\n", s->name);
-        r = r ?: add(&p, ROOTFS_FILE, "/etc/hostname", NULL, f, 0644, false);
+        r = add_file(&p, r, "/etc/hostname", f, 0644);
         if (user_is_root)
                 f = strdup("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
         else
                 f = strdup_printf("root:x:0:0:root:/root:/bin/bash\n%s:x:%u:%u:%s:%s:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
                                   u, (unsigned) s->user.uid, (unsigned) s->user.gid, u, s->user.home);
-        r = r ?: add(&p, ROOTFS_FILE, "/etc/passwd", NULL, f, 0644, false);
+        r = add_file(&p, r, "/etc/passwd", f, 0644);
         if (user_is_root)
                 f = strdup("root:x:0:\nnogroup:x:65534:\n");
         else if (s->user.gid == 0)
                 f = strdup("root:x:0:\nnogroup:x:65534:\n");
         else
                 f = strdup_printf("root:x:0:\n%s:x:%u:\nnogroup:x:65534:\n", u, (unsigned) s->user.gid);
-        r = r ?: add(&p, ROOTFS_FILE, "/etc/group", NULL, f, 0644, false);
+        r = add_file(&p, r, "/etc/group", f, 0644);
         if (user_is_root)
                 f = strdup("root:!*:1::::::\nnobody:!*:1::::::\n");
         else
                 f = strdup_printf("root:!*:1::::::\n%s:!*:1::::::\nnobody:!*:1::::::\n", u);
-        r = r ?: add(&p, ROOTFS_FILE, "/etc/shadow", NULL, f, 0600, false);
+        r = add_file(&p, r, "/etc/shadow", f, 0600);
         f = strdup_printf("127.0.0.1 localhost %s\n::1 localhost %s\n", s->name, s->name);
-        r = r ?: add(&p, ROOTFS_FILE, "/etc/hosts", NULL, f, 0644, false);
+        r = add_file(&p, r, "/etc/hosts", f, 0644);
         f = strdup("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n");
-        r = r ?: add(&p, ROOTFS_FILE, "/etc/nsswitch.conf", NULL, f, 0644, false);
+        r = add_file(&p, r, "/etc/nsswitch.conf", f, 0644);
         if (s->network == NETWORK_OFF) {
                 f = strdup("# This cage has no network (Mode=off).\n");
-                r = r ?: add(&p, ROOTFS_FILE, "/etc/resolv.conf", NULL, f, 0644, false);
+                r = add_file(&p, r, "/etc/resolv.conf", f, 0644);
         } else
                 r = r ?: add(&p, ROOTFS_COPY, "/etc/resolv.conf", "/etc/resolv.conf", NULL, 0644, false);
         r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/etc", etc, NULL, 0777, false);
