@@ -172,27 +172,27 @@ int idmap_pick_range(const char *lock_dir, const char *name, uid_t *ret_base, in
         uint32_t first = name_hash(name) % n_slots;
         for (uint32_t i = 0; i < max_tries && i < n_slots; i++) {
                 uid_t base = (uid_t) (IDMAP_BASE_MIN + ((first + i) % n_slots) * IDMAP_RANGE_SIZE);
-                _cleanup_close_ int fd = -1;
+                int fd = -1;
                 r = lock_base(dfd, base, &fd);
                 if (r == -EBUSY)
                         continue;
                 if (r < 0)
                         return r;
-                /* Checked under the lock: a cage whose starter held this
-                 * lock until its processes existed is seen by one of them. */
-                if (nss_knows(base))
+                /* Checked under the lock: whoever held it until their
+                 * processes existed is seen by one of these. */
+                r = nss_knows(base) ? 1 : idmap_range_used_by_processes(NULL, base, IDMAP_RANGE_SIZE);
+                if (r != 0) {
+                        idmap_release_range(dir, base, fd); /* leave no file behind for a skipped base */
+                        if (r < 0)
+                                return r;
                         continue;
-                r = idmap_range_used_by_processes(NULL, base, IDMAP_RANGE_SIZE);
-                if (r < 0)
-                        return r;
-                if (r > 0)
-                        continue;
+                }
                 /* Say who holds it, for whoever looks at /run. */
                 _cleanup_free_ char *who = strdup_printf("nspawn-cage %s\n", name);
                 if (who && ftruncate(fd, 0) == 0)
                         (void) !write(fd, who, strlen(who));
                 *ret_base = base;
-                *ret_lock_fd = TAKE_FD(fd);
+                *ret_lock_fd = fd;
                 return 0;
         }
         return -EBUSY;

@@ -219,6 +219,11 @@ in
       ../../nix/module.nix
       { services.nspawn-cage = { enable = true; cages.x = { project = "/p"; user = "u"; limits.Memory = "1 G"; }; }; }
     ]).services.nspawn-cage.cages.x.limits.Memory;
+    # an option that does not exist is an error (a typo in a configuration)
+    unknownOption = (evalNixos [
+      ../../nix/module.nix
+      { services.nspawn-cage = { enable = true; cages.x = { project = "/p"; user = "u"; limit.Memory = "1G"; }; }; }
+    ]).services.nspawn-cage.cages.x;
     disabled = (evalNixos [
       ../../nix/module.nix
       { services.nspawn-cage.settings.Limits.Memory = "1G"; }

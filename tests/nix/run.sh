@@ -28,6 +28,7 @@ command -v jq > /dev/null 2>&1 || { echo "1..0 # SKIP jq not found (apt-get inst
 work=$(mktemp -d /tmp/nspawn-cage-nix.XXXXXX) || exit 99
 chmod 0755 "$work"
 trap 'rm -rf "$work"' EXIT
+trap 'exit 1' HUP INT TERM PIPE
 # Nix reads nothing of the caller's (no channels, no user configuration) and
 # touches no store: every evaluation uses the dummy store, read-only, so the
 # tier runs as any user, with or without a Nix daemon.
@@ -367,7 +368,7 @@ if ev module.good module; then
         tap $? "module: no warning when the cage's user is declared"
         js_is module '.etc | keys' '["nspawn-cage/cages/demo.conf","nspawn-cage/cages/second.conf","nspawn-cage/nspawn-cage.conf"]'
         tap $? "module: environment.etc has nspawn-cage.conf and cages/NAME.conf"
-        js_is module '.services' '{"nspawn-cage@demo":{"environmentFile":"/run/secrets/demo.env","overrideStrategy":"asDropin","triggers":1,"wantedBy":["multi-user.target"]},"nspawn-cage@second":{"environmentFile":null,"overrideStrategy":"asDropin","triggers":1,"wantedBy":[]}}'
+        js_is module '.services' '{"nspawn-cage@demo":{"environmentFile":"/run/secrets/demo.env","overrideStrategy":"asDropin","triggers":2,"wantedBy":["multi-user.target"]},"nspawn-cage@second":{"environmentFile":null,"overrideStrategy":"asDropin","triggers":2,"wantedBy":[]}}'
         tap $? "module: nspawn-cage@NAME drop-ins, wanted by multi-user.target only with autoStart"
         js_is module '.timers' '{"nspawn-cage-gc":{"overrideStrategy":"asDropin","wantedBy":["timers.target"]}}'
         tap $? "module: nspawn-cage-gc.timer enabled"
@@ -427,6 +428,12 @@ if ev module.typeError module-type; then
 else
         grep -q 'is not a null or string matching' "$work/module-type.err"
         tap $? "module: limits.Memory = \"1 G\" is a type error"
+fi
+if ev module.unknownOption module-unknown; then
+        tap 1 "module: cages.x.limit (no such option) is an error"
+else
+        grep -q 'services.nspawn-cage.cages.x.limit is not an option' "$work/module-unknown.err"
+        tap $? "module: cages.x.limit (no such option) is an error"
 fi
 ev module.disabled module-disabled && js_is module-disabled . 'null'
 tap $? "module: nothing is configured unless enable = true"

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <linux/capability.h>
+#include <systemd/sd-bus.h>
 
 #include "idmap.h"
 #include "tap.h"
@@ -312,7 +313,7 @@ static void test_mount(void) {
                 return;
         }
         /* Every mount of this test dies with this namespace. */
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0) {
                 for (unsigned i = 0; i < n_root_tests; i++)
                         skip("cannot make a private mount namespace");
                 return;
@@ -434,6 +435,50 @@ static void test_mount(void) {
         rm_rf(dir);
 }
 
+/* start-unit: StartTransientUnit as bus.c builds it for a cage, plus
+ * StandardInputFileDescriptor=3 (the locked range fd): systemd keeps it,
+ * and so the lock, until the unit is gone. Does not wait for the job. */
+static int start_unit(const char *unit, char **argv) {
+        sd_bus *bus = NULL;
+        sd_bus_message *m = NULL;
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        int r = sd_bus_open_system(&bus);
+        if (r >= 0)
+                r = sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                                   "org.freedesktop.systemd1.Manager", "StartTransientUnit");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ss", unit, "fail");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                          "Slice", "s", "machine.slice",
+                                          "Type", "s", "notify",
+                                          "KillMode", "s", "mixed",
+                                          "Delegate", "b", 1,
+                                          "CollectMode", "s", "inactive-or-failed",
+                                          "DevicePolicy", "s", "closed",
+                                          "DeviceAllow", "a(ss)", 2, "char-pts", "rw", "/dev/net/tun", "rwm",
+                                          "Environment", "as", 1, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1",
+                                          "StandardInputFileDescriptor", "h", 3);
+        if (r >= 0 && (r = sd_bus_message_open_container(m, 'r', "sv")) >= 0 && (r = sd_bus_message_append(m, "s", "ExecStart")) >= 0 &&
+            (r = sd_bus_message_open_container(m, 'v', "a(sasb)")) >= 0 && (r = sd_bus_message_open_container(m, 'a', "(sasb)")) >= 0 &&
+            (r = sd_bus_message_open_container(m, 'r', "sasb")) >= 0 && (r = sd_bus_message_append(m, "s", argv[0])) >= 0 &&
+            (r = sd_bus_message_append_strv(m, argv)) >= 0 && (r = sd_bus_message_append(m, "b", 0)) >= 0)
+                for (int i = 0; i < 5 && r >= 0; i++)
+                        r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a(sa(sv))", 0);
+        if (r >= 0)
+                r = sd_bus_call(bus, m, 0, &err, NULL);
+        if (r < 0)
+                fprintf(stderr, "StartTransientUnit: %s\n", err.message ? err.message : strerror(-r));
+        sd_bus_error_free(&err);
+        sd_bus_message_unref(m);
+        sd_bus_flush_close_unref(bus);
+        return r;
+}
+
 /* The integration test (tests/integration/idmap.sh) drives the module
  * through this same binary: `test-idmap VERB ARGS`, one line out, 0 or 1. */
 static int helper(int argc, char **argv) {
@@ -445,6 +490,34 @@ static int helper(int argc, char **argv) {
                         printf("%u\n", (unsigned) base);
                         idmap_release_range(NULL, base, fd);
                 }
+        } else if (argc >= 4 && streq(argv[1], "pick-exec")) {
+                /* Pick, then run CMD with the locked fd as fd 3 and the base
+                 * in $IDMAP_BASE: CMD hands the lock on to the cage's unit. */
+                uid_t base;
+                int fd;
+                char b[16];
+                if ((r = idmap_pick_range(NULL, argv[2], &base, &fd)) >= 0) {
+                        snprintf(b, sizeof b, "%u", (unsigned) base);
+                        if ((fd == 3 ? fcntl(fd, F_SETFD, 0) : dup2(fd, 3)) < 0 || setenv("IDMAP_BASE", b, 1) < 0)
+                                r = -errno;
+                        else {
+                                execvp(argv[3], argv + 3);
+                                r = -errno;
+                        }
+                }
+        } else if (argc >= 4 && streq(argv[1], "start-unit")) {
+                r = start_unit(argv[2], argv + 3);
+        } else if (argc == 3 && streq(argv[1], "locked")) {
+                /* Is BASE's lock file held (as nspawn would test it)? */
+                _cleanup_free_ char *path = strdup_printf("%s/%s", IDMAP_LOCK_DIR, argv[2]);
+                _cleanup_close_ int fd = path ? open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW) : -1;
+                struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+                if (fd < 0 && errno == ENOENT)
+                        r = 0, printf("free\n");
+                else if (fd < 0 || fcntl(fd, F_OFD_GETLK, &fl) < 0)
+                        r = -errno;
+                else
+                        r = 0, printf("%s\n", fl.l_type == F_UNLCK ? "free" : "locked");
         } else if (argc == 3 && streq(argv[1], "used")) {
                 if ((r = idmap_range_used_by_processes(NULL, (uint32_t) strtoul(argv[2], NULL, 0), IDMAP_RANGE_SIZE)) >= 0)
                         printf("%s\n", r ? "used" : "free");
@@ -459,7 +532,7 @@ static int helper(int argc, char **argv) {
         } else if (argc == 3 && streq(argv[1], "umount"))
                 r = idmap_umount(argv[2]);
         else
-                fprintf(stderr, "usage: test-idmap [pick NAME | used BASE | supported PATH | mount PROJECT UID GID BASE STAGING | umount STAGING]\n");
+                fprintf(stderr, "usage: test-idmap [pick NAME | pick-exec NAME CMD... | start-unit UNIT ARGV... | locked BASE | used BASE | supported PATH | mount PROJECT UID GID BASE STAGING | umount STAGING]\n");
         if (r < 0 && r != -EINVAL)
                 fprintf(stderr, "test-idmap %s: %s\n", argv[1], strerror(-r));
         return r < 0;

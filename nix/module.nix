@@ -1,0 +1,293 @@
+# nspawn-cage: NixOS module.
+#
+#   services.nspawn-cage = {
+#     enable = true;
+#     settings.Limits.Memory = "4G";               # /etc/nspawn-cage/nspawn-cage.conf
+#     settings.Policy.MaxMemory = "16G";
+#     cages.demo = {                               # /etc/nspawn-cage/cages/demo.conf
+#       user = "alice";
+#       project = "/home/alice/proj";
+#       packages = [ "git" pkgs.ripgrep ];
+#       limits.Memory = "1G";
+#       autoStart = true;                          # nspawn-cage@demo.service at boot
+#     };
+#   };
+#
+# `settings` is the administrator layer of nspawn-cage.conf(5): one option per
+# key, named as in the file (settings.<Section>.<Key>).  null (the default of
+# every scalar) and [ ] leave a key out, so nspawn-cage's built-in default
+# applies.  Each `cages.<name>` is a *declared cage*: its file is the
+# administrator layer for that one cage (read after nspawn-cage.conf, no user
+# layer) with Project=, User= and Toplevel=, the cage's closure built with the
+# system, so that starting it at boot evaluates no Nix.  The texts come from
+# the pure renderers in ./render.nix (tested without nixpkgs by
+# tests/nix/run.sh); impossible combinations are assertions, with the same
+# rules the C parser applies at run time.
+{ config, lib, pkgs, ... }:
+let
+  inherit (lib) mkOption mkEnableOption mkIf types literalExpression;
+
+  cfg = config.services.nspawn-cage;
+  nclib = import ./lib.nix;
+  render = nclib.render;
+
+  # ---- types (the C parser checks the same at run time) ----
+  sizeType = types.strMatching "[0-9]+[KMGT]?|infinity";
+  cpusType = types.oneOf [
+    types.ints.positive
+    types.float
+    (types.strMatching "[0-9]+(\\.[0-9]{1,2})?|infinity")
+  ];
+  tasksType = types.either (types.ints.between 1 4194304) (types.enum [ "infinity" ]);
+  modeType = types.enum [ "off" "private" "host" ];
+
+  nullOpt = type: description: mkOption { type = types.nullOr type; default = null; inherit description; };
+  listOpt = type: description: mkOption { type = types.listOf type; default = [ ]; inherit description; };
+  setOpt = description: mkOption { type = types.attrsOf types.str; default = { }; inherit description; };
+
+  limitOptions = {
+    CPUs = nullOpt cpusType ''
+      CPUs= : CPUs the cage may use, at most two decimals (0.5), or "infinity";
+      becomes CPUQuota=.  null: nspawn-cage's default (2).'';
+    Memory = nullOpt sizeType ''
+      Memory= : a size ("512M", "4G"; K, M, G, T are powers of 1024; at least 16M)
+      or "infinity"; becomes MemoryMax=.  null: the default (4G).'';
+    Swap = nullOpt sizeType ''
+      Swap= : a size or "infinity"; becomes MemorySwapMax=.  null: the default (0).'';
+    Tasks = nullOpt tasksType ''
+      Tasks= : processes and threads, 1-4194304, or "infinity"; becomes TasksMax=.
+      null: the default (4096).'';
+  };
+
+  displayOptions = {
+    X11 = nullOpt types.bool "X11= : forward the user's X11 display.  null: the default (no).";
+    Wayland = nullOpt types.bool "Wayland= : forward the user's Wayland compositor.  null: the default (no).";
+    GPU = nullOpt types.bool "GPU= : give the cage the GPU device nodes.  null: the default (no).";
+  };
+
+  environmentOptions = {
+    Pass = listOpt types.str ''
+      Pass= : names of variables of the caller's environment passed to the agent
+      (one Pass= line each).  [ ]: the default (TERM COLORTERM LANG).'';
+    Set = setOpt ''
+      Set= : variables for the agent, NAME = "VALUE" (one Set=NAME=VALUE line
+      each).  Variables nspawn-cage manages (HOME, PATH, TERM, SYSTEMD_*, ...)
+      cannot be set.  The values end up in the Nix store: no secrets here.'';
+  };
+
+  settingsOptions = {
+    Cage = {
+      Preset = nullOpt types.str ''
+        Preset= : the default preset (shell, claude-code, codex, gemini-cli,
+        opencode, or a user's own).  null: "shell".'';
+      Command = nullOpt types.str "Command= : the default command run in a cage.  null: the preset's.";
+      Packages = listOpt types.str ''
+        Packages= : attribute paths in the package set added to every cage
+        (one Packages= line each).'';
+      Nixpkgs = nullOpt types.str ''
+        Nixpkgs= : the package set ad hoc cages are built from: an absolute path,
+        `<channel>` or a flake reference.  null: the one nspawn-cage was built with.
+        Declared cages (`cages.<name>`) are built from the system's `pkgs` instead.'';
+      Name = nullOpt types.str ''
+        Name= : a fixed machine name for every ad hoc cage (only one can run at a
+        time then).  Rarely useful; declared cages are named by their attribute.'';
+    };
+    Limits = limitOptions;
+    Network = {
+      Mode = nullOpt modeType ''
+        Mode= : off (loopback only), private (own network namespace with a
+        virtual Ethernet link) or host.  null: the default (off).'';
+    };
+    Display = displayOptions;
+    Files = {
+      Bind = listOpt types.str ''
+        Bind= : SOURCE[:DESTINATION] bound read-write into every cage (absolute,
+        normalised paths without `:`, `\`, quotes).'';
+      BindReadOnly = listOpt types.str "BindReadOnly= : like Bind=, read-only.";
+    };
+    Environment = environmentOptions;
+    Policy = {
+      AllowUsers = listOpt types.str ''
+        AllowUsers= : user names allowed to use nspawn-cage, or "*".  [ ]: everyone
+        who may run it through sudo.  Written as one line (at most 190 characters).'';
+      MaxCPUs = nullOpt cpusType "MaxCPUs= : upper bound of CPUs= in every layer.  null: none.";
+      MaxMemory = nullOpt sizeType "MaxMemory= : upper bound of Memory= in every layer.  null: none.";
+      MaxSwap = nullOpt sizeType "MaxSwap= : upper bound of Swap= in every layer.  null: none.";
+      MaxTasks = nullOpt tasksType "MaxTasks= : upper bound of Tasks= in every layer.  null: none.";
+      AllowNetwork = nullOpt (types.listOf modeType) ''
+        AllowNetwork= : the network modes that may be chosen.  null: the default
+        (off private).'';
+      AllowDisplay = nullOpt types.bool "AllowDisplay= : whether X11/Wayland forwarding may be configured.  null: yes.";
+      AllowGPU = nullOpt types.bool "AllowGPU= : whether GPU access may be configured.  null: yes.";
+      AllowBinds = nullOpt types.bool "AllowBinds= : whether extra binds may be configured.  null: yes.";
+    };
+  };
+
+  cageModule = { name, ... }: {
+    options = {
+      project = mkOption {
+        type = types.str;
+        example = "/home/alice/src/app";
+        description = ''
+          Project= : the project directory, bound read-write at its own path.
+          An absolute, normalised path of a directory owned by `user`.'';
+      };
+      user = mkOption {
+        type = types.str;
+        example = "alice";
+        description = "User= : the user the cage is for (not root); must exist when the cage starts.";
+      };
+      preset = nullOpt types.str ''
+        Preset= : the cage's preset (one shipped with nspawn-cage: its packages
+        are built into the closure; an unfree agent such as claude-code needs
+        `nixpkgs.config.allowUnfree` or an `allowUnfreePredicate` admitting it).
+        null: settings.Cage.Preset, else "shell".'';
+      packages = mkOption {
+        type = types.listOf (types.either types.str types.package);
+        default = [ ];
+        example = literalExpression ''[ "git" "python3Packages.black" pkgs.ripgrep ]'';
+        description = ''
+          Packages of the cage, added to the preset's and settings.Cage.Packages.
+          Strings are attribute paths in the system's `pkgs` (written to the file
+          as Packages=); derivations are built into the closure as they are
+          (listed in the file as comments).  The closure is built with the
+          system and written to the file as Toplevel=: nothing is evaluated
+          when the cage starts.'';
+      };
+      limits = mkOption {
+        type = types.submodule { options = limitOptions; };
+        default = { };
+        example = { Memory = "1G"; CPUs = 0.5; };
+        description = "[Limits] of this cage; null keys inherit settings.Limits.";
+      };
+      network = nullOpt modeType "[Network] Mode= of this cage.  null: settings.Network.Mode.";
+      display = mkOption {
+        type = types.submodule { options = displayOptions; };
+        default = { };
+        description = "[Display] of this cage; null keys inherit settings.Display.";
+      };
+      binds = listOpt types.str "Bind= lines of this cage (SOURCE[:DESTINATION], read-write).";
+      bindsReadOnly = listOpt types.str "BindReadOnly= lines of this cage.";
+      environment = mkOption {
+        type = types.submodule { options = environmentOptions; };
+        default = { };
+        description = "[Environment] of this cage (Pass=, Set=).";
+      };
+      environmentFile = nullOpt types.str ''
+        A file of NAME=VALUE lines (outside the Nix store, e.g. a secret) loaded
+        as EnvironmentFile= of nspawn-cage@${name}.service, so that
+        `nspawn-cage start` sees those variables; they reach the agent only if
+        named in environment.Pass (see units/README.md).'';
+      autoStart = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Start the cage at boot: nspawn-cage@${name}.service is wanted by multi-user.target.";
+      };
+    };
+  };
+
+  # ---- what the files hold ----
+  effectivePreset = c:
+    if c.preset != null then c.preset
+    else if cfg.settings.Cage.Preset != null then cfg.settings.Cage.Preset
+    else "shell";
+
+  toplevelOf = name: c: nclib.mkCage {
+    inherit pkgs name;
+    packages = nclib.cagePackages { inherit (c) preset packages; settings = cfg.settings; };
+  };
+
+  adminText = render.admin cfg.settings;
+  cageText = name: c: render.cage { inherit name; cage = c; toplevel = toplevelOf name c; };
+
+  checkMessages =
+    render.checkSettings cfg.settings
+    ++ lib.concatLists (lib.mapAttrsToList (name: c:
+      render.checkCage { inherit name; cage = c; settings = cfg.settings; }
+      ++ lib.optional (nclib.presetPackages (effectivePreset c) == null)
+        "services.nspawn-cage.cages.${name}: preset \"${effectivePreset c}\" is not one shipped with nspawn-cage (${toString nclib.presets}); a declared cage's closure is built with the system from a shipped preset's packages"
+      ++ lib.optional (c.environmentFile != null && (builtins.substring 0 1 c.environmentFile != "/" || lib.hasPrefix "/nix/store/" c.environmentFile))
+        "services.nspawn-cage.cages.${name}.environmentFile = \"${c.environmentFile}\": expected an absolute path outside the Nix store (it is read when the cage starts; the store is world-readable)")
+      cfg.cages);
+in
+{
+  options.services.nspawn-cage = {
+    enable = mkEnableOption "nspawn-cage, coding agents in systemd-nspawn containers built from Nix closures";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.nspawn-cage or (throw "services.nspawn-cage.package: pkgs has no nspawn-cage; use the flake's nixosModules.default or overlays.default, or set this option");
+      defaultText = literalExpression "pkgs.nspawn-cage";
+      description = "The nspawn-cage package (its units, presets and program).";
+    };
+
+    settings = mkOption {
+      type = types.submodule { options = settingsOptions; };
+      default = { };
+      example = literalExpression ''
+        {
+          Limits = { Memory = "4G"; CPUs = 2; };
+          Network.Mode = "off";
+          Policy = { MaxMemory = "16G"; AllowNetwork = [ "off" "private" ]; AllowUsers = [ "alice" ]; };
+        }'';
+      description = ''
+        The administrator layer, written to /etc/nspawn-cage/nspawn-cage.conf:
+        defaults for every cage and, in Policy, the maxima and what is allowed
+        at all.  Options are named after the keys of nspawn-cage.conf(5).'';
+    };
+
+    cages = mkOption {
+      type = types.attrsOf (types.submodule cageModule);
+      default = { };
+      description = ''
+        Declared cages, written to `/etc/nspawn-cage/cages/NAME.conf` and run by
+        `nspawn-cage@NAME.service` (`systemctl start nspawn-cage@NAME`;
+        `machinectl shell USER@NAME` enters it).  The file format is described
+        in nix/module.md.'';
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions = map (m: { assertion = false; message = "nspawn-cage: ${m}"; }) checkMessages;
+
+    warnings = lib.concatLists (lib.mapAttrsToList (name: c:
+      lib.optional (!(config.users.users ? ${c.user}))
+        "nspawn-cage: services.nspawn-cage.cages.${name}.user = \"${c.user}\" is not declared in users.users; the cage starts only if that user exists at boot")
+      cfg.cages);
+
+    environment.systemPackages = [ cfg.package ];
+
+    environment.etc = {
+      "nspawn-cage/nspawn-cage.conf".text = adminText;
+    } // lib.mapAttrs' (name: c:
+      lib.nameValuePair "nspawn-cage/cages/${name}.conf" { text = cageText name c; }) cfg.cages;
+
+    # nspawn-cage@.service, nspawn-cage-gc.{service,timer} (units/).
+    systemd.packages = [ cfg.package ];
+
+    systemd.tmpfiles.rules = [
+      "d /var/lib/nspawn-cage 0755 root root -"
+      "d /var/lib/nspawn-cage/cages 0755 root root -"
+      "d /var/lib/nspawn-cage/gcroots 0755 root root -"
+    ];
+
+    # One instance of the template per declared cage: a drop-in (the unit
+    # itself comes from the package), restarted when its file changes.
+    systemd.services = lib.mapAttrs' (name: c:
+      lib.nameValuePair "nspawn-cage@${name}" ({
+        overrideStrategy = "asDropin";
+        wantedBy = lib.optional c.autoStart "multi-user.target";
+        restartTriggers = [
+          config.environment.etc."nspawn-cage/nspawn-cage.conf".source
+          config.environment.etc."nspawn-cage/cages/${name}.conf".source
+        ];
+      } // lib.optionalAttrs (c.environmentFile != null) {
+        serviceConfig.EnvironmentFile = c.environmentFile;
+      })) cfg.cages;
+
+    systemd.timers.nspawn-cage-gc = {
+      overrideStrategy = "asDropin";
+      wantedBy = [ "timers.target" ];
+    };
+  };
+}
