@@ -176,8 +176,9 @@ let
       environmentFile = nullOpt types.str ''
         A file of NAME=VALUE lines (outside the Nix store, e.g. a secret) loaded
         as EnvironmentFile= of nspawn-cage@${name}.service, so that
-        `nspawn-cage start` sees those variables; they reach the agent only if
-        named in environment.Pass (see units/README.md).'';
+        `nspawn-cage start` sees those variables; those named in
+        environment.Pass reach the agent of `nspawn-cage shell NAME` (kept in
+        /run/nspawn-cage/env/NAME, root's, 0600; see units/README.md).'';
       autoStart = mkOption {
         type = types.bool;
         default = false;

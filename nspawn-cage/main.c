@@ -553,6 +553,8 @@ static int cage_teardown(Host *h, const char *name) {
                 ret = log_error("%s: %s", settings, strerror(errno));
         if (unlinkat(h->state_fd, root, 0) < 0 && errno != ENOENT)
                 ret = log_error("%s/%s: %s", STATE_DIR, root, strerror(errno));
+        if ((r = state_remove_environment(ENVIRONMENT_DIR, name)) < 0)
+                ret = log_error("%s/%s: %s", ENVIRONMENT_DIR, name, strerror(-r));
         if ((r = state_remove_dir(h->state_fd, dir, &busy)) < 0)
                 ret = log_error("%s/%s: %s%s%s", STATE_DIR, dir, strerror(-r), busy ? ": something is mounted at " : "", strempty(busy));
         return ret;
@@ -597,7 +599,10 @@ static int resolve_command(const CageSpec *s, char *const *command, char ***ret)
         return 0;
 }
 
-static int agent_environment(const CageSpec *s, char ***ret) {
+/* The agent's environment: the user's basics, the variables named in Pass=
+ * from our environment (or, for a shell into a declared cage, the values
+ * its start kept), then Set=. */
+static int agent_environment(const CageSpec *s, char *const *kept, char ***ret) {
         _cleanup_strv_free_ char **env = NULL;
         int r = 0;
         r = r ?: strv_push(&env, strdup_printf("HOME=%s", s->user.home));
@@ -611,6 +616,8 @@ static int agent_environment(const CageSpec *s, char ***ret) {
                 if (v && !streq(s->pass[i], "TERM") && !string_has_cc(v))
                         r = strv_push(&env, strdup_printf("%s=%s", s->pass[i], v));
         }
+        for (size_t i = 0; kept && kept[i] && r >= 0; i++)
+                r = strv_extend(&env, kept[i]);
         for (size_t i = 0; s->set && s->set[i] && r >= 0; i++)
                 r = strv_extend(&env, s->set[i]);
         if (r < 0)
@@ -619,9 +626,9 @@ static int agent_environment(const CageSpec *s, char ***ret) {
         return 0;
 }
 
-static int attach(Host *h, const CageSpec *s, char *const *command) {
+static int attach(Host *h, const CageSpec *s, char *const *command, char *const *kept) {
         _cleanup_strv_free_ char **argv = NULL, **env = NULL;
-        if (resolve_command(s, command, &argv) < 0 || agent_environment(s, &env) < 0)
+        if (resolve_command(s, command, &argv) < 0 || agent_environment(s, kept, &env) < 0)
                 return -1;
         AgentRun run = { .machine = s->name, .argv = argv, .environ = env, .user = s->user.name, .directory = s->project };
         _cleanup_(agent_session_done) AgentSession session = { .master = -1 };
@@ -791,7 +798,7 @@ static int verb_run(const Args *a) {
                                 strv_free(p);
                                 cage_record_done(&r2);
                         }
-                        int st = attach(&h, s, command);
+                        int st = attach(&h, s, command, NULL);
                         return st < 0 ? 1 : st;
                 }
                 if (busy)
@@ -803,7 +810,7 @@ static int verb_run(const Args *a) {
         _cleanup_close_ int lock_fd = -1;
         if (cage_start(&h, &cage, a, &lock_fd) < 0)
                 return 1;
-        int status = attach(&h, s, command);
+        int status = attach(&h, s, command, NULL);
         if (a->keep) {
                 /* Detach: the cage runs on without us. */
                 CageRecord r2 = {};
@@ -911,6 +918,20 @@ static int verb_start(const Args *a) {
         _cleanup_close_ int lock_fd = -1;
         if (cage_start(&h, &cage, &b, &lock_fd) < 0)
                 return 1;
+        /* The values of Pass= (from EnvironmentFile= of the unit), for the
+         * shells opened into the cage later. */
+        _cleanup_strv_free_ char **kept = NULL;
+        for (size_t i = 0; cage.spec->pass && cage.spec->pass[i]; i++) {
+                const char *v = getenv(cage.spec->pass[i]);
+                if (v && !string_has_cc(v) && strv_push(&kept, strdup_printf("%s=%s", cage.spec->pass[i], v)) < 0)
+                        break;
+        }
+        int r = state_save_environment(ENVIRONMENT_DIR, cage.spec->name, kept);
+        if (r < 0) {
+                log_error("%s/%s: keeping the environment for later shells: %s", ENVIRONMENT_DIR, cage.spec->name, strerror(-r));
+                cage_teardown(&h, cage.spec->name);
+                return 1;
+        }
         CageRecord r2 = {};
         if (state_read_record(h.state_fd, cage.spec->name, &r2) >= 0) {
                 r2.helper = 0;
@@ -963,8 +984,14 @@ static int verb_shell(const Args *a) {
                 return log_error("the cage's user (uid %u) no longer exists", (unsigned) rec.uid), 1;
         }
         s.user = owner;
+        _cleanup_strv_free_ char **kept = NULL;
+        int r = state_load_environment(ENVIRONMENT_DIR, rec.name, &kept);
+        if (r < 0) {
+                log_error("%s/%s: %s", ENVIRONMENT_DIR, rec.name, r == -EPERM ? "not root's or readable by others; ignored" : strerror(-r));
+                kept = NULL;
+        }
         char *shell[] = { "bash", "-l", NULL };
-        int st = attach(&h, &s, a->command ? a->command : shell);
+        int st = attach(&h, &s, a->command ? a->command : shell, kept);
         cage_record_done(&rec);
         return st < 0 ? 1 : st;
 }

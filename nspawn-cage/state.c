@@ -256,3 +256,92 @@ int state_remove_dir(int state_fd, const char *relative, char **ret_busy_path) {
                 return -errno;
         return 0;
 }
+
+static int environment_dir(const char *dir, bool create, int *ret_fd) {
+        if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                /* /run/nspawn-cage may not exist yet. */
+                _cleanup_free_ char *parent = strdup(dir);
+                char *slash = parent ? strrchr(parent, '/') : NULL;
+                if (!slash || slash == parent)
+                        return -errno;
+                *slash = 0;
+                if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                        return -errno;
+        }
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0077)) {
+                close(fd);
+                return -EPERM;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+int state_save_environment(const char *dir, const char *name, char *const *assignments) {
+        if (strv_length(assignments) == 0)
+                return state_remove_environment(dir, name);
+        _cleanup_(strbuf_done) StrBuf b = {};
+        for (size_t i = 0; assignments[i]; i++) {
+                if (!strchr(assignments[i], '=') || string_has_cc(assignments[i]))
+                        return -EINVAL;
+                strbuf_appendf(&b, "%s\n", assignments[i]);
+        }
+        _cleanup_free_ char *text = NULL;
+        _cleanup_close_ int fd = -1;
+        int r = strbuf_steal(&b, &text);
+        if (r < 0 || (r = environment_dir(dir, true, &fd)) < 0)
+                return r;
+        return write_file_atomic_at(fd, name, text, 0600);
+}
+
+int state_load_environment(const char *dir, const char *name, char ***ret) {
+        _cleanup_close_ int dfd = -1, fd = -1;
+        _cleanup_strv_free_ char **l = NULL;
+        int r = environment_dir(dir, false, &dfd);
+        if (r == -ENOENT) {
+                *ret = NULL;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 && errno == ENOENT) {
+                *ret = NULL;
+                return 0;
+        }
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0077))
+                return -EPERM;
+        _cleanup_fclose_ FILE *f = fdopen(fd, "re");
+        if (!f)
+                return -errno;
+        fd = -1;
+        _cleanup_free_ char *line = NULL;
+        size_t n = 0;
+        ssize_t k;
+        while ((k = getline(&line, &n, f)) > 0) {
+                if (line[k - 1] == '\n')
+                        line[k - 1] = 0;
+                if (strchr(line, '=') && (r = strv_extend(&l, line)) < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int state_remove_environment(const char *dir, const char *name) {
+        _cleanup_close_ int fd = -1;
+        int r = environment_dir(dir, false, &fd);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        return unlinkat(fd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+}

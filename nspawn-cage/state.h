@@ -11,6 +11,10 @@
 #define STATE_DIR LOCALSTATEDIR "/lib/nspawn-cage"
 #define SETTINGS_DIR "/run/systemd/nspawn"
 #define SETTINGS_ETC_DIR "/etc/systemd/nspawn"
+/* The values of Pass= variables a declared cage was started with, kept for
+ * the shells opened into it later: root-only, on tmpfs, never in the
+ * .nspawn file or on disk, removed with the cage. */
+#define ENVIRONMENT_DIR "/run/nspawn-cage/env"
 
 typedef struct CageRecord {
         char *name;
@@ -45,3 +49,11 @@ int state_list(int state_fd, char ***ret);
 int state_remove_dir(int state_fd, const char *relative, char **ret_busy_path);
 /* Temporary dirs left by a crash, for gc. */
 int state_list_temporary(int state_fd, char ***ret);
+/* Keep NAME=VALUE assignments for cage `name` in dir/NAME (dir made 0700,
+ * the file 0600, both root's; written under a temporary name, renamed). An
+ * empty list removes the file. Values with control characters: -EINVAL. */
+int state_save_environment(const char *dir, const char *name, char *const *assignments);
+/* The kept assignments (an empty list when there are none). Refuses a file
+ * not owned by root or readable by others (-EPERM). */
+int state_load_environment(const char *dir, const char *name, char ***ret);
+int state_remove_environment(const char *dir, const char *name);

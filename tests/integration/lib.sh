@@ -68,6 +68,7 @@ audit() {
         ls -A /var/lib/nspawn-cage/cages 2>/dev/null | grep -q "^\.$1\." && _left="$_left temporary-dir"
         [ -e "/var/lib/nspawn-cage/gcroots/$1" ] || [ -L "/var/lib/nspawn-cage/gcroots/$1" ] && _left="$_left gc-root"
         [ -e "/run/systemd/nspawn/$1.nspawn" ] && _left="$_left settings-file"
+        [ -e "/run/nspawn-cage/env/$1" ] && _left="$_left kept-environment"
         [ -z "$_left" ] || { echo "left:$_left"; return 1; }
         return 0
 }

@@ -3,6 +3,7 @@
 #include "autoconfig.h"
 
 #include <fcntl.h>
+#include <errno.h>
 #include <sys/stat.h>
 
 #include "state.h"
@@ -46,6 +47,29 @@ int main(void) {
         l = NULL;
         ok(state_list_temporary(fd, &l) == 0 && strv_length(l) == 1, "temporary dirs listed for gc");
         strv_free(l);
+        /* The environment kept for later shells of a declared cage. */
+        char envdir[300];
+        snprintf(envdir, sizeof envdir, "%s/run/env", tmpl);
+        char *kv[] = { "TOKEN=s3cr=t", "B=", NULL }, **back_env = NULL;
+        ok(state_save_environment(envdir, "demo", kv) == 0, "environment kept (parents made)");
+        ok(stat(envdir, &st) == 0 && (st.st_mode & 0777) == 0700, "its directory is 0700");
+        char envfile[320];
+        snprintf(envfile, sizeof envfile, "%s/demo", envdir);
+        ok(stat(envfile, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_uid == geteuid(), "its file is 0600, ours");
+        ok(state_load_environment(envdir, "demo", &back_env) == 0 && strv_length(back_env) == 2 &&
+           streq(back_env[0], "TOKEN=s3cr=t") && streq(back_env[1], "B="), "and reads back as it was");
+        strv_free(back_env);
+        back_env = NULL;
+        char *bad[] = { "X=a\nY=b", NULL };
+        ok(state_save_environment(envdir, "demo", bad) == -EINVAL, "a value with a newline is refused (no line injection)");
+        chmod(envfile, 0644);
+        ok(state_load_environment(envdir, "demo", &back_env) == -EPERM, "a file readable by others is refused");
+        ok(state_load_environment(envdir, "other", &back_env) == 0 && !back_env, "no file: nothing kept");
+        ok(state_save_environment(envdir, "demo", NULL) == 0 && stat(envfile, &st) < 0 && errno == ENOENT, "an empty list removes it");
+        ok(state_remove_environment(envdir, "demo") == 0, "removing what is gone is fine");
+        rmdir(envdir);
+        snprintf(envdir, sizeof envdir, "%s/run", tmpl);
+        rmdir(envdir);
         unlinkat(fd, "victim/keep", 0);
         unlinkat(fd, "victim", AT_REMOVEDIR);
         unlinkat(fd, "cages/.y.ABCDEF", AT_REMOVEDIR);
