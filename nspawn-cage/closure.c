@@ -53,6 +53,12 @@ int closure_parse_list(const char *data, size_t size, char ***ret_paths, unsigne
         _cleanup_strv_free_ char **l = NULL;
         unsigned line = 0;
         const char *p = data, *end = data + size;
+        size_t lines = 1, k = 0;
+        for (const char *q = data; q < end && (q = memchr(q, '\n', (size_t) (end - q))); q++)
+                lines++;
+        l = calloc(lines + 1, sizeof(char *)); /* one allocation, not one per path */
+        if (!l)
+                return -ENOMEM;
         while (p < end) {
                 const char *nl = memchr(p, '\n', (size_t) (end - p));
                 size_t n = nl ? (size_t) (nl - p) : (size_t) (end - p);
@@ -65,12 +71,11 @@ int closure_parse_list(const char *data, size_t size, char ***ret_paths, unsigne
                                 *ret_bad_line = line;
                                 return -EINVAL;
                         }
-                        if (strv_push(&l, TAKE_PTR(s)) < 0)
-                                return -ENOMEM;
+                        l[k++] = TAKE_PTR(s);
                 }
                 p += n + 1;
         }
-        if (!l) {
+        if (k == 0) {
                 *ret_bad_line = line ? line : 1;
                 return -EINVAL;
         }

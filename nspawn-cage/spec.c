@@ -307,15 +307,29 @@ int cage_spec_set_closure(CageSpec *s, char *const *paths, char **ret_bad_path) 
                 *ret_bad_path = NULL;
                 return -ENODATA;
         }
-        for (size_t i = 0; paths[i]; i++) {
+        /* Sorted, then repeats dropped: linear after the sort, for closures
+         * of thousands of paths. */
+        size_t n = strv_length(paths), k = 0;
+        l = calloc(n + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
                 if (!store_path_is_valid(paths[i])) {
                         *ret_bad_path = strdup(paths[i]);
                         return -EINVAL;
                 }
-                if (!strv_contains(l, paths[i]) && strv_extend(&l, paths[i]) < 0)
+                if (!(l[i] = strdup(paths[i])))
                         return -ENOMEM;
         }
         strv_sort(l);
+        for (size_t i = 0; i < n; i++) {
+                if (k > 0 && streq(l[k - 1], l[i]))
+                        free(l[i]);
+                else
+                        l[k++] = l[i];
+                if (i >= k)
+                        l[i] = NULL;
+        }
         char *top = strdup(paths[0]);
         if (!top)
                 return -ENOMEM;

@@ -86,6 +86,9 @@ int main(void) {
         char *bad = NULL;
         ok(cage_spec_set_closure(s, paths, &bad) == 0 && strv_length(s->store_paths) == 2 &&
            streq(s->toplevel, paths[0]) && streq(s->store_paths[0], paths[1]), "closure deduplicated and sorted, top-level kept");
+        char *many[] = { paths[0], paths[1], paths[0], paths[0], paths[1], "/nix/store/2c6kzph7l0dcbfmjap64f0czdafn3b7x-z", NULL };
+        ok(cage_spec_set_closure(s, many, &bad) == 0 && strv_length(s->store_paths) == 3 && streq(s->store_paths[0], paths[1]) &&
+           streq(s->store_paths[1], paths[0]) && streq(s->store_paths[2], many[5]), "repeats of repeats dropped, each path once");
         char *evil[] = { "/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-top", "/etc", NULL };
         ok(cage_spec_set_closure(s, evil, &bad) == -EINVAL && streq(bad, "/etc"), "non-store path in a closure refused");
         free(bad);
