@@ -11,6 +11,8 @@
 #define STATE_DIR LOCALSTATEDIR "/lib/nspawn-cage"
 #define SETTINGS_DIR "/run/systemd/nspawn"
 #define SETTINGS_ETC_DIR "/etc/systemd/nspawn"
+/* cages/NAME/mnt: the idmapped staging mounts nspawn binds from. */
+#define STAGING_SUBDIR "mnt"
 
 typedef struct CageRecord {
         char *name;
@@ -23,6 +25,7 @@ typedef struct CageRecord {
         bool keep;
         uint64_t created_usec;
         unsigned n_store_paths;
+        uid_t uid_base; /* its user namespace's range (and lock file name), 0 if none */
 } CageRecord;
 
 void cage_record_done(CageRecord *r);
