@@ -171,7 +171,7 @@ for kind in real link; do
                 --closure "$work/closure" --output "$p/out" "$p" > /dev/null 2> "$work/stderr"
         f="$p/out/hostile.nspawn"
         # From the project's idmapped staging mount (issue 4), onto themselves.
-        stage=/var/lib/nspawn-cage/cages/hostile/mnt/project
+        stage="[^:]*/lib/nspawn-cage/cages/hostile/mnt/project"
         hooks=$(grep -c "^BindReadOnly=$stage/.git/hooks:$p/.git/hooks$" "$f" 2>/dev/null)
         config=$(grep -c "^BindReadOnly=$stage/.git/config:$p/.git/config$" "$f" 2>/dev/null)
         etc=$(grep -c "/etc" "$f" 2>/dev/null)
