@@ -195,6 +195,12 @@ int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout
                 return r;
         if ((r = append_exec(m, "ExecStart", u->nspawn, argv)) < 0)
                 return r;
+        /* Output to the journal explicitly: "inherit" would write into the
+         * lock file. nspawn reads no stdin when it is not a terminal. */
+        if (u->uid_lock_fd >= 0 &&
+            (r = sd_bus_message_append(m, "(sv)(sv)(sv)", "StandardInputFileDescriptor", "h", u->uid_lock_fd,
+                                       "StandardOutput", "s", "journal", "StandardError", "s", "journal")) < 0)
+                return r;
         if (env && (r = append_strv_property(m, "Environment", env)) < 0)
                 return r;
         if ((r = sd_bus_message_close_container(m)) < 0)

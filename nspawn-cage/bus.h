@@ -17,6 +17,10 @@ typedef struct CageUnit {
         /* Make nspawn give the cage cgroup v2 even though the image's systemd
          * lives only in /nix/store, where nspawn < 257 does not look for it. */
         bool unified_cgroup;
+        /* The locked uid range file (idmap_pick_range), or -1: handed to the
+         * unit as nspawn's stdin, so systemd and nspawn hold the range's lock
+         * for as long as the unit lives, whoever started it. */
+        int uid_lock_fd;
 } CageUnit;
 
 /* Start systemd-nspawn as a transient unit in machine.slice with the

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/mount.h>
+#include <libmount.h>
 
 #include "idmap.h"
 #include "util.h"
@@ -153,9 +154,15 @@ static int lock_base(int dirfd, uid_t base, int *ret_fd) {
         return -EBUSY;
 }
 
+#define N_SLOTS ((IDMAP_BASE_MAX - IDMAP_BASE_MIN) / IDMAP_RANGE_SIZE + 1)
+
+uid_t idmap_preferred_base(const char *name) {
+        return (uid_t) (IDMAP_BASE_MIN + (name_hash(name) % N_SLOTS) * IDMAP_RANGE_SIZE);
+}
+
 int idmap_pick_range(const char *lock_dir, const char *name, uid_t *ret_base, int *ret_lock_fd) {
         const char *dir = lock_dir ? lock_dir : IDMAP_LOCK_DIR;
-        const uint32_t n_slots = (IDMAP_BASE_MAX - IDMAP_BASE_MIN) / IDMAP_RANGE_SIZE + 1;
+        const uint32_t n_slots = N_SLOTS;
         /* Enough to walk past any cluster of taken ranges, few enough that
          * a broken NSS or /proc cannot make us walk the whole range. */
         const uint32_t max_tries = 1024;
@@ -208,6 +215,60 @@ void idmap_release_range(const char *lock_dir, uid_t base, int lock_fd) {
         if (fstat(lock_fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
                 (void) unlink(path);
         close(lock_fd);
+}
+
+int idmap_remove_lock(const char *lock_dir, uid_t base, const char *name) {
+        char fname[16], want[128], have[128];
+        snprintf(fname, sizeof fname, "%" PRIu32, (uint32_t) base);
+        _cleanup_close_ int dfd = open(lock_dir ? lock_dir : IDMAP_LOCK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        _cleanup_close_ int fd = openat(dfd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        /* Held by anyone (the unit's stdin, nspawn, a picker): in use. */
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+                return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        /* Only ours: written by idmap_pick_range for this name (any
+         * nspawn-cage name when name is NULL); nspawn's own stay. */
+        ssize_t l = pread(fd, have, sizeof have - 1, 0);
+        have[l > 0 ? l : 0] = 0;
+        if (name)
+                snprintf(want, sizeof want, "nspawn-cage %s\n", name);
+        if (name ? !streq(have, want) : !startswith(have, "nspawn-cage "))
+                return -ESRCH;
+        struct stat a, b;
+        if (fstat(fd, &a) < 0)
+                return -errno;
+        if (fstatat(dfd, fname, &b, AT_SYMLINK_NOFOLLOW) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                return 0; /* replaced meanwhile: not ours to remove */
+        return unlinkat(dfd, fname, 0) < 0 ? -errno : 1;
+}
+
+int idmap_gc_locks(const char *lock_dir, unsigned *ret_removed) {
+        const char *dir = lock_dir ? lock_dir : IDMAP_LOCK_DIR;
+        unsigned n = 0;
+        DIR *d = opendir(dir);
+        if (!d) {
+                *ret_removed = 0;
+                return errno == ENOENT ? 0 : -errno;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                char *end;
+                errno = 0;
+                unsigned long base = strtoul(de->d_name, &end, 10);
+                if (errno || *end || end == de->d_name || base > UINT32_MAX)
+                        continue;
+                if (idmap_remove_lock(dir, (uid_t) base, NULL) > 0)
+                        n++;
+        }
+        closedir(d);
+        *ret_removed = n;
+        return 0;
 }
 
 /* ---- the user namespace of the mount ---- */
@@ -334,13 +395,23 @@ int idmap_mount(int project_fd, int userns_fd, const char *staging, unsigned fla
         _cleanup_close_ int tree = -1;
         int r;
 
+        struct stat st;
         if (project_fd < 0 || userns_fd < 0 || isempty(staging) || staging[0] != '/')
                 return -EINVAL;
+        if (fstat(project_fd, &st) < 0)
+                return -errno;
         if ((r = idmapped_clone(project_fd, userns_fd, flags, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &tree)) < 0)
                 return r;
-        if (mkdir(staging, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        _cleanup_close_ int target = open(staging, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        /* A mount point of the source's kind: a directory, or an empty file. */
+        if (S_ISDIR(st.st_mode)) {
+                if (mkdir(staging, 0700) < 0 && errno != EEXIST)
+                        return -errno;
+        } else {
+                _cleanup_close_ int f = open(staging, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+                if (f < 0)
+                        return -errno;
+        }
+        _cleanup_close_ int target = open(staging, O_PATH | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0) | O_NOFOLLOW | O_CLOEXEC);
         if (target < 0)
                 return -errno;
         r = is_mount_root(target);
@@ -366,6 +437,12 @@ int idmap_mount_project(int project_fd, uid_t uid, gid_t gid, uid_t base, const 
 int idmap_umount(const char *staging) {
         if (isempty(staging))
                 return -EINVAL;
+        /* Nothing mounted: done, also without the right to unmount. */
+        _cleanup_close_ int fd = open(staging, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (is_mount_root(fd) == 0)
+                return 0;
         /* Stacked mounts are all ours to take: loop until none is left. */
         for (unsigned i = 0; i < 16; i++) {
                 if (umount2(staging, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
@@ -375,7 +452,7 @@ int idmap_umount(const char *staging) {
 }
 
 int idmap_supported(const char *path) {
-        _cleanup_close_ int dirfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int dirfd = open(path, O_PATH | O_CLOEXEC);
         if (dirfd < 0)
                 return -errno;
         /* Any mapping will do; the clone is never attached. */
@@ -387,5 +464,28 @@ int idmap_supported(const char *path) {
         r = idmapped_clone(dirfd, userns, 0, 0, &tree);
         if (r == -EINVAL)
                 return -EOPNOTSUPP;
+        return r;
+}
+
+int idmap_fs_of(const char *path, char **ret_fstype, char **ret_target) {
+        struct libmnt_table *t = mnt_new_table_from_file("/proc/self/mountinfo");
+        if (!t)
+                return -errno ?: -EIO;
+        struct libmnt_fs *fs = mnt_table_find_mountpoint(t, path, MNT_ITER_BACKWARD);
+        int r = 0;
+        if (!fs)
+                r = -ENOENT;
+        else {
+                char *a = strdup(strempty(mnt_fs_get_fstype(fs))), *b = strdup(strempty(mnt_fs_get_target(fs)));
+                if (!a || !b) {
+                        free(a);
+                        free(b);
+                        r = -ENOMEM;
+                } else {
+                        *ret_fstype = a;
+                        *ret_target = b;
+                }
+        }
+        mnt_unref_table(t);
         return r;
 }

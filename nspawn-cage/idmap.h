@@ -27,8 +27,17 @@
  * range until the cage's processes exist: hold it at least until the unit
  * has started (see idmap.md). -EBUSY when nothing is free. */
 int idmap_pick_range(const char *lock_dir, const char *name, uid_t *ret_base, int *ret_lock_fd);
+/* The base idmap_pick_range tries first for name (what `render` shows). */
+uid_t idmap_preferred_base(const char *name);
 /* Remove the lock file of base (while still holding it) and close the fd. */
 void idmap_release_range(const char *lock_dir, uid_t base, int lock_fd);
+/* Remove lock_dir/BASE if nobody holds it and idmap_pick_range wrote it for
+ * cage `name` (for any cage when name is NULL). 1 removed, 0 nothing there,
+ * -EBUSY held, -ESRCH not ours (nspawn's own, or another cage's). */
+int idmap_remove_lock(const char *lock_dir, uid_t base, const char *name);
+/* idmap_remove_lock(NULL name) on every lock file of lock_dir: what killed
+ * nspawn-cages left. */
+int idmap_gc_locks(const char *lock_dir, unsigned *ret_removed);
 /* Does any line of a /proc/PID/uid_map text map an outer id in
  * [base, base+size) to another id (identity lines shift nothing and are
  * ignored)? A pure function, for the pick and its tests. */
@@ -48,9 +57,9 @@ typedef enum IdmapMountFlags {
         IDMAP_MOUNT_RECURSIVE = 1 << 0, /* clone and map submounts too (each must support idmapping) */
 } IdmapMountFlags;
 
-/* Clone the mount at project_fd (a directory fd), idmap it with userns_fd,
- * make it nosuid, nodev and private, and attach it at staging (a directory,
- * created 0700 if missing). Atomic: on failure nothing is attached.
+/* Clone the mount at project_fd (a directory or file fd), idmap it with
+ * userns_fd, make it nosuid, nodev and private, and attach it at staging (a
+ * directory created 0700, or an empty file 0600, if missing). Atomic: on failure nothing is attached.
  * -EBUSY if something is mounted at staging already. */
 int idmap_mount(int project_fd, int userns_fd, const char *staging, unsigned flags);
 /* The usual case: on-disk uid:gid of the invoking user appear in a cage of
@@ -58,7 +67,8 @@ int idmap_mount(int project_fd, int userns_fd, const char *staging, unsigned fla
  * -ERANGE when uid or gid do not fit into the cage's 64K range. */
 int idmap_mount_project(int project_fd, uid_t uid, gid_t gid, uid_t base, const char *staging);
 /* Detach whatever is mounted at staging (lazily, so an open file inside does
- * not block teardown). 0 also when nothing is mounted or staging is gone. */
+ * not block teardown). 0 also when nothing is mounted or staging is gone
+ * (then without needing CAP_SYS_ADMIN). */
 int idmap_umount(const char *staging);
 
 /* Can an idmapped mount be made of the directory at path? Tried for real
@@ -67,3 +77,7 @@ int idmap_umount(const char *staging);
  * does not support them. -EPERM: the mount is already idmapped (systemd-homed
  * homes on kernels before 6.15) or we lack privilege. Other -errno: path. */
 int idmap_supported(const char *path);
+
+/* The file system type ("overlay", "nfs4", ...) and mount point of path,
+ * from /proc/self/mountinfo, for messages. */
+int idmap_fs_of(const char *path, char **ret_fstype, char **ret_target);

@@ -14,12 +14,15 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 
 #include "bus.h"
 #include "caps.h"
 #include "cgroup.h"
 #include "closure.h"
 #include "config.h"
+#include "idmap.h"
 #include "rootfs.h"
 #include "settings.h"
 #include "spec.h"
@@ -432,6 +435,8 @@ static int protect_git(CageSpec *s) {
         return 0;
 }
 
+static char *staging_dir(const char *name) { return strdup_printf("%s/cages/%s/" STAGING_SUBDIR, STATE_DIR, name); }
+
 static int write_output(int dfd, const char *dir, const char *name, const char *text) {
         int r = write_file_atomic_at(dfd, name, text, 0644);
         if (r < 0)
@@ -460,6 +465,10 @@ static int verb_render(const Args *a) {
                 return log_error("closure: %s", bad ? bad : "empty"), 1;
         if (protect_git(cage.spec) < 0)
                 return 1;
+        /* The range a start would try first; it takes another if that one is taken. */
+        _cleanup_free_ char *staging = staging_dir(cage.spec->name);
+        if (!staging || cage_spec_set_userns(cage.spec, idmap_preferred_base(cage.spec->name), staging) < 0)
+                return log_error("out of memory"), 1;
 
         _cleanup_free_ char *nspawn = NULL, *listing = NULL;
         if ((r = settings_render(cage.spec, &nspawn, &bad)) < 0)
@@ -536,19 +545,56 @@ static int settings_path(const char *dir, const char *name, char **ret) {
         return (*ret = strdup_printf("%s/%s.nspawn", dir, name)) ? 0 : -ENOMEM;
 }
 
+/* Detach the idmapped staging mounts of cage name, if any are left (they
+ * are detached once the cage has booted; after a crash they are not). */
+static int staging_umount(const char *name) {
+        _cleanup_free_ char *dir = staging_dir(name);
+        if (!dir)
+                return -ENOMEM;
+        DIR *d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        int ret = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *p = strdup_printf("%s/%s", dir, de->d_name);
+                int r = p ? idmap_umount(p) : -ENOMEM;
+                if (r < 0 && ret == 0)
+                        ret = r;
+        }
+        closedir(d);
+        return ret;
+}
+
 /* Take everything of a cage away: its unit (and so the machine), its
  * settings file, its GC root and its state directory. Safe to call on any
  * part of it missing; reports what could not be removed. */
-static int cage_teardown(Host *h, const char *name) {
+static int teardown(Host *h, const char *name, bool remove_lock) {
         _cleanup_free_ char *unit = unit_name(name), *settings = NULL, *root = NULL, *dir = NULL, *busy = NULL;
         int r, ret = 0;
         if (!unit || settings_path(SETTINGS_DIR, name, &settings) < 0 || !(root = strdup_printf("gcroots/%s", name)) ||
             !(dir = strdup_printf("cages/%s", name)))
                 return log_error("out of memory");
+        CageRecord rec = {};
+        uid_t base = state_read_record(h->state_fd, name, &rec) >= 0 ? rec.uid_base : 0;
+        cage_record_done(&rec);
         r = bus_stop_unit(h->bus, h->event, unit, 30 * 1000000ULL);
         if (r < 0 && r != -ENOENT)
                 ret = log_error("stopping %s: %s", unit, strerror(-r));
         bus_reset_failed_unit(h->bus, unit);
+        if ((r = staging_umount(name)) < 0)
+                ret = log_error("%s/%s/" STAGING_SUBDIR ": cannot detach a staging mount: %s", STATE_DIR, dir, strerror(-r));
+        /* The range's lock file: free once systemd has let go of the unit. */
+        for (unsigned i = 0; remove_lock && base && i < 50; i++) {
+                r = idmap_remove_lock(NULL, base, name);
+                if (r != -EBUSY)
+                        break;
+                usleep(100 * 1000);
+        }
+        if (remove_lock && base && r < 0 && r != -ESRCH)
+                ret = log_error("%s/%u: %s", IDMAP_LOCK_DIR, (unsigned) base, r == -EBUSY ? "still locked; 'nspawn-cage gc' removes it later" : strerror(-r));
         if (unlink(settings) < 0 && errno != ENOENT)
                 ret = log_error("%s: %s", settings, strerror(errno));
         if (unlinkat(h->state_fd, root, 0) < 0 && errno != ENOENT)
@@ -559,6 +605,10 @@ static int cage_teardown(Host *h, const char *name) {
                 ret = log_error("%s/%s: %s%s%s", STATE_DIR, dir, strerror(-r), busy ? ": something is mounted at " : "", strempty(busy));
         return ret;
 }
+
+static int cage_teardown(Host *h, const char *name) { return teardown(h, name, true); }
+/* For a failed start: the starter still holds the range's lock and drops it. */
+static int cage_teardown_keep_lock(Host *h, const char *name) { return teardown(h, name, false); }
 
 /* Is a published cage in use? Its starter holds a lock on its directory
  * for its whole life; a kept cage runs on without one. */
@@ -645,9 +695,90 @@ static int attach(Host *h, const CageSpec *s, char *const *command, char *const 
         return status;
 }
 
+/* Why path cannot be idmapped, as the fix a user can apply. */
+static int idmap_refusal(const char *what, const char *path, int r) {
+        _cleanup_free_ char *fstype = NULL, *target = NULL;
+        (void) idmap_fs_of(path, &fstype, &target);
+        if (r == -ENOSYS)
+                return log_error("%s %s: this kernel has no idmapped mounts (Linux 5.12 or later is needed); nspawn-cage runs every cage "
+                                 "in its own user namespace and needs them so that only your uid can write there", what, path);
+        if (r == -EOPNOTSUPP)
+                return log_error("%s %s is on %s (mounted at %s), which does not support idmapped mounts; nspawn-cage runs every cage in "
+                                 "its own user namespace and binds it through one, so that only your uid can write there: move it to a "
+                                 "local file system that supports them (ext4, xfs, btrfs, tmpfs)", what, path, fstype ? fstype : "a file system",
+                                 target ? target : "?");
+        if (r == -EPERM)
+                return log_error("%s %s (on %s at %s) is already an idmapped mount (a systemd-homed home, or a container's "
+                                 "mount?); idmapped mounts cannot be stacked before Linux 6.15: move it elsewhere", what, path,
+                                 fstype ? fstype : "?", target ? target : "?");
+        return log_error("%s %s: cannot make an idmapped mount of it: %s", what, path, strerror(-r));
+}
+
+/* Every cage has its own user namespace: the project and each writable
+ * bind must be idmappable (refused otherwise: no weaker fallback); a
+ * read-only bind that is not is bound as it is. Before anything is built. */
+static int check_idmap(CageSpec *s) {
+        int r = idmap_supported(s->project);
+        if (r < 0)
+                return idmap_refusal("project", s->project, r);
+        for (size_t i = 0; i < s->n_binds; i++) {
+                BindSpec *b = &s->binds[i];
+                const char *below = startswith(b->source, s->project);
+                if (below && (*below == '/' || *below == 0))
+                        continue;
+                if ((r = idmap_supported(b->source)) >= 0)
+                        continue;
+                if (!b->read_only)
+                        return idmap_refusal("Bind= source", b->source, r);
+                b->no_idmap = true;
+        }
+        return 0;
+}
+
+/* The project (opened as the user, along a path without links) and the
+ * binds with a mount of their own, each idmapped at its staging path. */
+static int stage_mounts(const CageSpec *s) {
+        FsIdentity id;
+        int r = user_fs_enter(&s->user, &id);
+        if (r < 0)
+                return log_error("cannot take the file system identity of %s: %s", s->user.name, strerror(-r));
+        struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW,
+                                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+        _cleanup_close_ int pfd = (int) syscall(SYS_openat2, AT_FDCWD, s->project, &how, sizeof how);
+        int saved = errno;
+        user_fs_leave(&id);
+        struct stat st;
+        if (pfd < 0)
+                return log_error("project %s: %s", s->project, strerror(saved));
+        if (fstat(pfd, &st) < 0 || st.st_uid != s->user.uid)
+                return log_error("project %s changed owner meanwhile; cage only your own projects", s->project);
+        _cleanup_free_ char *dir = staging_dir(s->name);
+        if (!dir)
+                return log_error("out of memory");
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return log_error("%s: %s", dir, strerror(errno));
+        if ((r = idmap_mount_project(pfd, s->user.uid, s->user.gid, s->uid_base, s->project_staged)) < 0) {
+                if (r == -ERANGE)
+                        return log_error("your uid or gid (%u:%u) is 65536 or more: a cage's user namespace maps 64K ids only",
+                                         (unsigned) s->user.uid, (unsigned) s->user.gid);
+                return idmap_refusal("project", s->project, r);
+        }
+        for (size_t i = 0; i < s->n_binds; i++) {
+                const BindSpec *b = &s->binds[i];
+                if (!b->own_mount)
+                        continue;
+                _cleanup_close_ int fd = open(b->source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        return log_error("Bind= source %s: %s", b->source, strerror(errno));
+                if ((r = idmap_mount_project(fd, s->user.uid, s->user.gid, s->uid_base, b->staged)) < 0)
+                        return idmap_refusal("Bind= source", b->source, r);
+        }
+        return 0;
+}
+
 /* Build the closure, render the rootfs and the settings, start the unit.
  * Every failure undoes what was made. Returns the locked cage dir fd. */
-static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
+static int cage_start_locked(Host *h, Cage *cage, const Args *a, uid_t uid_base, int uid_lock_fd, int *ret_lock_fd) {
         CageSpec *s = cage->spec;
         _cleanup_free_ char *unit = unit_name(s->name), *gcroot = strdup_printf("%s/gcroots/%s", STATE_DIR, s->name);
         _cleanup_free_ char *settings = NULL, *etc_settings = NULL, *error = NULL, *bad = NULL, *tmp = NULL;
@@ -698,6 +829,16 @@ static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
                 (void) unlink(gcroot);
                 return -1;
         }
+        /* The binds below the project were added just now: stage them too. */
+        if (check_idmap(s) < 0) {
+                (void) unlink(gcroot);
+                return -1;
+        }
+        _cleanup_free_ char *staging = staging_dir(s->name);
+        if (!staging || (r = cage_spec_set_userns(s, uid_base, staging)) < 0) {
+                (void) unlink(gcroot);
+                return log_error("out of memory");
+        }
 
         /* The rootfs, under a temporary name, then published. */
         RootfsPlan plan = {};
@@ -712,7 +853,8 @@ static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
         rootfs_plan_done(&plan);
         CageRecord rec = { .name = s->name, .project = s->project, .user = s->user.name, .uid = s->user.uid, .unit = unit,
                            .toplevel = s->toplevel, .helper = getpid(), .keep = a->keep,
-                           .created_usec = (uint64_t) time(NULL) * 1000000ULL, .n_store_paths = (unsigned) strv_length(s->store_paths) };
+                           .created_usec = (uint64_t) time(NULL) * 1000000ULL, .n_store_paths = (unsigned) strv_length(s->store_paths),
+                           .uid_base = uid_base };
         if (r >= 0)
                 r = state_write_record(cage_fd, &rec);
         if (r >= 0)
@@ -726,10 +868,18 @@ static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
                 return -1;
         }
 
+        if (stage_mounts(s) < 0) {
+                cage_teardown_keep_lock(h, s->name);
+                return -1;
+        }
+
         _cleanup_free_ char *text = NULL;
         if ((r = settings_render(s, &text, &bad)) < 0) {
-                log_error("cannot write '%s' safely into a .nspawn file", strempty(bad));
-                cage_teardown(h, s->name);
+                if (r == -EPERM)
+                        log_error("Bind=%s: a writable bind must be idmapped, and it cannot be", strempty(bad));
+                else
+                        log_error("cannot write '%s' safely into a .nspawn file", strempty(bad));
+                cage_teardown_keep_lock(h, s->name);
                 return -1;
         }
         (void) mkdir("/run/systemd", 0755);
@@ -738,12 +888,13 @@ static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
         _cleanup_free_ char *sname = strdup_printf("%s.nspawn", s->name);
         if (sfd < 0 || !sname || (r = write_file_atomic_at(sfd, sname, text, 0644)) < 0) {
                 log_error("%s: %s", settings, strerror(sfd < 0 ? errno : -r));
-                cage_teardown(h, s->name);
+                cage_teardown_keep_lock(h, s->name);
                 return -1;
         }
 
         _cleanup_free_ char *rootfs = strdup_printf("%s/cages/%s/rootfs", STATE_DIR, s->name);
-        CageUnit cu = { .spec = s, .unit = unit, .nspawn = NSPAWN_PATH, .rootfs = rootfs, .unified_cgroup = true };
+        CageUnit cu = { .spec = s, .unit = unit, .nspawn = NSPAWN_PATH, .rootfs = rootfs, .unified_cgroup = true,
+                        .uid_lock_fd = uid_lock_fd };
         if (!rootfs)
                 return log_error("out of memory");
         if (!cgroup_is_unified("/"))
@@ -751,11 +902,33 @@ static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
                                 "cannot be enforced here; Memory=, CPUs= and Tasks= are, by the v1 memory, cpu and pids controllers.\n");
         if ((r = bus_start_cage(h->bus, h->event, &cu, a->timeout_usec, &error)) < 0) {
                 log_error("starting cage %s: %s", s->name, error ? error : strerror(-r));
-                cage_teardown(h, s->name);
+                cage_teardown_keep_lock(h, s->name);
                 return -1;
         }
+        /* nspawn has bound them into the cage: the host needs them no more. */
+        if ((r = staging_umount(s->name)) < 0)
+                fprintf(stderr, "nspawn-cage: note: %s: cannot detach a staging mount (%s); stop or gc removes it\n", staging, strerror(-r));
         *ret_lock_fd = TAKE_FD(cage_fd);
         return 0;
+}
+
+/* The cage gets a 64K uid range of its own, locked from the pick until the
+ * unit holds the lock (as nspawn's stdin) and dropped on any failure. */
+static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
+        uid_t base;
+        int uid_lock = -1;
+        if (check_idmap(cage->spec) < 0) /* fail early, before any build */
+                return -1;
+        int r = idmap_pick_range(NULL, cage->spec->name, &base, &uid_lock);
+        if (r < 0)
+                return log_error("%s: no free 64K uid range for the cage's user namespace: %s", IDMAP_LOCK_DIR,
+                                 r == -EBUSY ? "all tried are in use" : strerror(-r));
+        r = cage_start_locked(h, cage, a, base, uid_lock, ret_lock_fd);
+        if (r < 0)
+                idmap_release_range(NULL, base, uid_lock);
+        else
+                close(uid_lock);
+        return r;
 }
 
 static char **default_command(const Args *a) {
@@ -1220,6 +1393,12 @@ static int verb_gc(const Args *a) {
                         removed++;
                 }
         }
+        /* Lock files of uid ranges whose cage is gone (nobody holds them). */
+        unsigned n_locks = 0;
+        int rl = idmap_gc_locks(NULL, &n_locks);
+        if (rl < 0)
+                ret = log_error("%s: cannot clean up: %s", IDMAP_LOCK_DIR, strerror(-rl));
+        removed += (int) n_locks;
         (void) state_list_temporary(h.state_fd, &tmps);
         for (size_t i = 0; tmps && tmps[i]; i++) {
                 _cleanup_free_ char *rel = strdup_printf("cages/%s", tmps[i]), *busy = NULL;

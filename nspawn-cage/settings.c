@@ -35,6 +35,11 @@ int settings_render(const CageSpec *s, char **ret_text, char **ret_bad_value) {
         }
         if ((r = check_path(s->project, ret_bad_value)) < 0)
                 return r;
+        /* Never a cage without its own user namespace. */
+        if (s->uid_base == 0 || s->uid_base % 0x10000 != 0 || !s->project_staged)
+                return -ENODATA;
+        if ((r = check_path(s->project_staged, ret_bad_value)) < 0)
+                return r;
 
         strbuf_appendf(&b, "# systemd.nspawn(5) settings of cage %s, written by nspawn-cage %s.\n", s->name, PACKAGE_VERSION);
         strbuf_append(&b, "# Regenerated at every start; edit the nspawn-cage configuration instead.\n\n");
@@ -44,6 +49,14 @@ int settings_render(const CageSpec *s, char **ret_text, char **ret_bad_value) {
         strbuf_append(&b, "Parameters=systemd.show_status=error\n");
         strbuf_appendf(&b, "Hostname=%s\n", s->name);
         strbuf_append(&b, "NoNewPrivileges=yes\n");
+        /* Cage root is root of its own 64K ids only: host root and the
+         * invoking user are outside the range. */
+        strbuf_appendf(&b, "PrivateUsers=%u:65536\n", (unsigned) s->uid_base);
+        /* nspawn's default bounding set, less what neither the cage's
+         * systemd nor an agent needs. No configuration reaches these lines,
+         * nor SystemCallFilter= (nspawn's default filter stays). */
+        strbuf_append(&b, "DropCapability=CAP_AUDIT_CONTROL CAP_IPC_OWNER CAP_LEASE CAP_LINUX_IMMUTABLE CAP_MKNOD "
+                          "CAP_NET_BROADCAST CAP_SYS_PTRACE CAP_SYS_TTY_CONFIG\n");
         strbuf_append(&b, "LinkJournal=no\n");
         strbuf_append(&b, "ResolvConf=off\n");
         strbuf_append(&b, "Timezone=off\n");
@@ -65,17 +78,29 @@ int settings_render(const CageSpec *s, char **ret_text, char **ret_bad_value) {
 
         strbuf_append(&b, "\n[Files]\n");
         strbuf_append(&b, "ReadOnly=no\n");
-        strbuf_appendf(&b, "Bind=%s\n", s->project);
+        /* The rendered rootfs is shifted into the range on first start. */
+        strbuf_append(&b, "PrivateUsersOwnership=chown\n");
+        /* From the idmapped staging mount: only the user's uid and gid are
+         * mapped there, so nothing else can be written into the project. */
+        strbuf_appendf(&b, "Bind=%s:%s\n", s->project_staged, s->project);
         for (size_t i = 0; i < s->n_binds; i++) {
                 const BindSpec *bs = &s->binds[i];
-                if ((r = check_path(bs->source, ret_bad_value)) < 0 || (r = check_path(bs->destination, ret_bad_value)) < 0) {
+                const char *from = bs->staged ? bs->staged : bs->source;
+                if ((r = check_path(from, ret_bad_value)) < 0 || (r = check_path(bs->destination, ret_bad_value)) < 0) {
                         strbuf_done(&b);
                         return r;
                 }
-                if (streq(bs->source, bs->destination))
-                        strbuf_appendf(&b, "%s=%s\n", bs->read_only ? "BindReadOnly" : "Bind", bs->source);
+                /* A writable bind without an idmapped mount would let the
+                 * cage write as ids outside the user's: never. */
+                if (!bs->read_only && !bs->staged) {
+                        strbuf_done(&b);
+                        *ret_bad_value = strdup(bs->source);
+                        return -EPERM;
+                }
+                if (streq(from, bs->destination))
+                        strbuf_appendf(&b, "%s=%s\n", bs->read_only ? "BindReadOnly" : "Bind", from);
                 else
-                        strbuf_appendf(&b, "%s=%s:%s\n", bs->read_only ? "BindReadOnly" : "Bind", bs->source, bs->destination);
+                        strbuf_appendf(&b, "%s=%s:%s\n", bs->read_only ? "BindReadOnly" : "Bind", from, bs->destination);
         }
         for (size_t i = 0; s->store_paths && s->store_paths[i]; i++) {
                 if (!store_path_is_valid(s->store_paths[i])) {

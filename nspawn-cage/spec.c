@@ -26,7 +26,9 @@ CageSpec *cage_spec_free(CageSpec *s) {
         for (size_t i = 0; i < s->n_binds; i++) {
                 free(s->binds[i].source);
                 free(s->binds[i].destination);
+                free(s->binds[i].staged);
         }
+        free(s->project_staged);
         free(s->binds);
         strv_free(s->pass);
         strv_free(s->set);
@@ -278,6 +280,36 @@ static int add_bind(CageSpec *s, const char *path, bool read_only) {
                 return -ENOMEM;
         }
         s->binds[s->n_binds++] = b;
+        return 0;
+}
+
+int cage_spec_set_userns(CageSpec *s, uid_t base, const char *staging_dir) {
+        if (base == 0 || isempty(staging_dir) || staging_dir[0] != '/')
+                return -EINVAL;
+        _cleanup_free_ char *project = strdup_printf("%s/project", staging_dir);
+        if (!project)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_binds; i++) {
+                BindSpec *b = &s->binds[i];
+                const char *below = startswith(b->source, s->project);
+                char *staged = NULL;
+                bool own = false;
+                if (below && (*below == '/' || *below == 0))
+                        staged = strdup_printf("%s%s", project, below);
+                else if (!b->no_idmap) {
+                        staged = strdup_printf("%s/bind-%zu", staging_dir, i);
+                        own = true;
+                } else
+                        continue;
+                if (!staged)
+                        return -ENOMEM;
+                free(b->staged);
+                b->staged = staged;
+                b->own_mount = own;
+        }
+        free(s->project_staged);
+        s->project_staged = TAKE_PTR(project);
+        s->uid_base = base;
         return 0;
 }
 

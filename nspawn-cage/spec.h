@@ -13,6 +13,9 @@ typedef struct BindSpec {
         char *source;
         char *destination;
         bool read_only;
+        bool no_idmap;  /* read-only on a file system without idmapped mounts: bound as it is */
+        char *staged;   /* where nspawn binds it from (an idmapped staging mount); NULL: source */
+        bool own_mount; /* staged is a mount of its own, not a path in the project's */
 } BindSpec;
 
 typedef struct CageSpec {
@@ -31,6 +34,8 @@ typedef struct CageSpec {
         size_t n_binds;
         char **pass; /* names of variables passed to the agent */
         char **set;  /* NAME=VALUE for the agent */
+        uid_t uid_base;       /* the cage's 64K range on the host (PrivateUsers=); 0 until picked */
+        char *project_staged; /* the project's idmapped staging mount, bound by nspawn */
         char *toplevel;     /* the closure's top-level store path, NULL until known */
         char **store_paths; /* its closure, sorted */
 } CageSpec;
@@ -65,6 +70,13 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
  * (checked without following any symbolic link, relative to the project
  * directory fd, opened as the user). */
 int cage_spec_protect_git(CageSpec *s, int project_fd);
+
+/* The cage's private user namespace: range base on the host, and the
+ * project bound from an idmapped staging mount at STAGING_DIR/project. Binds
+ * below the project come from that mount too; every other bind but those
+ * marked no_idmap gets a staging mount of its own, STAGING_DIR/bind-N (N:
+ * its index). The caller makes those mounts. */
+int cage_spec_set_userns(CageSpec *s, uid_t base, const char *staging_dir);
 
 /* Validate and attach the closure: `paths` lists store paths, the first
  * being the top-level one. */

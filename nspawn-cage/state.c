@@ -22,9 +22,9 @@ void cage_record_done(CageRecord *r) {
 }
 
 char *cage_record_format(const CageRecord *r) {
-        return strdup_printf("name=%s\nproject=%s\nuser=%s\nuid=%u\nunit=%s\ntoplevel=%s\nhelper=%ld\nkeep=%d\ncreated=%" PRIu64 "\nstore_paths=%u\n",
+        return strdup_printf("name=%s\nproject=%s\nuser=%s\nuid=%u\nunit=%s\ntoplevel=%s\nhelper=%ld\nkeep=%d\ncreated=%" PRIu64 "\nstore_paths=%u\nuid_base=%u\n",
                              r->name, r->project, r->user, (unsigned) r->uid, r->unit, strempty(r->toplevel),
-                             (long) r->helper, r->keep ? 1 : 0, r->created_usec, r->n_store_paths);
+                             (long) r->helper, r->keep ? 1 : 0, r->created_usec, r->n_store_paths, (unsigned) r->uid_base);
 }
 
 int cage_record_parse(const char *text, CageRecord *ret) {
@@ -55,6 +55,8 @@ int cage_record_parse(const char *text, CageRecord *ret) {
                                 r.created_usec = strtoull(eq, NULL, 10);
                         else if (streq(line, "store_paths"))
                                 r.n_store_paths = (unsigned) strtoul(eq, NULL, 10);
+                        else if (streq(line, "uid_base"))
+                                r.uid_base = (uid_t) strtoul(eq, NULL, 10);
                 }
                 p += n + (p[n] == '\n');
         }

@@ -15,6 +15,8 @@
  * the shells opened into it later: root-only, on tmpfs, never in the
  * .nspawn file or on disk, removed with the cage. */
 #define ENVIRONMENT_DIR "/run/nspawn-cage/env"
+/* cages/NAME/mnt: the idmapped staging mounts nspawn binds from. */
+#define STAGING_SUBDIR "mnt"
 
 typedef struct CageRecord {
         char *name;
@@ -27,6 +29,7 @@ typedef struct CageRecord {
         bool keep;
         uint64_t created_usec;
         unsigned n_store_paths;
+        uid_t uid_base; /* its user namespace's range (and lock file name), 0 if none */
 } CageRecord;
 
 void cage_record_done(CageRecord *r);

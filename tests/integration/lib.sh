@@ -37,6 +37,15 @@ inner_setup() {
         install -m 0644 "$top_srcdir"/templates/presets/*.conf "$DATADIR/templates/presets/"
         mkdir -p /etc/nspawn-cage
         printf '[Cage]\nNixpkgs=%s/tests/pkgs\n' "$top_srcdir" > /etc/nspawn-cage/nspawn-cage.conf
+        # Cages bind projects through idmapped mounts, which overlayfs (the
+        # test host's / and /home) cannot carry: give alice a home on ext4,
+        # as a real machine's /home is. /var/tmp is ext4 (tests/testhost).
+        if [ "$(findmnt -no FSTYPE -T /home/alice)" = overlay ]; then
+                mkdir -p /var/tmp/home-alice
+                cp -a /home/alice/. /var/tmp/home-alice/
+                chown alice:alice /var/tmp/home-alice
+                mount --bind /var/tmp/home-alice /home/alice
+        fi
         if [ ! -d /home/alice/project ]; then
                 install -d -o alice -g alice /home/alice/project
                 echo "top secret" > /home/alice/secret
@@ -69,6 +78,7 @@ audit() {
         [ -e "/var/lib/nspawn-cage/gcroots/$1" ] || [ -L "/var/lib/nspawn-cage/gcroots/$1" ] && _left="$_left gc-root"
         [ -e "/run/systemd/nspawn/$1.nspawn" ] && _left="$_left settings-file"
         [ -e "/run/nspawn-cage/env/$1" ] && _left="$_left kept-environment"
+        grep -qsx "nspawn-cage $1" /run/systemd/nspawn-uid/* && _left="$_left uid-lock-file"
         [ -z "$_left" ] || { echo "left:$_left"; return 1; }
         return 0
 }

@@ -94,6 +94,23 @@ static void test_pick(void) {
         idmap_release_range(locks, b2, fd2);
         close(other);
         ok(idmap_pick_range(locks, "", &b2, &fd2) == -EINVAL, "an empty name is refused");
+        ok(idmap_preferred_base("demo") == b1, "idmap_preferred_base names the first candidate (what render shows)");
+
+        /* Lock files left behind: what teardown and gc may remove. */
+        r = idmap_pick_range(locks, "demo", &b2, &fd2);
+        ok(r == 0 && idmap_remove_lock(locks, b2, "demo") == -EBUSY, "a held lock file is not removed (-EBUSY)");
+        close(fd2); /* the holder dies without releasing: the file stays */
+        ok(stat(lockfile, &st) == 0, "a killed holder leaves its lock file");
+        ok(idmap_remove_lock(locks, b2, "other") == -ESRCH, "another cage's lock file is not removed (-ESRCH)");
+        ok(idmap_remove_lock(locks, b2, "demo") == 1 && stat(lockfile, &st) < 0, "an unheld lock file of this cage is removed");
+        ok(idmap_remove_lock(locks, b2, "demo") == 0, "and removing it again is a no-op");
+        int nspawns = open(lockfile, O_RDWR | O_CREAT | O_CLOEXEC, 0600); /* nspawn's own: empty */
+        close(nspawns);
+        r = idmap_pick_range(locks, "gone", &b3, &fd3);
+        close(fd3);
+        unsigned n = 99;
+        ok(r == 0 && idmap_gc_locks(locks, &n) == 0 && n == 1, "gc removes the unheld nspawn-cage lock files only (%u)", n);
+        ok(stat(lockfile, &st) == 0, "an nspawn lock file (not written by nspawn-cage) stays");
         rm_rf(dir);
 }
 

@@ -16,6 +16,11 @@ static CageSpec *spec(void) {
         return s;
 }
 
+static void add_bind(CageSpec *s, const char *source, bool ro, bool no_idmap) {
+        s->binds = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
+        s->binds[s->n_binds++] = (BindSpec) { .source = strdup(source), .destination = strdup(source), .read_only = ro, .no_idmap = no_idmap };
+}
+
 static int count_lines_starting(const char *text, const char *prefix) {
         int n = 0;
         for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
@@ -26,8 +31,34 @@ static int count_lines_starting(const char *text, const char *prefix) {
 int main(void) {
         CageSpec *s = spec();
         char *a = NULL, *b = NULL, *bad = NULL;
+        ok(settings_render(s, &a, &bad) == -ENODATA && !a, "no user namespace picked: nothing is rendered");
+        add_bind(s, "/home/alice/my project/.git/hooks", true, false);
+        add_bind(s, "/home/alice/data", false, false);
+        add_bind(s, "/home/alice/nfs", true, true);
+        ok(cage_spec_set_userns(s, 0, "/var/lib/nspawn-cage/cages/demo/mnt") == -EINVAL, "range 0 (host root's) is refused");
+        ok(cage_spec_set_userns(s, 0x70000, "/var/lib/nspawn-cage/cages/demo/mnt") == 0, "userns set");
         ok(settings_render(s, &a, &bad) == 0 && settings_render(s, &b, &bad) == 0 && streq(a, b), "same spec, same bytes");
-        ok(strstr(a, "\nBind=/home/alice/my project\n") != NULL, "project bound read-write at its own path");
+        ok(strstr(a, "\nBind=/var/lib/nspawn-cage/cages/demo/mnt/project:/home/alice/my project\n") != NULL,
+           "project bound read-write from its idmapped staging mount");
+        ok(strstr(a, "\nPrivateUsers=458752:65536\n") && strstr(a, "\nPrivateUsersOwnership=chown\n"), "the picked range, rootfs chowned into it");
+        ok(strstr(a, "\nDropCapability=CAP_AUDIT_CONTROL ") != NULL, "a smaller bounding set");
+        ok(strstr(a, "\nBindReadOnly=/var/lib/nspawn-cage/cages/demo/mnt/project/.git/hooks:/home/alice/my project/.git/hooks\n") != NULL,
+           "a bind below the project comes from the project's staging mount");
+        ok(strstr(a, "\nBind=/var/lib/nspawn-cage/cages/demo/mnt/bind-1:/home/alice/data\n") && s->binds[1].own_mount && !s->binds[0].own_mount,
+           "another writable bind gets a staging mount of its own");
+        ok(strstr(a, "\nBindReadOnly=/home/alice/nfs\n") != NULL, "a read-only bind that cannot be idmapped is bound as it is");
+        free(a);
+        free(b);
+        s->binds[1].no_idmap = true;
+        free(s->binds[1].staged);
+        s->binds[1].staged = NULL;
+        a = NULL;
+        ok(settings_render(s, &a, &bad) == -EPERM && !a && streq(bad, "/home/alice/data"), "a writable bind without idmapped mount is refused");
+        free(bad);
+        bad = NULL;
+        s->binds[1].no_idmap = false;
+        ok(cage_spec_set_userns(s, 0x70000, "/var/lib/nspawn-cage/cages/demo/mnt") == 0, "userns set again");
+        ok(settings_render(s, &a, &bad) == 0 && settings_render(s, &b, &bad) == 0 && streq(a, b), "same spec, same bytes");
         ok(count_lines_starting(a, "BindReadOnly=/nix/store/") == 2, "each store path bound read-only");
         ok(count_lines_starting(a, "[") == 3, "exactly three sections");
         ok(strstr(a, "Boot=yes\n") && strstr(a, "NoNewPrivileges=yes\n") && strstr(a, "Private=yes\nVirtualEthernet=no\n"), "boot, no new privileges, no network");

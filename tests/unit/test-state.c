@@ -12,12 +12,12 @@
 int main(void) {
         CageRecord r = { .name = "demo", .project = "/home/alice/p q", .user = "alice", .uid = 1000,
                          .unit = "nspawn-cage-demo.service", .toplevel = "/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-top",
-                         .helper = 42, .keep = true, .created_usec = 123, .n_store_paths = 9 };
+                         .helper = 42, .keep = true, .created_usec = 123, .n_store_paths = 9, .uid_base = 0x70000 };
         char *text = cage_record_format(&r);
         CageRecord back = {};
         ok(text && cage_record_parse(text, &back) == 0, "record parses back");
         ok(streq(back.name, "demo") && streq(back.project, "/home/alice/p q") && back.uid == 1000 && back.keep &&
-           back.helper == 42 && back.n_store_paths == 9 && streq(back.unit, r.unit), "every field survives the round trip");
+           back.helper == 42 && back.n_store_paths == 9 && back.uid_base == 0x70000 && streq(back.unit, r.unit), "every field survives the round trip");
         cage_record_done(&back);
         free(text);
         ok(cage_record_parse("name=.host\nproject=/x\nuser=a\nunit=u\n", &back) == -EBADMSG, "record with a bad name refused");
