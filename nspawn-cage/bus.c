@@ -190,7 +190,9 @@ int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout
                                   "CollectMode", "s", "inactive-or-failed",
                                   "TimeoutStopUSec", "t", UINT64_C(15000000),
                                   "DevicePolicy", "s", "closed",
-                                  "DeviceAllow", "a(ss)", 2, "char-pts", "rw", "/dev/net/tun", "rwm");
+                                  "DeviceAllow", "a(ss)", s->gpu ? 3 : 2, "char-pts", "rw", "/dev/net/tun", "rwm",
+                                  /* GPU=: the /dev/dri nodes display.c binds in */
+                                  "char-drm", "rw");
         if (r < 0)
                 return r;
         if ((r = append_exec(m, "ExecStart", u->nspawn, argv)) < 0)
