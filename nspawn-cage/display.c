@@ -544,10 +544,16 @@ static int bind_fd_onto(int dirfd, const char *name, int source_fd) {
         _cleanup_close_ int mp = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (mp < 0)
                 return -errno;
-        char src[64], dst[64];
+        char src[64], dst[64], top[PATH_MAX];
         snprintf(src, sizeof src, "/proc/self/fd/%d", source_fd);
         snprintf(dst, sizeof dst, "/proc/self/fd/%d", mp);
         if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+                return -errno;
+        /* Private: the cage's copy then lives on after display_unstage()
+         * takes the host's away, and no unmount propagates into the cage.
+         * (`mp` is the file below the mount; the name reaches the mount.) */
+        snprintf(top, sizeof top, "/proc/self/fd/%d/%s", dirfd, name);
+        if (mount(NULL, top, NULL, MS_PRIVATE, NULL) < 0)
                 return -errno;
         return 0;
 }
@@ -590,8 +596,12 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
                 _cleanup_close_ int rfd = openat(dfd, "run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (rfd < 0)
                         return -errno;
-                if (d->wayland && (r = bind_fd_onto(rfd, d->wayland_name, d->wayland_socket_fd)) < 0)
-                        return r;
+                if (d->wayland) {
+                        /* The mount point of the socket's own bind below. */
+                        _cleanup_close_ int mp = openat(rfd, d->wayland_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                        if (mp < 0)
+                                return -errno;
+                }
                 if (d->x11) {
                         _cleanup_close_ int cfd = openat(rfd, "Xauthority", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                         if (cfd < 0)
@@ -614,12 +624,29 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
                         return r;
                 strbuf_appendf(&env, "XDG_RUNTIME_DIR=%s\n", runtime);
         }
+        /* Each socket is a bind of its own: systemd-nspawn's binds of
+         * directories do not carry the mounts below them. */
+        if (d->wayland) {
+                _cleanup_free_ char *inside = strdup_printf("%s/%s", runtime, d->wayland_name);
+                _cleanup_close_ int wfd = -1;
+                if (!inside)
+                        return -ENOMEM;
+                if (mkdirat(dfd, "wayland", 0700) < 0 ||
+                    (wfd = openat(dfd, "wayland", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                        return -errno;
+                if ((r = bind_fd_onto(wfd, d->wayland_name, d->wayland_socket_fd)) < 0 ||
+                    (r = add_bind(s, strdup_printf("%s/display/wayland/%s", cage_dir, d->wayland_name), inside, false)) < 0)
+                        return r;
+        }
         if (d->x11) {
                 char name[16], inside[48];
+                _cleanup_close_ int xfd = -1;
                 snprintf(name, sizeof name, "X%u", d->x11_number);
                 snprintf(inside, sizeof inside, "/tmp/.X11-unix/%s", name);
-                if ((r = bind_fd_onto(dfd, name, d->x11_socket_fd)) < 0 ||
-                    (r = add_bind(s, strdup_printf("%s/display/%s", cage_dir, name), inside, false)) < 0)
+                if (mkdirat(dfd, "x11", 0700) < 0 || (xfd = openat(dfd, "x11", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                        return -errno;
+                if ((r = bind_fd_onto(xfd, name, d->x11_socket_fd)) < 0 ||
+                    (r = add_bind(s, strdup_printf("%s/display/x11/%s", cage_dir, name), inside, false)) < 0)
                         return r;
                 strbuf_appendf(&env, "DISPLAY=:%u\nXAUTHORITY=%s/Xauthority\n", d->x11_number, runtime);
         }
@@ -657,10 +684,12 @@ int display_unstage(int cage_fd) {
         _cleanup_close_ int dfd = openat(cage_fd, "display", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
                 return errno == ENOENT ? 0 : -errno;
-        _cleanup_close_ int rfd = openat(dfd, "run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (rfd >= 0)
-                unmount_entries(rfd);
-        unmount_entries(dfd);
+        static const char *const dirs[] = { "wayland", "x11" };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_close_ int fd = openat(dfd, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0)
+                        unmount_entries(fd);
+        }
         return 0;
 }
 

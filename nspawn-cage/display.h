@@ -60,7 +60,9 @@ int display_open(const CageSpec *s, const DisplayEnv *env, bool trusted, Display
  * so systemd-nspawn never resolves a path the user controls. Adds the
  * binds to the spec and writes display/environment. */
 int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec *s);
-/* Undo display_stage's mounts; safe when nothing was staged. */
+/* Undo display_stage's mounts; safe when nothing was staged. Called once
+ * the cage has booted (it keeps its own copies: the staged mounts are
+ * private), and again at teardown. */
 int display_unstage(int cage_fd);
 
 /* The agent's DISPLAY, XAUTHORITY, WAYLAND_DISPLAY and XDG_RUNTIME_DIR, as

@@ -771,6 +771,13 @@ static int cage_start(Host *h, Cage *cage, const Args *a, const Display *display
                 cage_teardown(h, s->name);
                 return -1;
         }
+        /* nspawn has made its binds: take the staged ones off the host now,
+         * while this process still may unmount. */
+        if ((r = display_unstage(cage_fd)) < 0) {
+                log_error("%s/display: %s", cage_dir, strerror(-r));
+                cage_teardown(h, s->name);
+                return -1;
+        }
         *ret_lock_fd = TAKE_FD(cage_fd);
         return 0;
 }
