@@ -20,8 +20,10 @@ project_conf() { # CONTENTS: the project layer (written by "the agent")
 }
 cleanup() {
         systemctl stop display-xvfb5 display-xvfb7 display-weston 2>/dev/null
-        rm -f "$uconf"
+        systemctl reset-failed display-xvfb5 display-xvfb7 display-weston 2>/dev/null
+        rm -f "$uconf" /etc/nspawn-cage/nspawn-cage.conf.d/50-hostnet.conf /etc/nspawn-cage/nspawn-cage.conf.d/50-nodisplay.conf
 }
+cleanup
 trap cleanup EXIT
 # ok_diag STATUS DESCRIPTION DIAGNOSTIC: tap_ok, plus the diagnostic on failure.
 ok_diag() {
@@ -147,6 +149,36 @@ tap_ok $((! $?)) "while the cage runs, no staging mount is left on the host"
 as_alice_pty "sudo nspawn-cage stop dkeep"
 audit dkeep > /tmp/audit 2>&1
 tap_ok $? "stop removes everything: $(cat /tmp/audit)"
+
+# ---- 4b. X11Trusted=yes: alice's own cookie, all extensions ----
+user_conf '[Display]
+X11=yes
+X11Trusted=yes
+'
+project_conf '[Display]
+Wayland=no
+'
+as_alice_pty "$XENV nspawn-cage $proj -- sh -c 'xdpyinfo | grep \"number of extensions\"'"
+ext=$(printf '%s\n' "$out" | sed -n 's/^number of extensions: *//p')
+[ -n "$ext" ] && [ "$ext" = "$host_ext" ]
+ok_diag $? "X11Trusted=yes: the cage's client is trusted and sees all $host_ext extensions (got ${ext:-none})" "$out"
+
+# ---- 4c. Mode=host shares the host's network namespace, and with it the
+# abstract X socket: the server is reached, its cookie check still refuses.
+mkdir -p /etc/nspawn-cage/nspawn-cage.conf.d
+printf '[Policy]\nAllowNetwork=off private host\n' > /etc/nspawn-cage/nspawn-cage.conf.d/50-hostnet.conf
+user_conf '[Network]
+Mode=host
+'
+project_conf ''
+as_alice_pty "sudo nspawn-cage $proj -- sh -c 'ls -A /tmp/.X11-unix 2>&1; xdpyinfo -display :5 2>&1; echo STATUS \$?'"
+rm -f /etc/nspawn-cage/nspawn-cage.conf.d/50-hostnet.conf
+printf '%s\n' "$out" | grep -q -i -e 'authorization' -e 'MIT-MAGIC-COOKIE' && printf '%s\n' "$out" | grep -qx 'STATUS 1'
+ok_diag $? "X11=no with Mode=host: the abstract socket is reachable (documented), but without a cookie the server refuses" "$out"
+user_conf '[Display]
+X11=yes
+Wayland=yes
+'
 
 # ---- 5. hostile session variables: refused, nothing made ----
 sha_before=$(sha256sum /etc/shadow)
