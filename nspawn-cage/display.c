@@ -237,7 +237,7 @@ static int open_wayland_socket(const HostUser *u, const DisplayEnv *env, char **
         return 0;
 }
 
-/* The user's Xauthority, opened as the user, never through a link. */
+/* The user's Xauthority, opened as the user; the file must not be a link. */
 static int open_xauthority(const HostUser *u, const DisplayEnv *env, int *ret_fd, char **ret_error) {
         _cleanup_free_ char *def = strdup_printf("%s/.Xauthority", u->home);
         const char *path = env->xauthority ? env->xauthority : def;
@@ -250,10 +250,13 @@ static int open_xauthority(const HostUser *u, const DisplayEnv *env, int *ret_fd
         int r = user_fs_enter(u, &id);
         if (r < 0)
                 return r;
-        _cleanup_close_ int fd = open_beneath(AT_FDCWD, path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
+        /* As the user, so a link in the directories (a symlinked /home) is
+         * followed with the user's rights only; the file itself is no link. */
+        _cleanup_close_ int fd = openat(AT_FDCWD, path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        int saved = -errno;
         user_fs_leave(&id);
         if (fd < 0)
-                return fail(ret_error, fd, "XAUTHORITY=%s %s", path, open_reason(fd));
+                return fail(ret_error, saved, "XAUTHORITY=%s %s", path, open_reason(saved));
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode))
@@ -587,7 +590,7 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
         _cleanup_free_ char *runtime = strdup_printf("/run/user/%u", (unsigned) u->uid);
         if (!runtime)
                 return -ENOMEM;
-        StrBuf env = {};
+        _cleanup_(strbuf_done) StrBuf env = {};
         if (d->x11 || d->wayland) {
                 /* Made and filled as root in a root-only directory, then given
                  * to the user: nothing the user controls is ever followed. */

@@ -235,4 +235,22 @@ else
         printf '%s\n' "$out" | grep -q "GPU=yes: /dev/dri does not exist; this host has no GPU device nodes" && audit "$name" > /dev/null
         ok_diag $? "GPU=yes without /dev/dri is refused clearly, nothing made" "$out"
 fi
+# A stand-in render node (no driver behind it): what the cage sees, and
+# whether its device policy lets the agent open it (ENXIO: allowed, no
+# driver; EPERM: refused by the device policy).
+made_dri=no
+if [ ! -d /dev/dri ] && mkdir /dev/dri && mknod -m 0666 /dev/dri/renderD128 c 226 128; then
+        made_dri=yes
+        as_alice_pty "sudo nspawn-cage $proj -- sh -c 'stat -c \"%F %t:%T %a\" /dev/dri/*; cat /dev/dri/renderD128'"
+        printf '%s\n' "$out" | grep -qx 'character special file e2:80 666' && printf '%s\n' "$out" | grep -q 'No such device or address'
+        ok_diag $? "GPU=yes: /dev/dri/renderD128 is in the cage and its device policy allows opening it (ENXIO from the missing driver)" "$out"
+        user_conf ''
+        as_alice_pty "sudo nspawn-cage $proj -- sh -c 'ls /dev/dri 2>&1'"
+        printf '%s\n' "$out" | grep -q 'No such file or directory'
+        ok_diag $? "GPU=no: the cage has no /dev/dri" "$out"
+        rm -rf /dev/dri
+else
+        tap_skip "cannot make a stand-in /dev/dri node in this test host"
+        tap_skip "cannot make a stand-in /dev/dri node in this test host"
+fi
 tap_done
