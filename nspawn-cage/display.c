@@ -656,7 +656,8 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
         if (d->wayland)
                 strbuf_appendf(&env, "WAYLAND_DISPLAY=%s\n", d->wayland_name);
         for (size_t i = 0; d->gpu_nodes && d->gpu_nodes[i]; i++)
-                if ((r = add_bind(s, strdup(d->gpu_nodes[i]), d->gpu_nodes[i], false)) < 0)
+                if ((r = add_bind(s, strdup(d->gpu_nodes[i]), d->gpu_nodes[i], false)) < 0 ||
+                    (r = strv_extend(&s->devices, d->gpu_nodes[i])) < 0)
                         return r;
         _cleanup_free_ char *text = NULL;
         if ((r = strbuf_steal(&env, &text)) < 0)

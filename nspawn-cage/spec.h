@@ -31,6 +31,7 @@ typedef struct CageSpec {
         size_t n_binds;
         char **pass; /* names of variables passed to the agent */
         char **set;  /* NAME=VALUE for the agent */
+        char **devices;     /* device nodes allowed in the cage (GPU=), set by display_stage() */
         char *toplevel;     /* the closure's top-level store path, NULL until known */
         char **store_paths; /* its closure, sorted */
 } CageSpec;
