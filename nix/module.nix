@@ -63,6 +63,9 @@ let
     X11 = nullOpt types.bool "X11= : forward the user's X11 display.  null: the default (no).";
     Wayland = nullOpt types.bool "Wayland= : forward the user's Wayland compositor.  null: the default (no).";
     GPU = nullOpt types.bool "GPU= : give the cage the GPU device nodes.  null: the default (no).";
+    X11Trusted = nullOpt types.bool ''
+      X11Trusted= : with X11, forward the user's own (trusted) cookie instead of an
+      untrusted one: full access to the X session.  null: the default (no).'';
   };
 
   environmentOptions = {
@@ -119,6 +122,7 @@ let
         (off private).'';
       AllowDisplay = nullOpt types.bool "AllowDisplay= : whether X11/Wayland forwarding may be configured.  null: yes.";
       AllowGPU = nullOpt types.bool "AllowGPU= : whether GPU access may be configured.  null: yes.";
+      AllowX11Trusted = nullOpt types.bool "AllowX11Trusted= : whether X11Trusted=yes may be configured.  null: yes.";
       AllowBinds = nullOpt types.bool "AllowBinds= : whether extra binds may be configured.  null: yes.";
     };
   };

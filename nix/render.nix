@@ -16,7 +16,7 @@
 # not written (the built-in default applies), nor are empty lists.
 # `cage` is a value of services.nspawn-cage.cages.<name> (see module.nix):
 # project, user, preset, packages, limits.{CPUs,Memory,Swap,Tasks}, network,
-# display.{X11,Wayland,GPU}, binds, bindsReadOnly, environment.{Pass,Set}.
+# display.{X11,Wayland,GPU,X11Trusted}, binds, bindsReadOnly, environment.{Pass,Set}.
 #
 # The C parser is strict (nspawn-cage.conf(5), SYNTAX), so every line is
 # checked as it is made, and a value that would not read back as written
@@ -182,6 +182,7 @@ let
         ++ joined f "Policy" "AllowNetwork" (g "Policy" "AllowNetwork" null)
         ++ scalar f "Policy" "AllowDisplay" (g "Policy" "AllowDisplay" null)
         ++ scalar f "Policy" "AllowGPU" (g "Policy" "AllowGPU" null)
+        ++ scalar f "Policy" "AllowX11Trusted" (g "Policy" "AllowX11Trusted" null)
         ++ scalar f "Policy" "AllowBinds" (g "Policy" "AllowBinds" null)))
     ];
 
@@ -194,7 +195,8 @@ let
   displayLines = f: d:
     scalar f "Display" "X11" (d.X11 or null)
     ++ scalar f "Display" "Wayland" (d.Wayland or null)
-    ++ scalar f "Display" "GPU" (d.GPU or null);
+    ++ scalar f "Display" "GPU" (d.GPU or null)
+    ++ scalar f "Display" "X11Trusted" (d.X11Trusted or null);
 
   # ---- a declared cage's file -----------------------------------------------
   # /etc/nspawn-cage/cages/NAME.conf: read by `nspawn-cage start NAME` as an
@@ -356,6 +358,7 @@ let
       allowNetwork = let v = p.AllowNetwork or null; in if v == null then [ "off" "private" ] else v;
       allowDisplay = let v = p.AllowDisplay or null; in v == null || v;
       allowGPU = let v = p.AllowGPU or null; in v == null || v;
+      allowX11Trusted = let v = p.AllowX11Trusted or null; in v == null || v;
       allowBinds = let v = p.AllowBinds or null; in v == null || v;
       allowUsers = p.AllowUsers or [ ];
     };
@@ -378,6 +381,8 @@ let
       "${where}: display forwarding (X11/Wayland) is on, but services.nspawn-cage.settings.Policy.AllowDisplay is false"
     ++ optional (!pol.allowGPU && (display.GPU or null) == true)
       "${where}: GPU is on, but services.nspawn-cage.settings.Policy.AllowGPU is false"
+    ++ optional (!pol.allowX11Trusted && (display.X11Trusted or null) == true)
+      "${where}: X11Trusted is on, but services.nspawn-cage.settings.Policy.AllowX11Trusted is false"
     ++ optional (!pol.allowBinds && bindsList != [ ])
       "${where}: binds are configured, but services.nspawn-cage.settings.Policy.AllowBinds is false";
 

@@ -193,6 +193,20 @@ int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout
                                   "DeviceAllow", "a(ss)", 2, "char-pts", "rw", "/dev/net/tun", "rwm");
         if (r < 0)
                 return r;
+        /* GPU=: each node display.c binds in, by path (systemd takes its
+         * major:minor from the host's node; "char-drm" needs the driver's
+         * entry in /proc/devices). */
+        if (s->devices) {
+                if ((r = sd_bus_message_open_container(m, 'r', "sv")) < 0 || (r = sd_bus_message_append(m, "s", "DeviceAllow")) < 0 ||
+                    (r = sd_bus_message_open_container(m, 'v', "a(ss)")) < 0 || (r = sd_bus_message_open_container(m, 'a', "(ss)")) < 0)
+                        return r;
+                for (size_t i = 0; s->devices[i]; i++)
+                        if ((r = sd_bus_message_append(m, "(ss)", s->devices[i], "rw")) < 0)
+                                return r;
+                for (int i = 0; i < 3; i++)
+                        if ((r = sd_bus_message_close_container(m)) < 0)
+                                return r;
+        }
         if ((r = append_exec(m, "ExecStart", u->nspawn, argv)) < 0)
                 return r;
         /* Output to the journal explicitly: "inherit" would write into the

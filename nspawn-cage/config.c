@@ -64,6 +64,7 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_X11] = { "Display", "X11", V_BOOL, L_ALL, SETTING_ALLOW_DISPLAY },
         [SETTING_WAYLAND] = { "Display", "Wayland", V_BOOL, L_ALL, SETTING_ALLOW_DISPLAY },
         [SETTING_GPU] = { "Display", "GPU", V_BOOL, L_ALL, SETTING_ALLOW_GPU },
+        [SETTING_X11_TRUSTED] = { "Display", "X11Trusted", V_BOOL, L_ALL, SETTING_ALLOW_X11_TRUSTED },
         [SETTING_BIND] = { "Files", "Bind", V_BIND, L_TRUSTED, SETTING_ALLOW_BINDS },
         [SETTING_BIND_READ_ONLY] = { "Files", "BindReadOnly", V_BIND, L_TRUSTED, SETTING_ALLOW_BINDS },
         [SETTING_PROTECT_GIT] = { "Files", "ProtectGit", V_BOOL, L_ALL, _SETTING_INVALID },
@@ -77,6 +78,7 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_ALLOW_NETWORK] = { "Policy", "AllowNetwork", V_MODES, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_DISPLAY] = { "Policy", "AllowDisplay", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_GPU] = { "Policy", "AllowGPU", V_BOOL, L_ADMIN, _SETTING_INVALID },
+        [SETTING_ALLOW_X11_TRUSTED] = { "Policy", "AllowX11Trusted", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_BINDS] = { "Policy", "AllowBinds", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_PROJECT] = { "Cage", "Project", V_PROJECT, L_DECLARED, _SETTING_INVALID },
         [SETTING_USER] = { "Cage", "User", V_USER, L_DECLARED, _SETTING_INVALID },
@@ -424,13 +426,14 @@ int config_new(Config **ret) {
         s[SETTING_SWAP].number = 0;
         s[SETTING_TASKS].number = 4096;
         s[SETTING_NETWORK_MODE].number = NETWORK_OFF;
-        s[SETTING_X11].number = s[SETTING_WAYLAND].number = s[SETTING_GPU].number = false;
+        s[SETTING_X11].number = s[SETTING_WAYLAND].number = s[SETTING_GPU].number = s[SETTING_X11_TRUSTED].number = false;
         s[SETTING_PROTECT_GIT].number = true;
         s[SETTING_MAX_CPUS].number = CPUS_INFINITY;
         s[SETTING_MAX_MEMORY].number = SIZE_INFINITY;
         s[SETTING_MAX_SWAP].number = SIZE_INFINITY;
         s[SETTING_MAX_TASKS].number = COUNT_INFINITY;
         s[SETTING_ALLOW_DISPLAY].number = s[SETTING_ALLOW_GPU].number = s[SETTING_ALLOW_BINDS].number = true;
+        s[SETTING_ALLOW_X11_TRUSTED].number = true;
         int r = 0;
         r = r ?: item_add(&s[SETTING_ALLOW_NETWORK].items, &s[SETTING_ALLOW_NETWORK].n_items, "off", builtin_origin);
         r = r ?: item_add(&s[SETTING_ALLOW_NETWORK].items, &s[SETTING_ALLOW_NETWORK].n_items, "private", builtin_origin);

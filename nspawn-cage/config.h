@@ -45,6 +45,7 @@ typedef enum SettingId {
         SETTING_X11,
         SETTING_WAYLAND,
         SETTING_GPU,
+        SETTING_X11_TRUSTED,
         SETTING_BIND,
         SETTING_BIND_READ_ONLY,
         SETTING_PROTECT_GIT,
@@ -58,6 +59,7 @@ typedef enum SettingId {
         SETTING_ALLOW_NETWORK,
         SETTING_ALLOW_DISPLAY,
         SETTING_ALLOW_GPU,
+        SETTING_ALLOW_X11_TRUSTED,
         SETTING_ALLOW_BINDS,
         /* Only in a declared cage's file (/etc/nspawn-cage/cages/NAME.conf). */
         SETTING_PROJECT,

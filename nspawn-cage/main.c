@@ -23,6 +23,7 @@
 #include "closure.h"
 #include "config.h"
 #include "idmap.h"
+#include "display.h"
 #include "rootfs.h"
 #include "settings.h"
 #include "spec.h"
@@ -599,6 +600,9 @@ static int teardown(Host *h, const char *name, bool remove_lock) {
                 ret = log_error("%s: %s", settings, strerror(errno));
         if (unlinkat(h->state_fd, root, 0) < 0 && errno != ENOENT)
                 ret = log_error("%s/%s: %s", STATE_DIR, root, strerror(errno));
+        _cleanup_close_ int cage_fd = openat(h->state_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (cage_fd >= 0 && (r = display_unstage(cage_fd)) < 0)
+                ret = log_error("%s/%s/display: %s", STATE_DIR, dir, strerror(-r));
         if ((r = state_remove_environment(ENVIRONMENT_DIR, name)) < 0)
                 ret = log_error("%s/%s: %s", ENVIRONMENT_DIR, name, strerror(-r));
         if ((r = state_remove_dir(h->state_fd, dir, &busy)) < 0)
@@ -649,10 +653,15 @@ static int resolve_command(const CageSpec *s, char *const *command, char ***ret)
         return 0;
 }
 
+static bool is_display_variable(const char *name) {
+        return streq(name, "DISPLAY") || streq(name, "XAUTHORITY") || streq(name, "WAYLAND_DISPLAY") || streq(name, "XDG_RUNTIME_DIR");
+}
+
 /* The agent's environment: the user's basics, the variables named in Pass=
  * from our environment (or, for a shell into a declared cage, the values
- * its start kept), then Set=. */
-static int agent_environment(const CageSpec *s, char *const *kept, char ***ret) {
+ * its start kept), what display_stage wrote for this cage (the host's own
+ * values of those variables never reach the agent), then Set=. */
+static int agent_environment(const CageSpec *s, char *const *kept, char *const *display, char ***ret) {
         _cleanup_strv_free_ char **env = NULL;
         int r = 0;
         r = r ?: strv_push(&env, strdup_printf("HOME=%s", s->user.home));
@@ -663,11 +672,13 @@ static int agent_environment(const CageSpec *s, char *const *kept, char ***ret) 
         r = r ?: strv_push(&env, strdup_printf("TERM=%s", getenv("TERM") && strv_contains(s->pass, "TERM") ? getenv("TERM") : "xterm-256color"));
         for (size_t i = 0; s->pass && s->pass[i] && r >= 0; i++) {
                 const char *v = getenv(s->pass[i]);
-                if (v && !streq(s->pass[i], "TERM") && !string_has_cc(v))
+                if (v && !streq(s->pass[i], "TERM") && !is_display_variable(s->pass[i]) && !string_has_cc(v))
                         r = strv_push(&env, strdup_printf("%s=%s", s->pass[i], v));
         }
         for (size_t i = 0; kept && kept[i] && r >= 0; i++)
                 r = strv_extend(&env, kept[i]);
+        for (size_t i = 0; display && display[i] && r >= 0; i++)
+                r = strv_extend(&env, display[i]);
         for (size_t i = 0; s->set && s->set[i] && r >= 0; i++)
                 r = strv_extend(&env, s->set[i]);
         if (r < 0)
@@ -677,8 +688,13 @@ static int agent_environment(const CageSpec *s, char *const *kept, char ***ret) 
 }
 
 static int attach(Host *h, const CageSpec *s, char *const *command, char *const *kept) {
-        _cleanup_strv_free_ char **argv = NULL, **env = NULL;
-        if (resolve_command(s, command, &argv) < 0 || agent_environment(s, kept, &env) < 0)
+        _cleanup_strv_free_ char **argv = NULL, **env = NULL, **display = NULL;
+        _cleanup_free_ char *dir = strdup_printf("cages/%s", s->name);
+        _cleanup_close_ int cage_fd = dir ? openat(h->state_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) : -1;
+        int k = cage_fd >= 0 ? display_read_environment(cage_fd, &display) : 0;
+        if (k < 0)
+                return log_error("%s/%s/display/environment: %s", STATE_DIR, dir, strerror(-k));
+        if (resolve_command(s, command, &argv) < 0 || agent_environment(s, kept, display, &env) < 0)
                 return -1;
         AgentRun run = { .machine = s->name, .argv = argv, .environ = env, .user = s->user.name, .directory = s->project };
         _cleanup_(agent_session_done) AgentSession session = { .master = -1 };
@@ -778,7 +794,7 @@ static int stage_mounts(const CageSpec *s) {
 
 /* Build the closure, render the rootfs and the settings, start the unit.
  * Every failure undoes what was made. Returns the locked cage dir fd. */
-static int cage_start_locked(Host *h, Cage *cage, const Args *a, uid_t uid_base, int uid_lock_fd, int *ret_lock_fd) {
+static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *display, uid_t uid_base, int uid_lock_fd, int *ret_lock_fd) {
         CageSpec *s = cage->spec;
         _cleanup_free_ char *unit = unit_name(s->name), *gcroot = strdup_printf("%s/gcroots/%s", STATE_DIR, s->name);
         _cleanup_free_ char *settings = NULL, *etc_settings = NULL, *error = NULL, *bad = NULL, *tmp = NULL;
@@ -872,6 +888,12 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, uid_t uid_base,
                 cage_teardown_keep_lock(h, s->name);
                 return -1;
         }
+        _cleanup_free_ char *cage_dir = strdup_printf("%s/cages/%s", STATE_DIR, s->name);
+        if (!cage_dir || (r = display_stage(display, cage_fd, cage_dir, s)) < 0) {
+                log_error("%s/display: forwarding the display: %s", strempty(cage_dir), strerror(cage_dir ? -r : ENOMEM));
+                cage_teardown_keep_lock(h, s->name);
+                return -1;
+        }
 
         _cleanup_free_ char *text = NULL;
         if ((r = settings_render(s, &text, &bad)) < 0) {
@@ -908,13 +930,18 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, uid_t uid_base,
         /* nspawn has bound them into the cage: the host needs them no more. */
         if ((r = staging_umount(s->name)) < 0)
                 fprintf(stderr, "nspawn-cage: note: %s: cannot detach a staging mount (%s); stop or gc removes it\n", staging, strerror(-r));
+        if ((r = display_unstage(cage_fd)) < 0) {
+                log_error("%s/display: %s", cage_dir, strerror(-r));
+                cage_teardown_keep_lock(h, s->name);
+                return -1;
+        }
         *ret_lock_fd = TAKE_FD(cage_fd);
         return 0;
 }
 
 /* The cage gets a 64K uid range of its own, locked from the pick until the
  * unit holds the lock (as nspawn's stdin) and dropped on any failure. */
-static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
+static int cage_start(Host *h, Cage *cage, const Args *a, const Display *display, int *ret_lock_fd) {
         uid_t base;
         int uid_lock = -1;
         if (check_idmap(cage->spec) < 0) /* fail early, before any build */
@@ -923,12 +950,32 @@ static int cage_start(Host *h, Cage *cage, const Args *a, int *ret_lock_fd) {
         if (r < 0)
                 return log_error("%s: no free 64K uid range for the cage's user namespace: %s", IDMAP_LOCK_DIR,
                                  r == -EBUSY ? "all tried are in use" : strerror(-r));
-        r = cage_start_locked(h, cage, a, base, uid_lock, ret_lock_fd);
+        r = cage_start_locked(h, cage, a, display, base, uid_lock, ret_lock_fd);
         if (r < 0)
                 idmap_release_range(NULL, base, uid_lock);
         else
                 close(uid_lock);
         return r;
+}
+
+/* X11=, Wayland=, GPU=: find and verify the user's session from the
+ * environment sudo kept (DISPLAY and XAUTHORITY by default; WAYLAND_DISPLAY
+ * and XDG_RUNTIME_DIR with --preserve-env), before anything is made. */
+static int open_display(const Cage *cage, Display *ret) {
+        const CageSpec *s = cage->spec;
+        if (!s->x11 && !s->wayland && !s->gpu)
+                return 0;
+        char host[256] = "";
+        (void) gethostname(host, sizeof host - 1);
+        DisplayEnv env = { .display = getenv("DISPLAY"), .xauthority = getenv("XAUTHORITY"),
+                           .wayland_display = getenv("WAYLAND_DISPLAY"), .xdg_runtime_dir = getenv("XDG_RUNTIME_DIR"),
+                           .hostname = host };
+        const Setting *trusted = &cage->config->settings[SETTING_X11_TRUSTED];
+        _cleanup_free_ char *error = NULL;
+        int r = display_open(s, &env, trusted->number, ret, &error);
+        if (r < 0)
+                return log_error("%s", error ? error : strerror(-r));
+        return 0;
 }
 
 static char **default_command(const Args *a) {
@@ -980,9 +1027,13 @@ static int verb_run(const Args *a) {
                         return log_error("cage %s left state that could not be removed; see above, then run 'nspawn-cage gc'", s->name), 1;
         }
 
-        _cleanup_close_ int lock_fd = -1;
-        if (cage_start(&h, &cage, a, &lock_fd) < 0)
+        _cleanup_(display_done) Display display = DISPLAY_NULL;
+        if (open_display(&cage, &display) < 0)
                 return 1;
+        _cleanup_close_ int lock_fd = -1;
+        if (cage_start(&h, &cage, a, &display, &lock_fd) < 0)
+                return 1;
+        display_done(&display); /* the cage holds what it needs: drop the sockets and the cookie */
         int status = attach(&h, s, command, NULL);
         if (a->keep) {
                 /* Detach: the cage runs on without us. */
@@ -1088,8 +1139,11 @@ static int verb_start(const Args *a) {
                 if (cage_teardown(&h, cage.spec->name) < 0)
                         return 1;
         }
+        _cleanup_(display_done) Display display = DISPLAY_NULL;
+        if (open_display(&cage, &display) < 0)
+                return 1;
         _cleanup_close_ int lock_fd = -1;
-        if (cage_start(&h, &cage, &b, &lock_fd) < 0)
+        if (cage_start(&h, &cage, &b, &display, &lock_fd) < 0)
                 return 1;
         /* The values of Pass= (from EnvironmentFile= of the unit), for the
          * shells opened into the cage later. */

@@ -32,6 +32,7 @@ CageSpec *cage_spec_free(CageSpec *s) {
         free(s->binds);
         strv_free(s->pass);
         strv_free(s->set);
+        strv_free(s->devices);
         free(s->toplevel);
         strv_free(s->store_paths);
         free(s);

@@ -89,6 +89,22 @@ new_project x11
 printf '[Display]\nX11=yes\n' | conf
 expect_refused "X11=yes when not allowed" "$p/.nspawn-cage.conf:2:" "X11=yes is not allowed"
 
+new_project wayland
+printf '[Display]\nWayland=yes\n' | conf
+expect_refused "Wayland=yes from the project" "$p/.nspawn-cage.conf:2:" "Wayland=yes is not allowed"
+
+new_project gpu
+printf '[Display]\nGPU=yes\n' | conf
+expect_refused "GPU=yes from the project" "$p/.nspawn-cage.conf:2:" "GPU=yes is not allowed"
+
+new_project x11trusted
+printf '[Display]\nX11Trusted=yes\n' | conf
+expect_refused "X11Trusted=yes from the project (a trusted X11 cookie)" "$p/.nspawn-cage.conf:2:" "X11Trusted=yes is not allowed"
+
+new_project displayenv
+printf '[Environment]\nSet=XAUTHORITY=/etc/shadow\n' | conf
+expect_refused "Set=XAUTHORITY= (the display variables are nspawn-cage's)" "$p/.nspawn-cage.conf:2:" "XAUTHORITY is managed by nspawn-cage"
+
 new_project newline
 printf '[Cage]\nCommand=x\n[Files]\nBind=/:/host\n' | conf
 expect_refused "a newline meant to add a [Files] line" "$p/.nspawn-cage.conf:4:" "Bind= may only be set"
