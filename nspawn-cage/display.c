@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "display.h"
+#include "idmap.h"
 
 #define XAUTH_FILE_MAX (1024 * 1024)
 #define XAUTH_TIMEOUT_MSEC 15000
@@ -561,6 +562,21 @@ static int bind_fd_onto(int dirfd, const char *name, int source_fd) {
         return 0;
 }
 
+/* A socket of the user's, bound so that the agent may connect: through an
+ * idmapped mount in which the user's uid is the agent's, where the socket's
+ * file system allows one; else as it is (then its mode must let others
+ * connect, as X11's sockets do). */
+static int stage_socket(int dirfd, const char *dir, const char *name, int source_fd, const CageSpec *s) {
+        _cleanup_free_ char *staging = strdup_printf("%s/%s", dir, name);
+        if (!staging)
+                return -ENOMEM;
+        int r = idmap_mount_project(source_fd, s->user.uid, s->user.gid, s->uid_base, staging);
+        if (r != -EOPNOTSUPP && r != -ENOSYS && r != -EPERM)
+                return r;
+        (void) unlinkat(dirfd, name, 0);
+        return bind_fd_onto(dirfd, name, source_fd);
+}
+
 static int add_bind(CageSpec *s, char *source, const char *destination, bool read_only) {
         BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
         if (!t || !source) {
@@ -568,7 +584,8 @@ static int add_bind(CageSpec *s, char *source, const char *destination, bool rea
                 return -ENOMEM;
         }
         s->binds = t;
-        BindSpec b = { .source = source, .destination = strdup(destination), .read_only = read_only };
+        /* display.c binds only sockets, device nodes and its own staging. */
+        BindSpec b = { .source = source, .destination = strdup(destination), .read_only = read_only, .as_is = true };
         if (!b.destination) {
                 free(source);
                 return -ENOMEM;
@@ -590,6 +607,9 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
         _cleanup_free_ char *runtime = strdup_printf("/run/user/%u", (unsigned) u->uid);
         if (!runtime)
                 return -ENOMEM;
+        /* The agent's ids as the host sees them: shifted into the cage's range. */
+        uid_t agent_uid = s->uid_base + u->uid;
+        gid_t agent_gid = (gid_t) s->uid_base + u->gid;
         _cleanup_(strbuf_done) StrBuf env = {};
         if (d->x11 || d->wayland) {
                 /* Made and filled as root in a root-only directory, then given
@@ -618,10 +638,10 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
                                         return k < 0 ? -errno : -EIO;
                                 n += (size_t) k;
                         }
-                        if (fchown(cfd, u->uid, u->gid) < 0)
+                        if (fchown(cfd, agent_uid, agent_gid) < 0)
                                 return -errno;
                 }
-                if (fchown(rfd, u->uid, u->gid) < 0)
+                if (fchown(rfd, agent_uid, agent_gid) < 0)
                         return -errno;
                 if ((r = add_bind(s, strdup_printf("%s/display/run", cage_dir), runtime, false)) < 0)
                         return r;
@@ -637,7 +657,10 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
                 if (mkdirat(dfd, "wayland", 0700) < 0 ||
                     (wfd = openat(dfd, "wayland", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
                         return -errno;
-                if ((r = bind_fd_onto(wfd, d->wayland_name, d->wayland_socket_fd)) < 0 ||
+                _cleanup_free_ char *wdir = strdup_printf("%s/display/wayland", cage_dir);
+                if (!wdir)
+                        return -ENOMEM;
+                if ((r = stage_socket(wfd, wdir, d->wayland_name, d->wayland_socket_fd, s)) < 0 ||
                     (r = add_bind(s, strdup_printf("%s/display/wayland/%s", cage_dir, d->wayland_name), inside, false)) < 0)
                         return r;
         }
@@ -648,7 +671,10 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
                 snprintf(inside, sizeof inside, "/tmp/.X11-unix/%s", name);
                 if (mkdirat(dfd, "x11", 0700) < 0 || (xfd = openat(dfd, "x11", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
                         return -errno;
-                if ((r = bind_fd_onto(xfd, name, d->x11_socket_fd)) < 0 ||
+                _cleanup_free_ char *xdir = strdup_printf("%s/display/x11", cage_dir);
+                if (!xdir)
+                        return -ENOMEM;
+                if ((r = stage_socket(xfd, xdir, name, d->x11_socket_fd, s)) < 0 ||
                     (r = add_bind(s, strdup_printf("%s/display/x11/%s", cage_dir, name), inside, false)) < 0)
                         return r;
                 strbuf_appendf(&env, "DISPLAY=:%u\nXAUTHORITY=%s/Xauthority\n", d->x11_number, runtime);

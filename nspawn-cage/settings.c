@@ -92,7 +92,7 @@ int settings_render(const CageSpec *s, char **ret_text, char **ret_bad_value) {
                 }
                 /* A writable bind without an idmapped mount would let the
                  * cage write as ids outside the user's: never. */
-                if (!bs->read_only && !bs->staged) {
+                if (!bs->read_only && !bs->staged && !bs->as_is) {
                         strbuf_done(&b);
                         *ret_bad_value = strdup(bs->source);
                         return -EPERM;

@@ -16,6 +16,8 @@ typedef struct BindSpec {
         bool no_idmap;  /* read-only on a file system without idmapped mounts: bound as it is */
         char *staged;   /* where nspawn binds it from (an idmapped staging mount); NULL: source */
         bool own_mount; /* staged is a mount of its own, not a path in the project's */
+        bool as_is;     /* writable but bound as it is: a socket, a device node, or nspawn-cage's
+                         * own staging owned by the cage's range (display.c); never a user's files */
 } BindSpec;
 
 typedef struct CageSpec {
