@@ -161,10 +161,11 @@ void pty_forward_drain(PtyForward *f) {
                 return;
         /* The kernel hands the pty's data over asynchronously: what the agent
          * wrote last may arrive after its unit is already inactive. Read until
-         * every slave side is closed (EIO), or nothing came for 100 ms. */
+         * every slave side is closed (EIO), or nothing came for 500 ms (a loaded machine may take that
+         * long; only a process still holding the pty makes us wait it out). */
         for (int i = 0; i < 1000; i++) {
                 struct pollfd p = { .fd = f->master, .events = POLLIN };
-                int k = poll(&p, 1, 100);
+                int k = poll(&p, 1, 500);
                 if (k <= 0)
                         break;
                 ssize_t n = read(f->master, f->out, sizeof f->out);
