@@ -96,7 +96,8 @@ config=$?
 tap_is "$planted $config $([ -e /home/alice/gitproj/.git/hooks/pre-commit ] && echo yes || echo no)" "1 1 no" \
         "ProtectGit: the agent cannot write .git/hooks or .git/config"
 printf '%s\n' "$out" | grep -q COMMITTED && [ "$(su alice -c 'git -C ~/gitproj log --format=%s')" = inside ]
-tap_ok $? "a normal git commit inside the cage works and is seen on the host"
+tap_ok $? "a normal git commit inside the cage works and is seen on the host" ||
+        tap_diag "agent: $out; host log: $(su alice -c 'git -C ~/gitproj log --format=%s' 2>&1)"
 
 # The helper holds only what it still needs once the agent runs.
 su alice -c "sudo nspawn-cage --name caps ~/project -- sh -c 'while [ ! -e go-caps ]; do sleep 0.2; done; exit 4'" < /dev/null > /tmp/caps.log 2>&1 &
