@@ -65,7 +65,7 @@ su alice -c "sudo nspawn-cage shell adv -- sleep 41.3" < /dev/null > /dev/null 2
 sh_pid=$!
 agent=
 for _ in $(seq 100); do
-        agent=$(pgrep -f '^sleep 41.3' | head -n 1)
+        agent=$(pgrep -f '^(/bin/)?sleep 41.3$' | head -n 1)
         [ -n "$agent" ] && break
         sleep 0.2
 done
@@ -231,7 +231,11 @@ printf '[Environment]\nPass=TERM ANTHROPIC_API_KEY\n' > "$UCONF"
 chown -R alice:alice /home/alice/.config
 printf '[ -n "$ANTHROPIC_API_KEY" ] && echo KEY-SET\nwhile [ ! -e go ]; do sleep 0.2; done\n' > "$E/wait.sh"
 chown alice:alice "$E/wait.sh"
-su alice -c "cd $E && ANTHROPIC_API_KEY=$KEY LD_PRELOAD=/nonexistent SYSTEMD_LOG_LEVEL=debug FOO_CANARY=adv-foo \
+# The key reaches the caller's environment from a file: on no command line of ours either.
+printf '%s' "$KEY" > /home/alice/.adv-key
+chown alice:alice /home/alice/.adv-key
+chmod 0600 /home/alice/.adv-key
+su alice -c "cd $E && ANTHROPIC_API_KEY=\$(cat ~/.adv-key) LD_PRELOAD=/nonexistent SYSTEMD_LOG_LEVEL=debug FOO_CANARY=adv-foo \
         sudo --preserve-env=ANTHROPIC_API_KEY,LD_PRELOAD,SYSTEMD_LOG_LEVEL,FOO_CANARY nspawn-cage --name advenv $E -- sh $E/wait.sh" \
         < /dev/null > /tmp/adv-env.log 2>&1 &
 envp=$!
@@ -247,7 +251,8 @@ tap_is "$(cat /tmp/adv-ctl) $(cat "/proc/$nspawn/comm" 2> /dev/null)" "1 systemd
         "control: the caller's variables reached nspawn-cage through sudo --preserve-env; nspawn (pid $nspawn) found"
 leak=$(tr '\0' '\n' < "/proc/$nspawn/environ" 2> /dev/null | grep -E '^(LD_PRELOAD|SYSTEMD_LOG_LEVEL|FOO_CANARY|ANTHROPIC_API_KEY)=')
 tap_ok $([ -r "/proc/$nspawn/environ" ] && [ -z "$leak" ]; echo $?) "/proc/<nspawn>/environ holds none of LD_PRELOAD, SYSTEMD_LOG_LEVEL, FOO_CANARY, ANTHROPIC_API_KEY $leak"
-hits=$(grep -lsF "$KEY" /proc/[0-9]*/cmdline | tr '\n' ' ')
+# The pattern from the file: on grep's own command line it would find itself.
+hits=$(grep -lsF -f /home/alice/.adv-key /proc/[0-9]*/cmdline | tr '\n' ' ')
 tap_is "$hits" "" "the API key is in no /proc/*/cmdline of the host ($(ls -d /proc/[0-9]* | wc -l) processes, the cage's included)"
 grep -qsF "$KEY" "/proc/$eleader/environ"
 tap_ok $([ -r "/proc/$eleader/environ" ] && ! grep -qsF "$KEY" "/proc/$eleader/environ"; echo $?) "the API key is not in /proc/1/environ of the cage"
@@ -263,5 +268,5 @@ as_alice_pty "sudo nspawn-cage stop adv"
 audit adv > /tmp/audit 2>&1 && audit advenv >> /tmp/audit 2>&1
 tap_ok $? "after stop nothing of adv or advenv is left: $(cat /tmp/audit)"
 kill "$xvfb" "$sent_root" "${sent_alice:-}" 2> /dev/null
-rm -rf "$P" "$E" /home/alice/cfg-* /var/tmp/adv-rootdir /home/bob/proj
+rm -rf "$P" "$E" /home/alice/cfg-* /var/tmp/adv-rootdir /home/bob/proj /home/alice/.adv-key
 tap_done
