@@ -253,7 +253,7 @@ leak=$(tr '\0' '\n' < "/proc/$nspawn/environ" 2> /dev/null | grep -E '^(LD_PRELO
 tap_ok $([ -r "/proc/$nspawn/environ" ] && [ -z "$leak" ]; echo $?) "/proc/<nspawn>/environ holds none of LD_PRELOAD, SYSTEMD_LOG_LEVEL, FOO_CANARY, ANTHROPIC_API_KEY $leak"
 # The pattern from the file: on grep's own command line it would find itself.
 hits=$(grep -lsF -f /home/alice/.adv-key /proc/[0-9]*/cmdline | tr '\n' ' ')
-tap_is "$hits" "" "the API key is in no /proc/*/cmdline of the host ($(ls -d /proc/[0-9]* | wc -l) processes, the cage's included)"
+tap_is "$hits" "" "the API key is in no /proc/*/cmdline of the host ($(ls -d /proc/[0-9]* 2> /dev/null | wc -l) processes, the cage's included)"
 grep -qsF "$KEY" "/proc/$eleader/environ"
 tap_ok $([ -r "/proc/$eleader/environ" ] && ! grep -qsF "$KEY" "/proc/$eleader/environ"; echo $?) "the API key is not in /proc/1/environ of the cage"
 touch "$E/go"
