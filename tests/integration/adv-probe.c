@@ -1,0 +1,60 @@
+/* adv-probe: the few system calls the adversarial suite needs inside a cage
+ * and the cage's closure has no tool for. Linked statically, so it runs from
+ * the project directory without any library of the cage.
+ *
+ *   adv-probe keyctl          add a key to the session keyring
+ *   adv-probe hostname NAME   sethostname(NAME)
+ *   adv-probe connect PATH    connect a stream socket to PATH (@NAME: abstract)
+ *
+ * Prints "ok" and exits 0 when the call succeeded, else the error and 1. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define KEY_SPEC_SESSION_KEYRING -3
+
+static int result(int r) {
+        if (r < 0) {
+                printf("%s\n", strerror(errno));
+                return 1;
+        }
+        printf("ok\n");
+        return 0;
+}
+
+static int probe_connect(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t n = strlen(path);
+        if (n >= sizeof(sa.sun_path)) {
+                printf("path too long\n");
+                return 2;
+        }
+        memcpy(sa.sun_path, path, n);
+        if (path[0] == '@')
+                sa.sun_path[0] = '\0'; /* abstract: no terminating NUL counted */
+        else
+                n++;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return result(-1);
+        int r = connect(fd, (struct sockaddr *) &sa, offsetof(struct sockaddr_un, sun_path) + n);
+        r = result(r);
+        close(fd);
+        return r;
+}
+
+int main(int argc, char **argv) {
+        if (argc == 2 && strcmp(argv[1], "keyctl") == 0)
+                return result((int) syscall(SYS_add_key, "user", "adv-canary", "x", (size_t) 1, KEY_SPEC_SESSION_KEYRING));
+        if (argc == 3 && strcmp(argv[1], "hostname") == 0)
+                return result(sethostname(argv[2], strlen(argv[2])));
+        if (argc == 3 && strcmp(argv[1], "connect") == 0)
+                return probe_connect(argv[2]);
+        fprintf(stderr, "usage: adv-probe keyctl | hostname NAME | connect PATH|@NAME\n");
+        return 2;
+}
