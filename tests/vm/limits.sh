@@ -17,7 +17,7 @@ export top_srcdir top_builddir
 
 if [ ! -e /etc/nspawn-cage-vm ]; then
 	. "$top_srcdir/tests/testhost/lib.sh"
-	[ "${NSPAWN_CAGE_VM:-0}" = 1 ] || tap_skip_all "VM tier: set NSPAWN_CAGE_VM=1 to boot the test VM (qemu, TCG; minutes)"
+	[ "${NSPAWN_CAGE_VM:-0}" = 1 ] || tap_skip_all "VM tier: set NSPAWN_CAGE_VM=1 (tests/run-all does) to boot the test VM (qemu, TCG; minutes)"
 	[ "$(id -u)" = 0 ] || tap_skip_all "VM tier: needs root to boot the test VM"
 	command -v qemu-system-x86_64 > /dev/null || tap_skip_all "VM tier: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86 qemu-utils)"
 	[ -x "$top_builddir/nspawn-cage/nspawn-cage" ] || tap_skip_all "VM tier: nspawn-cage is not built"
