@@ -108,8 +108,8 @@ cage_alive() {
 	_a=$(machinectl show "$1" -p State --value 2>&1)
 	[ "$_a" = running ] || { echo "machine: $_a"; return 1; }
 	as_alice "sudo nspawn-cage shell $1 -- true" || { echo "nspawn-cage shell: $out"; return 1; }
-	_a=$(machinectl shell alice@"$1" /bin/sh -c 'id -un' 2>&1 < /dev/null | tr -d '\r' | tail -n 1)
-	[ "$_a" = alice ] || { echo "machinectl shell: $_a"; return 1; }
+	_a=$(machinectl shell alice@"$1" /bin/sh -c 'id -un' 2> /tmp/machinectl.err < /dev/null | tr -d '\r' | grep -v '^$' | tail -n 1)
+	[ "$_a" = alice ] || { echo "machinectl shell: '$_a' $(cat /tmp/machinectl.err)"; return 1; }
 }
 
 # watch_memory CG SECONDS PID: until PID exits (or SECONDS pass), the peaks
