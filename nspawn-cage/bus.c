@@ -379,6 +379,15 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
+/* The cage's bus closes when the cage stops (nspawn-cage stop, a crash):
+ * no signal about the agent's unit will come any more. */
+static int cage_gone(sd_bus *cage, char **ret_error) {
+        if (sd_bus_is_open(cage) > 0)
+                return 0;
+        *ret_error = strdup("the cage stopped while the command ran");
+        return -ECONNRESET;
+}
+
 void agent_session_done(AgentSession *s) {
         if (s->master >= 0)
                 close(s->master);
@@ -498,7 +507,7 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
         (void) sd_event_add_signal(e, &s_int, SIGINT, on_stop_signal, &w);
 
         while (!w.job.done)
-                if ((r = sd_event_run(e, UINT64_MAX)) < 0)
+                if ((r = sd_event_run(e, UINT64_MAX)) < 0 || (r = cage_gone(cage, ret_error)) < 0)
                         return r;
         if (!streq(strempty(w.job.result), "done")) {
                 *ret_error = strdup_printf("the command could not be started (job %s): is '%s' executable in the cage?",
@@ -509,8 +518,10 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
         free(w.job.result);
         (void) check_agent(&w); /* it may be over already */
         while (!w.finished)
-                if ((r = sd_event_run(e, UINT64_MAX)) < 0)
+                if ((r = sd_event_run(e, UINT64_MAX)) < 0 || (r = cage_gone(cage, ret_error)) < 0) {
+                        pty_forward_drain(fwd);
                         return r;
+                }
         pty_forward_drain(fwd);
         *ret_status = w.status;
         return 0;
