@@ -8,7 +8,9 @@
 #include "caps.h"
 #include "util.h"
 
-static const cap_value_t keep[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER };
+/* CAP_NET_ADMIN: teardown deletes a Mode=private cage's nftables table
+ * (network_release runs nft, which inherits the bounding set as uid 0). */
+static const cap_value_t keep[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_NET_ADMIN };
 
 int caps_drop_for_session(void) {
         if (geteuid() != 0)
