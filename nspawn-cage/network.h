@@ -3,7 +3,7 @@
  * from NETWORK_POOL per cage, the cage's address and default route set from
  * the host inside the cage's network namespace, NAT and an input filter in
  * one nftables table per cage. Uses the ip(8) and nft(8) programs, run with
- * argv (never a shell). See network.md for the reasons. */
+ * argv (never a shell); nspawn-cage.conf(5) [Network] says why and what. */
 #pragma once
 
 #include <net/if.h>

@@ -172,4 +172,26 @@ a=$?
 left="$(ip -o link | grep -o ' ncage-[0-9]*')$(nft list tables 2> /dev/null | grep nspawn-cage)$(ls $LEASES 2> /dev/null)"
 tap_ok $([ $st = 0 ] && [ $a = 0 ] && [ -z "$left" ]; echo $?) "kill -9 + gc: no veth, no nft table, no lease left $(cat /tmp/audit) $left" || sed 's/^/# /' /tmp/gc.log
 
+# 5. Mode=host: refused unless the administrator allows it, then a warning.
+install -d -o alice -g alice /home/alice/nethost
+printf '[Cage]\nPackages=bash coreutils iproute2\n[Network]\nMode=host\n' > /home/alice/nethost/.nspawn-cage.conf
+chown alice:alice /home/alice/nethost/.nspawn-cage.conf
+printf '[Network]\nMode=host\n' > /home/alice/.config/nspawn-cage/config
+as_alice_pty "sudo nspawn-cage --name neth ~/nethost -- true"
+st=$?
+printf '%s\n' "$out" | grep -q "Mode=host is not allowed: the administrator allows only AllowNetwork=off private"
+tap_ok $([ $st != 0 ] && [ $? = 0 ]; echo $?) "Mode=host is refused while the administrator does not allow it" || tap_diag "$out"
+mkdir -p /etc/nspawn-cage/nspawn-cage.conf.d
+printf '[Policy]\nAllowNetwork=off private host\n' > /etc/nspawn-cage/nspawn-cage.conf.d/60-net.conf
+as_alice_pty "sudo nspawn-cage --name neth ~/nethost -- ip -o link"
+st=$?
+printf '%s\n' "$out" | grep -q "warning: Mode=host: cage neth shares the host's network namespace.*abstract UNIX sockets (X11"
+found=$?
+tap_ok $([ $st = 0 ] && [ $found = 0 ]; echo $?) "allowed, Mode=host starts with a warning about the host's abstract sockets"
+[ $st = 0 ] && [ $found = 0 ] || tap_diag "$out"
+printf '%s\n' "$out" | grep -q 'out-host'
+tap_ok $? "and the cage sees the host's interfaces (out-host)"
+rm -f /etc/nspawn-cage/nspawn-cage.conf.d/60-net.conf
+printf '[Network]\nMode=private\n' > /home/alice/.config/nspawn-cage/config
+
 tap_done
