@@ -692,7 +692,7 @@ static int attach(Host *h, const CageSpec *s, char *const *command, char *const 
         if (r < 0)
                 return log_error("attaching to cage %s: %s", s->name, error ? error : strerror(-r));
         /* From here on: D-Bus as uid 0 and removing the cage's files. */
-        if ((r = caps_drop_for_session()) < 0)
+        if ((r = caps_drop_for_session(s->network == NETWORK_PRIVATE)) < 0)
                 return log_error("dropping capabilities: %s", strerror(-r));
         r = bus_run_agent(&session, h->event, &run, &status, &error);
         if (r < 0)

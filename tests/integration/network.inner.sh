@@ -21,6 +21,10 @@ cleanup() {
         ip link del out-host 2> /dev/null
 
         [ -f /tmp/resolv.conf.saved ] && cat /tmp/resolv.conf.saved > /etc/resolv.conf
+        rm -f /etc/nspawn-cage/nspawn-cage.conf.d/60-net.conf
+        # alice's user layer as it was, for the scripts run after this one
+        if [ -f /tmp/alice-config.saved ]; then cp /tmp/alice-config.saved /home/alice/.config/nspawn-cage/config
+        else rm -f /home/alice/.config/nspawn-cage/config; fi
 }
 trap cleanup EXIT
 [ -f /tmp/resolv.conf.saved ] || cat /etc/resolv.conf > /tmp/resolv.conf.saved 2> /dev/null || : > /tmp/resolv.conf.saved
@@ -82,7 +86,8 @@ cp /home/alice/netproj/probe.sh /home/alice/netoff/probe.sh
 printf '[Cage]\nPackages=bash coreutils iproute2 getent gnused gnugrep\n[Network]\nMode=private\n' > /home/alice/netproj/.nspawn-cage.conf
 printf '[Cage]\nPackages=bash coreutils iproute2 getent gnused gnugrep\n[Network]\nMode=off\n' > /home/alice/netoff/.nspawn-cage.conf
 chown alice:alice /home/alice/netproj/* /home/alice/netoff/* /home/alice/netproj/.nspawn-cage.conf /home/alice/netoff/.nspawn-cage.conf
-install -d -o alice -g alice /home/alice/.config/nspawn-cage
+install -d -o alice -g alice /home/alice/.config /home/alice/.config/nspawn-cage
+[ -f /home/alice/.config/nspawn-cage/config ] && cp /home/alice/.config/nspawn-cage/config /tmp/alice-config.saved
 printf '[Network]\nMode=private\n' > /home/alice/.config/nspawn-cage/config
 chown alice:alice /home/alice/.config/nspawn-cage/config
 field() { printf '%s\n' "$out" | sed -n "s/^$1: //p" | sed 's/ *$//'; }
@@ -144,6 +149,13 @@ tap_ok $(( ! $? )) "nor its nftables table"
 audit netp > /tmp/audit 2>&1
 tap_ok $([ $? = 0 ] && [ -z "$(grep -lsx netp $LEASES/* )" ]; echo $?) "nor its lease, nor anything else: $(cat /tmp/audit)"
 
+# The helper that ran the agent (capabilities dropped) tears it down too.
+as_alice_pty "sudo nspawn-cage --name netr ~/netproj -- bash -c 'ip -o link | grep -c host0'"
+st=$?
+audit netr > /tmp/audit 2>&1
+a=$?
+tap_ok $([ $st = 0 ] && [ $a = 0 ] && ! ip -o link | grep -q ' ncage-'; echo $?) "a cage run to its end leaves no veth, nft table or lease: $(cat /tmp/audit)"
+
 # 3. Two cages at once get different /30s.
 install -d -o alice -g alice /home/alice/netproj2
 cp /home/alice/netproj/.nspawn-cage.conf /home/alice/netproj2/
@@ -191,7 +203,5 @@ tap_ok $([ $st = 0 ] && [ $found = 0 ]; echo $?) "allowed, Mode=host starts with
 [ $st = 0 ] && [ $found = 0 ] || tap_diag "$out"
 printf '%s\n' "$out" | grep -q 'out-host'
 tap_ok $? "and the cage sees the host's interfaces (out-host)"
-rm -f /etc/nspawn-cage/nspawn-cage.conf.d/60-net.conf
-printf '[Network]\nMode=private\n' > /home/alice/.config/nspawn-cage/config
 
 tap_done
