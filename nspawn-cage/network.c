@@ -167,7 +167,8 @@ static int run_tool(const char *tool, const char *const *args, int netns_fd, con
         const char *path = find_tool(tool);
         if (!path) {
                 if (ret_error)
-                        *ret_error = strdup_printf("%s(8) is not installed (looked in /usr/sbin, /sbin, /usr/bin, /bin)", tool);
+                        *ret_error = strdup_printf("%s(8) is not installed (looked in /usr/sbin, /sbin, /usr/bin, /bin): install %s",
+                                                   tool, streq(tool, "nft") ? "nftables" : "iproute2");
                 return -ENOENT;
         }
         _cleanup_free_ char *exe = strdup(path);
