@@ -8,14 +8,18 @@
 #include "caps.h"
 #include "util.h"
 
-static const cap_value_t keep[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER };
+/* The last, CAP_NET_ADMIN, only for a Mode=private cage: its teardown
+ * deletes the cage's nftables table (nft, run as uid 0, gets the bounding set). */
+static const cap_value_t keep_all[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_NET_ADMIN };
 
-int caps_drop_for_session(void) {
+int caps_drop_for_session(bool net_admin) {
+        const cap_value_t *keep = keep_all;
+        size_t n_keep = ELEMENTSOF(keep_all) - !net_admin;
         if (geteuid() != 0)
                 return 0;
         for (cap_value_t c = 0; cap_valid(c); c++) {
                 bool kept = false;
-                for (size_t i = 0; i < ELEMENTSOF(keep); i++)
+                for (size_t i = 0; i < n_keep; i++)
                         kept = kept || keep[i] == c;
                 /* CAP_SETPCAP is needed to drop from the bounding set: last. */
                 if (!kept && c != CAP_SETPCAP && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
@@ -27,8 +31,8 @@ int caps_drop_for_session(void) {
         if (!caps)
                 return -ENOMEM;
         int r = 0;
-        if (cap_set_flag(caps, CAP_PERMITTED, (int) ELEMENTSOF(keep), keep, CAP_SET) < 0 ||
-            cap_set_flag(caps, CAP_EFFECTIVE, (int) ELEMENTSOF(keep), keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
+        if (cap_set_flag(caps, CAP_PERMITTED, (int) n_keep, keep, CAP_SET) < 0 ||
+            cap_set_flag(caps, CAP_EFFECTIVE, (int) n_keep, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
                 r = -errno;
         cap_free(caps);
         if (r == 0 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "idmap.h"
 #include "display.h"
+#include "network.h"
 #include "rootfs.h"
 #include "settings.h"
 #include "spec.h"
@@ -585,6 +586,10 @@ static int teardown(Host *h, const char *name, bool remove_lock) {
         if (r < 0 && r != -ENOENT)
                 ret = log_error("stopping %s: %s", unit, strerror(-r));
         bus_reset_failed_unit(h->bus, unit);
+        /* With the unit stopped the cage's namespace is gone, and the veth with it. */
+        if ((r = network_release(NULL, name)) < 0)
+                ret = log_error("%s: the network of cage %s (nftables table inet nspawn-cage-%s, interface " NETWORK_IFNAME_PREFIX
+                                "N): %s; 'nspawn-cage gc' tries again", NETWORK_LEASE_DIR, name, name, strerror(-r));
         if ((r = staging_umount(name)) < 0)
                 ret = log_error("%s/%s/" STAGING_SUBDIR ": cannot detach a staging mount: %s", STATE_DIR, dir, strerror(-r));
         /* The range's lock file: free once systemd has let go of the unit. */
@@ -703,7 +708,7 @@ static int attach(Host *h, const CageSpec *s, char *const *command, char *const 
         if (r < 0)
                 return log_error("attaching to cage %s: %s", s->name, error ? error : strerror(-r));
         /* From here on: D-Bus as uid 0 and removing the cage's files. */
-        if ((r = caps_drop_for_session()) < 0)
+        if ((r = caps_drop_for_session(s->network == NETWORK_PRIVATE)) < 0)
                 return log_error("dropping capabilities: %s", strerror(-r));
         r = bus_run_agent(&session, h->event, &run, &status, &error);
         if (r < 0)
@@ -789,6 +794,28 @@ static int stage_mounts(const CageSpec *s) {
                 if ((r = idmap_mount_project(fd, s->user.uid, s->user.gid, s->uid_base, b->staged)) < 0)
                         return idmap_refusal("Bind= source", b->source, r);
         }
+        return 0;
+}
+
+/* Mode=private: the cage runs (its init is machined's leader) and nothing
+ * of it but PID 1 has started yet that the agent depends on; wire its veth,
+ * address, route and NAT before the agent is attached. */
+static int network_up(Host *h, const CageSpec *s) {
+        pid_t leader;
+        int r = bus_machine_leader(h->bus, s->name, &leader);
+        if (r < 0)
+                return log_error("cage %s: cannot find its init to set up its network: %s", s->name, strerror(-r));
+        _cleanup_free_ char *routes = NULL, *error = NULL;
+        size_t size;
+        _cleanup_close_ int fd = open("/proc/net/route", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || config_read_fd(fd, &routes, &size) < 0)
+                return log_error("/proc/net/route: cannot read the host's routes: %s", strerror(errno));
+        NetworkLease l;
+        if ((r = network_lease_take(NULL, s->name, routes, &l)) < 0)
+                return log_error("%s: no free /30 for cage %s in 10.231.0.0/16: %s", NETWORK_LEASE_DIR, s->name,
+                                 r == -EBUSY ? "all in use or overlapping the host's routes" : strerror(-r));
+        if ((r = network_setup(s->name, &l, leader, &error)) < 0)
+                return log_error("cage %s: setting up its network (Mode=private): %s", s->name, error ? error : strerror(-r));
         return 0;
 }
 
@@ -927,6 +954,10 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
                 cage_teardown_keep_lock(h, s->name);
                 return -1;
         }
+        if (s->network == NETWORK_PRIVATE && network_up(h, s) < 0) {
+                cage_teardown_keep_lock(h, s->name);
+                return -1;
+        }
         /* nspawn has bound them into the cage: the host needs them no more. */
         if ((r = staging_umount(s->name)) < 0)
                 fprintf(stderr, "nspawn-cage: note: %s: cannot detach a staging mount (%s); stop or gc removes it\n", staging, strerror(-r));
@@ -946,6 +977,10 @@ static int cage_start(Host *h, Cage *cage, const Args *a, const Display *display
         int uid_lock = -1;
         if (check_idmap(cage->spec) < 0) /* fail early, before any build */
                 return -1;
+        if (cage->spec->network == NETWORK_HOST)
+                fprintf(stderr, "nspawn-cage: warning: Mode=host: cage %s shares the host's network namespace: every service listening on "
+                                "the host's loopback and the host's abstract UNIX sockets (X11's @/tmp/.X11-unix/X0, D-Bus session buses, ...) "
+                                "are reachable from it\n", cage->spec->name);
         int r = idmap_pick_range(NULL, cage->spec->name, &base, &uid_lock);
         if (r < 0)
                 return log_error("%s: no free 64K uid range for the cage's user namespace: %s", IDMAP_LOCK_DIR,
@@ -1423,6 +1458,13 @@ static int verb_list(const Args *a) {
 /* Remove what crashed helpers and killed cages left: unlocked cages whose
  * unit is gone (or that were not to be kept), temporary directories,
  * orphaned settings files, GC roots and units. */
+static bool cage_dir_exists(const char *name, void *userdata) {
+        Host *h = userdata;
+        _cleanup_free_ char *dir = strdup_printf("cages/%s", name);
+        struct stat st;
+        return !dir || fstatat(h->state_fd, dir, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 static int verb_gc(const Args *a) {
         _cleanup_(host_done) Host h = { .state_fd = -1 };
         _cleanup_strv_free_ char **names = NULL, **tmps = NULL;
@@ -1447,6 +1489,12 @@ static int verb_gc(const Args *a) {
                         removed++;
                 }
         }
+        /* Network leases (and their nftables tables) of cages that are gone. */
+        unsigned n_leases = 0;
+        int rn = network_gc(NULL, cage_dir_exists, &h, &n_leases);
+        if (rn < 0)
+                ret = log_error("%s: cannot clean up: %s", NETWORK_LEASE_DIR, strerror(-rn));
+        removed += (int) n_leases;
         /* Lock files of uid ranges whose cage is gone (nobody holds them). */
         unsigned n_locks = 0;
         int rl = idmap_gc_locks(NULL, &n_locks);

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include "network.h"
 #include "rootfs.h"
 
 static const char *const entry_type_table[_ROOTFS_ENTRY_TYPE_MAX] = {
@@ -17,6 +18,7 @@ static const char *const entry_type_table[_ROOTFS_ENTRY_TYPE_MAX] = {
         [ROOTFS_SYMLINK] = "symlink",
         [ROOTFS_FILE] = "file",
         [ROOTFS_COPY] = "copy",
+        [ROOTFS_RESOLVERS] = "resolvers",
         [ROOTFS_LINK_ENTRIES] = "link-entries",
         [ROOTFS_BIND_RO] = "bind-ro",
         [ROOTFS_BIND_RW] = "bind-rw",
@@ -165,7 +167,11 @@ int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret) {
         if (s->network == NETWORK_OFF) {
                 f = strdup("# This cage has no network (Mode=off).\n");
                 r = add_file(&p, r, "/etc/resolv.conf", f, 0644);
-        } else
+        } else if (s->network == NETWORK_PRIVATE)
+                /* The host's own resolv.conf often names a loopback stub
+                 * (127.0.0.53) the cage cannot reach: its upstream servers. */
+                r = r ?: add(&p, ROOTFS_RESOLVERS, "/etc/resolv.conf", NETWORK_HOST_RESOLV_CONFS, NULL, 0644, false);
+        else
                 r = r ?: add(&p, ROOTFS_COPY, "/etc/resolv.conf", "/etc/resolv.conf", NULL, 0644, false);
         r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/etc", etc, NULL, 0777, false);
         r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/", root, NULL, 0777, false);
@@ -204,6 +210,9 @@ int rootfs_plan_format(const RootfsPlan *p, const char *user_name, char **ret_te
                         break;
                 case ROOTFS_COPY:
                         strbuf_appendf(&b, "copy %s %04o from host %s\n", e->path, (unsigned) e->mode, e->target);
+                        break;
+                case ROOTFS_RESOLVERS:
+                        strbuf_appendf(&b, "resolvers %s %04o from host %s\n", e->path, (unsigned) e->mode, e->target);
                         break;
                 case ROOTFS_LINK_ENTRIES:
                         strbuf_appendf(&b, "link-entries %s <- %s\n", e->path, e->target);
@@ -298,6 +307,18 @@ int rootfs_apply(const RootfsPlan *p, int rootfd, char **ret_path) {
                                 r = write_new_file(rootfd, name, data, e->mode);
                         else
                                 r = write_new_file(rootfd, name, "# The host has no resolver configuration.\n", e->mode);
+                        break;
+                }
+                case ROOTFS_RESOLVERS: {
+                        _cleanup_free_ char *paths = strdup(e->target), *text = NULL;
+                        const char *list[8] = {};
+                        size_t n = 0;
+                        for (char *save = NULL, *t = paths ? strtok_r(paths, ":", &save) : NULL; t && n < ELEMENTSOF(list) - 1;
+                             t = strtok_r(NULL, ":", &save))
+                                list[n++] = t;
+                        r = !paths ? -ENOMEM : network_resolv_conf_from(list, &text);
+                        if (r >= 0)
+                                r = write_new_file(rootfd, name, text, e->mode);
                         break;
                 }
                 case ROOTFS_LINK_ENTRIES:

@@ -12,6 +12,8 @@ typedef enum RootfsEntryType {
         ROOTFS_SYMLINK,      /* path -> target */
         ROOTFS_FILE,         /* path holds `contents` */
         ROOTFS_COPY,         /* path gets a copy of the host file `target`, if any */
+        ROOTFS_RESOLVERS,    /* path gets the usable name servers of the first of the host files
+                              * `target` (colon-separated) that names one (network_resolv_conf) */
         ROOTFS_LINK_ENTRIES, /* each entry of `target` gets a symlink in path, unless present */
         ROOTFS_BIND_RO,      /* mount point; nspawn binds the host path read-only */
         ROOTFS_BIND_RW,      /* mount point; nspawn binds the host path read-write */

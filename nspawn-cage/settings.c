@@ -118,8 +118,10 @@ int settings_render(const CageSpec *s, char **ret_text, char **ret_bad_value) {
                 strbuf_append(&b, "VirtualEthernet=no\n");
                 break;
         case NETWORK_PRIVATE:
+                /* The veth is made by nspawn-cage (network.c) once the cage
+                 * runs: no networkd is needed on either side. */
                 strbuf_append(&b, "Private=yes\n");
-                strbuf_append(&b, "VirtualEthernet=yes\n");
+                strbuf_append(&b, "VirtualEthernet=no\n");
                 break;
         case NETWORK_HOST:
                 strbuf_append(&b, "Private=no\n");

@@ -79,6 +79,8 @@ audit() {
         [ -e "/run/systemd/nspawn/$1.nspawn" ] && _left="$_left settings-file"
         [ -e "/run/nspawn-cage/env/$1" ] && _left="$_left kept-environment"
         grep -qsx "nspawn-cage $1" /run/systemd/nspawn-uid/* && _left="$_left uid-lock-file"
+        grep -qsx "$1" /run/nspawn-cage/network/* && _left="$_left network-lease"
+        command -v nft > /dev/null && nft list table inet "nspawn-cage-$1" > /dev/null 2>&1 && _left="$_left nft-table"
         [ -z "$_left" ] || { echo "left:$_left"; return 1; }
         return 0
 }

@@ -47,7 +47,11 @@ int main(void) {
                 ok(rootfs_entry_type_from_string(rootfs_entry_type_to_string(i)) == (RootfsEntryType) i, "entry type %d round trip", i);
         s.network = NETWORK_PRIVATE;
         rootfs_plan_build(&s, &p);
-        ok(find(&p, ROOTFS_COPY, "/etc/resolv.conf") != NULL, "with a network, resolv.conf comes from the host");
+        ok(find(&p, ROOTFS_RESOLVERS, "/etc/resolv.conf") != NULL, "Mode=private: resolv.conf names the host's upstream servers");
+        rootfs_plan_done(&p);
+        s.network = NETWORK_HOST;
+        rootfs_plan_build(&s, &p);
+        ok(find(&p, ROOTFS_COPY, "/etc/resolv.conf") != NULL, "Mode=host: resolv.conf is the host's");
         rootfs_plan_done(&p);
         return tap_done();
 }

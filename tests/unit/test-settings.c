@@ -68,7 +68,7 @@ int main(void) {
 
         s->network = NETWORK_PRIVATE;
         settings_render(s, &a, &bad);
-        ok(strstr(a, "Private=yes\nVirtualEthernet=yes\n") != NULL, "private network gets a veth");
+        ok(strstr(a, "Private=yes\nVirtualEthernet=no\n") != NULL, "private network: own namespace, the veth is made by nspawn-cage, not nspawn");
         free(a);
         s->network = NETWORK_HOST;
         settings_render(s, &a, &bad);

@@ -1,0 +1,430 @@
+/* network.c: Mode=private, host side: a /30 lease per cage, the veth pair
+ * and addresses (ip(8), the cage's side run inside its network namespace),
+ * NAT and filtering (one nft(8) table per cage). Tools are run by absolute
+ * path with argv, never through a shell. */
+#include "autoconfig.h"
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "network.h"
+#include "util.h"
+
+void network_lease_fill(unsigned slot, NetworkLease *ret) {
+        uint32_t net = NETWORK_POOL_BASE + slot * 4;
+        struct in_addr a;
+        *ret = (NetworkLease) { .slot = slot };
+        snprintf(ret->ifname, sizeof ret->ifname, NETWORK_IFNAME_PREFIX "%u", slot);
+        a.s_addr = htonl(net + 1);
+        inet_ntop(AF_INET, &a, ret->host_addr, sizeof ret->host_addr);
+        a.s_addr = htonl(net + 2);
+        inet_ntop(AF_INET, &a, ret->cage_addr, sizeof ret->cage_addr);
+        a.s_addr = htonl(net);
+        char n[16];
+        inet_ntop(AF_INET, &a, n, sizeof n);
+        snprintf(ret->subnet, sizeof ret->subnet, "%s/30", n);
+}
+
+static uint32_t prefix_mask(unsigned prefix) { return prefix == 0 ? 0 : UINT32_MAX << (32 - prefix); }
+
+bool network_routes_overlap(const char *text, uint32_t net, unsigned prefix) {
+        /* Iface Destination Gateway Flags RefCnt Use Metric Mask ...; the
+         * addresses in hex, in network byte order as the kernel stores them. */
+        const char *line = text ? strchr(text, '\n') : NULL; /* skip the header */
+        while (line && *++line) {
+                char iface[64];
+                unsigned dest, gw, flags, mask;
+                if (sscanf(line, "%63s %x %x %x %*d %*d %*d %x", iface, &dest, &gw, &flags, &mask) == 5) {
+                        uint32_t d = ntohl(dest), m = ntohl(mask);
+                        if (m != 0) { /* the default route overlaps everything and is no conflict */
+                                uint32_t common = m & prefix_mask(prefix);
+                                if ((d & common) == (net & common))
+                                        return true;
+                        }
+                }
+                line = strchr(line, '\n');
+        }
+        return false;
+}
+
+static uint32_t name_hash(const char *s) {
+        uint32_t h = 2166136261u; /* FNV-1a */
+        for (; *s; s++)
+                h = (h ^ (uint8_t) *s) * 16777619u;
+        return h;
+}
+
+int network_lease_take(const char *lease_dir, const char *name, const char *proc_net_route, NetworkLease *ret) {
+        lease_dir = lease_dir ? lease_dir : NETWORK_LEASE_DIR;
+        _cleanup_free_ char *parent = strdup(lease_dir);
+        char *slash = parent ? strrchr(parent, '/') : NULL;
+        if (!parent)
+                return -ENOMEM;
+        if (slash && slash != parent) {
+                *slash = 0;
+                (void) mkdir(parent, 0755);
+        }
+        if (mkdir(lease_dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        _cleanup_close_ int dfd = open(lease_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0)
+                return -errno;
+        uint32_t first = name_hash(name) % NETWORK_POOL_SLOTS;
+        for (uint32_t i = 0; i < NETWORK_POOL_SLOTS; i++) {
+                NetworkLease l;
+                network_lease_fill((first + i) % NETWORK_POOL_SLOTS, &l);
+                if (network_routes_overlap(proc_net_route, NETWORK_POOL_BASE + l.slot * 4, 30) || if_nametoindex(l.ifname) > 0)
+                        continue;
+                char file[16];
+                snprintf(file, sizeof file, "%u", l.slot);
+                _cleanup_close_ int fd = openat(dfd, file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+                if (fd < 0) {
+                        if (errno == EEXIST)
+                                continue;
+                        return -errno;
+                }
+                _cleanup_free_ char *text = strdup_printf("%s\n", name);
+                if (!text || write(fd, text, strlen(text)) != (ssize_t) strlen(text)) {
+                        int r = text ? -EIO : -ENOMEM;
+                        (void) unlinkat(dfd, file, 0);
+                        return r;
+                }
+                *ret = l;
+                return 0;
+        }
+        return -EBUSY;
+}
+
+/* Table names are identifiers to nft: our prefix and a machine name. */
+static bool name_is_plain(const char *name) {
+        if (isempty(name) || strlen(name) > 64)
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("-_.", *p))
+                        return false;
+        return true;
+}
+
+int network_nft_ruleset(const char *name, const NetworkLease *l, char **ret) {
+        if (!name_is_plain(name))
+                return -EINVAL;
+        StrBuf b = {};
+        struct in_addr pool = { .s_addr = htonl(NETWORK_POOL_BASE) };
+        char pool_text[16];
+        inet_ntop(AF_INET, &pool, pool_text, sizeof pool_text);
+        strbuf_appendf(&b, "table inet nspawn-cage-%s {\n", name);
+        /* Before the usual filter chains (priority 0), so they cannot accept
+         * it first; a drop here is final for the packet. */
+        strbuf_appendf(&b,
+                       "\tchain input {\n"
+                       "\t\ttype filter hook input priority filter - 10; policy accept;\n"
+                       "\t\tiifname \"%s\" ct state established,related accept\n"
+                       "\t\tiifname \"%s\" drop\n"
+                       "\t}\n", l->ifname, l->ifname);
+        strbuf_appendf(&b,
+                       "\tchain forward {\n"
+                       "\t\ttype filter hook forward priority filter - 10; policy accept;\n"
+                       "\t\tiifname \"%s\" meta nfproto ipv6 drop\n"
+                       "\t\tiifname \"%s\" ip saddr != %s drop\n"
+                       "\t\tiifname \"%s\" ip daddr { 127.0.0.0/8, 169.254.0.0/16, %s/%u } drop\n"
+                       "\t\toifname \"%s\" ct state new drop\n"
+                       "\t}\n",
+                       l->ifname, l->ifname, l->cage_addr, l->ifname, pool_text, NETWORK_POOL_PREFIX, l->ifname);
+        strbuf_appendf(&b,
+                       "\tchain postrouting {\n"
+                       "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+                       "\t\tip saddr %s oifname != \"%s\" masquerade\n"
+                       "\t}\n"
+                       "}\n", l->subnet, l->ifname);
+        return strbuf_steal(&b, ret);
+}
+
+static const char *find_tool(const char *name) {
+        static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin", "/run/current-system/sw/bin" };
+        static char buf[256];
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                snprintf(buf, sizeof buf, "%s/%s", dirs[i], name);
+                if (access(buf, X_OK) == 0)
+                        return buf;
+        }
+        return NULL;
+}
+
+/* Run tool with args (argv[0] excluded, NULL-terminated), in the network
+ * namespace netns_fd (-1: ours), input on stdin (NULL: /dev/null). Its
+ * stderr is returned in *ret_error when it fails (if ret_error). */
+static int run_tool(const char *tool, const char *const *args, int netns_fd, const char *input, char **ret_error) {
+        const char *path = find_tool(tool);
+        if (!path) {
+                if (ret_error)
+                        *ret_error = strdup_printf("%s(8) is not installed (looked in /usr/sbin, /sbin, /usr/bin, /bin): install %s",
+                                                   tool, streq(tool, "nft") ? "nftables" : "iproute2");
+                return -ENOENT;
+        }
+        _cleanup_free_ char *exe = strdup(path);
+        const char *argv[16] = { tool };
+        size_t n = 1;
+        for (; args[n - 1] && n < ELEMENTSOF(argv) - 1; n++)
+                argv[n] = args[n - 1];
+        argv[n] = NULL;
+        _cleanup_close_ int in = -1;
+        if (input) {
+                in = memfd_create("nspawn-cage-input", MFD_CLOEXEC);
+                if (in < 0 || write(in, input, strlen(input)) != (ssize_t) strlen(input) || lseek(in, 0, SEEK_SET) < 0)
+                        return -errno ?: -EIO;
+        }
+        int pipefd[2];
+        if (!exe || pipe2(pipefd, O_CLOEXEC) < 0)
+                return exe ? -errno : -ENOMEM;
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0)
+                        _exit(126);
+                if (dup2(in >= 0 ? in : null, 0) < 0 || dup2(null, 1) < 0 || dup2(pipefd[1], 2) < 0)
+                        _exit(126);
+                char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
+                execve(exe, (char *const *) argv, envp);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        char err[1024];
+        size_t len = 0;
+        ssize_t k;
+        while ((k = read(pipefd[0], err + len, sizeof err - 1 - len)) > 0 || (k < 0 && errno == EINTR))
+                len += k > 0 ? (size_t) k : 0;
+        close(pipefd[0]);
+        err[len] = 0;
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        if (ret_error) {
+                while (len > 0 && isspace((unsigned char) err[len - 1]))
+                        err[--len] = 0;
+                _cleanup_free_ char *cmd = NULL;
+                StrBuf b = {};
+                for (size_t i = 0; argv[i]; i++)
+                        strbuf_appendf(&b, "%s%s", i ? " " : "", argv[i]);
+                (void) strbuf_steal(&b, &cmd);
+                *ret_error = strdup_printf("'%s'%s failed: %s", strempty(cmd), netns_fd >= 0 ? " (in the cage)" : "",
+                                           len ? err : WIFEXITED(status) && WEXITSTATUS(status) == 126 ? "cannot enter the cage's network namespace" : "no message");
+        }
+        return -EIO;
+}
+
+static int write_sysctl(const char *path, const char *value) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, value, strlen(value)) < 0)
+                return -errno;
+        return 0;
+}
+
+int network_setup(const char *name, const NetworkLease *l, pid_t leader, char **ret_error) {
+        _cleanup_free_ char *ruleset = NULL, *pid = strdup_printf("%d", (int) leader), *host_cidr = NULL, *cage_cidr = NULL;
+        _cleanup_free_ char *table = strdup_printf("nspawn-cage-%s", name), *nsp = strdup_printf("/proc/%d/ns/net", (int) leader);
+        _cleanup_free_ char *localnet = strdup_printf("/proc/sys/net/ipv4/conf/%s/route_localnet", l->ifname);
+        int r;
+        if (!pid || !table || !nsp || !localnet || !(host_cidr = strdup_printf("%s/30", l->host_addr)) ||
+            !(cage_cidr = strdup_printf("%s/30", l->cage_addr)))
+                return -ENOMEM;
+        if ((r = network_nft_ruleset(name, l, &ruleset)) < 0) {
+                *ret_error = strdup_printf("cage name %s cannot name an nftables table", name);
+                return r;
+        }
+        _cleanup_close_ int netns = open(nsp, O_RDONLY | O_CLOEXEC);
+        if (netns < 0) {
+                r = -errno;
+                *ret_error = strdup_printf("%s: %s", nsp, strerror(-r));
+                return r;
+        }
+        /* The host end in our namespace, the cage end created straight in
+         * the cage's (it never exists on the host under a name). */
+        const char *add[] = { "link", "add", l->ifname, "type", "veth", "peer", "name", NETWORK_CAGE_IFNAME, "netns", pid, NULL };
+        const char *host_addr[] = { "addr", "add", host_cidr, "dev", l->ifname, NULL };
+        const char *host_up[] = { "link", "set", l->ifname, "up", NULL };
+        const char *lo_up[] = { "link", "set", "lo", "up", NULL };
+        const char *cage_addr[] = { "addr", "add", cage_cidr, "dev", NETWORK_CAGE_IFNAME, NULL };
+        const char *cage_up[] = { "link", "set", NETWORK_CAGE_IFNAME, "up", NULL };
+        const char *cage_route[] = { "route", "add", "default", "via", l->host_addr, "dev", NETWORK_CAGE_IFNAME, NULL };
+        const char *nft_old[] = { "delete", "table", "inet", table, NULL };
+        const char *nft_load[] = { "-f", "/dev/stdin", NULL };
+        if ((r = run_tool("ip", add, -1, NULL, ret_error)) < 0 || (r = run_tool("ip", host_addr, -1, NULL, ret_error)) < 0)
+                return r;
+        /* The cage must not reach the host's 127.0.0.0/8 by routing there. */
+        if ((r = write_sysctl(localnet, "0")) < 0) {
+                *ret_error = strdup_printf("%s: %s", localnet, strerror(-r));
+                return r;
+        }
+        if ((r = run_tool("ip", host_up, -1, NULL, ret_error)) < 0 || (r = run_tool("ip", lo_up, netns, NULL, ret_error)) < 0 ||
+            (r = run_tool("ip", cage_addr, netns, NULL, ret_error)) < 0 || (r = run_tool("ip", cage_up, netns, NULL, ret_error)) < 0 ||
+            (r = run_tool("ip", cage_route, netns, NULL, ret_error)) < 0)
+                return r;
+        (void) run_tool("nft", nft_old, -1, NULL, NULL); /* a stale table of a cage of the same name */
+        if ((r = run_tool("nft", nft_load, -1, ruleset, ret_error)) < 0)
+                return r;
+        /* NAT needs forwarding; as systemd-networkd's IPForward= and
+         * libvirt do, it is switched on for the whole host and left on. */
+        if ((r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")) < 0) {
+                *ret_error = strdup_printf("/proc/sys/net/ipv4/ip_forward: %s", strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* The name in lease file `file` of dfd, or NULL. */
+static char *lease_owner(int dfd, const char *file) {
+        _cleanup_close_ int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        char buf[128];
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (n <= 0)
+                return NULL;
+        buf[n] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return strdup(buf);
+}
+
+static bool is_slot(const char *s) {
+        if (isempty(s) || strlen(s) > 5)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isdigit((unsigned char) *p))
+                        return false;
+        return (unsigned) atoi(s) < NETWORK_POOL_SLOTS;
+}
+
+int network_release(const char *lease_dir, const char *name) {
+        lease_dir = lease_dir ? lease_dir : NETWORK_LEASE_DIR;
+        DIR *d = opendir(lease_dir);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        int r, ret = 0;
+        bool table_gone = false;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!is_slot(de->d_name))
+                        continue;
+                _cleanup_free_ char *owner = lease_owner(dirfd(d), de->d_name);
+                if (!owner || !streq(owner, name))
+                        continue;
+                if (!table_gone) {
+                        _cleanup_free_ char *table = strdup_printf("nspawn-cage-%s", name);
+                        const char *del[] = { "delete", "table", "inet", table, NULL };
+                        _cleanup_free_ char *error = NULL;
+                        if (!table)
+                                return closedir(d), -ENOMEM;
+                        r = name_is_plain(name) ? run_tool("nft", del, -1, NULL, &error) : 0;
+                        /* nft says ENOENT's text when the table is gone already. */
+                        if (r < 0 && !(error && strstr(error, "No such file or directory"))) {
+                                ret = r == -ENOENT ? -ENOENT : -EPERM; /* it stays: keep the lease, so gc tries again */
+                                continue;
+                        }
+                        table_gone = true;
+                }
+                NetworkLease l;
+                network_lease_fill((unsigned) atoi(de->d_name), &l);
+                const char *del[] = { "link", "del", l.ifname, NULL };
+                if (if_nametoindex(l.ifname) > 0 && run_tool("ip", del, -1, NULL, NULL) < 0 && if_nametoindex(l.ifname) > 0) {
+                        ret = -EBUSY;
+                        continue;
+                }
+                if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && ret == 0)
+                        ret = -errno;
+        }
+        closedir(d);
+        return ret;
+}
+
+int network_gc(const char *lease_dir, bool (*exists)(const char *name, void *userdata), void *userdata, unsigned *ret_removed) {
+        lease_dir = lease_dir ? lease_dir : NETWORK_LEASE_DIR;
+        _cleanup_strv_free_ char **gone = NULL;
+        DIR *d = opendir(lease_dir);
+        if (!d)
+                return errno == ENOENT ? (*ret_removed = 0, 0) : -errno;
+        struct dirent *de;
+        int ret = 0;
+        while ((de = readdir(d))) {
+                if (!is_slot(de->d_name))
+                        continue;
+                _cleanup_free_ char *owner = lease_owner(dirfd(d), de->d_name);
+                if (owner && !exists(owner, userdata) && !strv_contains(gone, owner) && strv_extend(&gone, owner) < 0)
+                        ret = -ENOMEM;
+        }
+        closedir(d);
+        unsigned n = 0;
+        for (size_t i = 0; gone && gone[i]; i++) {
+                int r = network_release(lease_dir, gone[i]);
+                if (r < 0 && ret == 0)
+                        ret = r;
+                else if (r >= 0)
+                        n++;
+        }
+        *ret_removed = n;
+        return ret;
+}
+
+/* Is the nameserver address s usable from a cage: IPv4 and not loopback? */
+static bool resolver_usable(const char *s) {
+        struct in_addr a;
+        if (inet_pton(AF_INET, s, &a) != 1)
+                return false;
+        return (ntohl(a.s_addr) >> 24) != 127 && ntohl(a.s_addr) != 0;
+}
+
+int network_resolv_conf(const char *host_text, char **ret) {
+        StrBuf b = {};
+        unsigned n = 0;
+        strbuf_append(&b, "# Written by nspawn-cage: the host's upstream name servers (Mode=private).\n");
+        for (const char *p = host_text; p && *p;) {
+                size_t len = strcspn(p, "\n");
+                _cleanup_free_ char *line = strndup(p, len);
+                char addr[64];
+                if (line && sscanf(line, " nameserver %63s", addr) == 1 && resolver_usable(addr) && n < 3) {
+                        strbuf_appendf(&b, "nameserver %s\n", addr);
+                        n++;
+                }
+                p += len + (p[len] == '\n');
+        }
+        if (n == 0)
+                strbuf_append(&b, "# The host names no name server a cage can reach (only a loopback one, or none):\n"
+                                  "# names do not resolve here. See nspawn-cage.conf(5), [Network].\n");
+        return strbuf_steal(&b, ret);
+}
+
+int network_resolv_conf_from(const char *const *paths, char **ret) {
+        for (size_t i = 0; paths[i]; i++) {
+                _cleanup_close_ int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+                char buf[8192];
+                ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+                if (n < 0)
+                        continue;
+                buf[n] = 0;
+                _cleanup_free_ char *text = NULL;
+                int r = network_resolv_conf(buf, &text);
+                if (r < 0)
+                        return r;
+                if (strstr(text, "\nnameserver ") || !paths[i + 1]) {
+                        *ret = TAKE_PTR(text);
+                        return 0;
+                }
+        }
+        return network_resolv_conf("", ret);
+}

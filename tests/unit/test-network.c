@@ -1,0 +1,85 @@
+/* test-network.c: Mode=private's pure parts (route overlap, the slot's
+ * addresses, the nftables ruleset, the cage's resolv.conf) and the lease
+ * pick in a scratch directory, without root. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "network.h"
+#include "tap.h"
+#include "util.h"
+
+static const char routes[] =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "eth0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"  /* default via 192.168.2.1 */
+        "eth0\t0002A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n"  /* 192.168.2.0/24 */
+        "tun0\t0000E70A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";   /* 10.231.0.0/24 (a VPN) */
+
+int main(void) {
+        NetworkLease l;
+        network_lease_fill(0, &l);
+        ok(streq(l.ifname, "ncage-0") && streq(l.host_addr, "10.231.0.1") && streq(l.cage_addr, "10.231.0.2") &&
+                   streq(l.subnet, "10.231.0.0/30"), "slot 0: ncage-0, 10.231.0.1 (host), 10.231.0.2 (cage), 10.231.0.0/30");
+        network_lease_fill(NETWORK_POOL_SLOTS - 1, &l);
+        ok(streq(l.ifname, "ncage-16383") && streq(l.cage_addr, "10.231.255.254"), "the last slot: ncage-16383, 10.231.255.254");
+
+        ok(network_routes_overlap(routes, 0x0AE70004, 30), "10.231.0.4/30 lies in the host's 10.231.0.0/24 route");
+        ok(!network_routes_overlap(routes, 0x0AE70104, 30), "10.231.1.4/30 does not; the default route is no conflict");
+        ok(network_routes_overlap(routes, 0xC0A80200, 30), "192.168.2.0/30 lies in eth0's /24");
+        ok(!network_routes_overlap("", 0x0AE70004, 30) && !network_routes_overlap(NULL, 0x0AE70004, 30), "no routes, no overlap");
+
+        /* The pick: O_EXCL files, never a slot under a host route. */
+        char dir[] = "/tmp/test-network.XXXXXX";
+        ok(mkdtemp(dir) != NULL, "scratch lease directory");
+        _cleanup_free_ char *leases = strdup_printf("%s/leases", dir);
+        NetworkLease a, b;
+        ok(network_lease_take(leases, "alpha", routes, &a) == 0, "a lease for alpha");
+        ok(network_lease_take(leases, "alpha", routes, &b) == 0 && a.slot != b.slot, "a second start of the same name gets another slot");
+        ok(a.slot >= 64 && b.slot >= 64, "neither lies under the host's 10.231.0.0/24 (slots 0-63)");
+        _cleanup_free_ char *file = strdup_printf("%s/%u", leases, a.slot);
+        struct stat st;
+        ok(stat(file, &st) == 0 && st.st_size == 6, "the lease file names its cage");
+        /* Release needs nft/ip only for leases it finds; none exist for
+         * "beta", and alpha's interface never existed. */
+        ok(network_release(leases, "beta") == 0 && stat(file, &st) == 0, "releasing another cage leaves alpha's lease");
+
+        /* The ruleset. */
+        _cleanup_free_ char *rules = NULL;
+        network_lease_fill(5, &l);
+        ok(network_nft_ruleset("proj-1a2b3c4d", &l, &rules) == 0, "a ruleset for proj-1a2b3c4d");
+        ok(strstr(rules, "table inet nspawn-cage-proj-1a2b3c4d {\n") != NULL, "one table per cage, named after it");
+        ok(strstr(rules, "iifname \"ncage-5\" drop\n") != NULL, "the host's own services (INPUT) are closed to the cage");
+        ok(strstr(rules, "ip daddr { 127.0.0.0/8, 169.254.0.0/16, 10.231.0.0/16 } drop") != NULL,
+           "loopback, link-local (metadata) and other cages are not forwarded to");
+        ok(strstr(rules, "ip saddr != 10.231.0.22 drop") != NULL, "the cage cannot send from another address");
+        ok(strstr(rules, "ip saddr 10.231.0.20/30 oifname != \"ncage-5\" masquerade") != NULL, "NAT to the outside");
+        char *bad = NULL;
+        ok(network_nft_ruleset("a;b", &l, &bad) == -EINVAL && !bad, "a name nft would parse as syntax is refused");
+        ok(network_nft_ruleset("a\"b", &l, &bad) == -EINVAL && !bad, "a quote too");
+
+        /* resolv.conf. */
+        _cleanup_free_ char *r1 = NULL, *r2 = NULL, *r3 = NULL;
+        ok(network_resolv_conf("nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n", &r1) == 0 &&
+                   !strstr(r1, "\nnameserver") && strstr(r1, "names do not resolve"), "only the loopback stub: no server, said so");
+        ok(network_resolv_conf("# x\nnameserver 10.0.0.1\nnameserver ::1\nnameserver 2001:db8::1\n  nameserver 192.0.2.53 \nnameserver 127.0.0.1\n", &r2) == 0 &&
+                   strstr(r2, "\nnameserver 10.0.0.1\nnameserver 192.0.2.53\n") && !strstr(r2, "::"), "IPv4 servers but loopback kept, in order");
+        ok(network_resolv_conf("nameserver 1.1.1.1\nnameserver 1.0.0.1\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n", &r3) == 0 &&
+                   !strstr(r3, "8.8.4.4"), "at most three (glibc's limit)");
+
+        /* The first file with a usable server wins; a stub-only one is skipped. */
+        _cleanup_free_ char *stub = strdup_printf("%s/stub", dir), *up = strdup_printf("%s/up", dir), *got = NULL;
+        FILE *f = fopen(stub, "we");
+        fputs("nameserver 127.0.0.53\n", f);
+        fclose(f);
+        f = fopen(up, "we");
+        fputs("nameserver 198.51.100.2\n", f);
+        fclose(f);
+        const char *paths[] = { "/nonexistent/resolv.conf", stub, up, NULL };
+        ok(network_resolv_conf_from(paths, &got) == 0 && strstr(got, "\nnameserver 198.51.100.2\n"), "the stub file is passed over for the upstream one");
+
+        _cleanup_free_ char *cmd = strdup_printf("rm -rf '%s'", dir);
+        (void) !system(cmd);
+        return tap_done();
+}
