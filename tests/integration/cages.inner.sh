@@ -84,6 +84,7 @@ tap_ok $? "after stop nothing is left: $(cat /tmp/audit)"
 
 # ProtectGit= (on by default): the agent cannot plant a hook that would run
 # on the host at the user's next commit; committing inside still works.
+rm -rf /home/alice/gitproj # a second run in the same boot starts afresh
 install -d -o alice -g alice /home/alice/gitproj
 su alice -c "cd ~/gitproj && git init -q && git config user.email a@b && git config user.name alice && echo x > f"
 printf '[Cage]\nPackages=git\n' > /home/alice/gitproj/.nspawn-cage.conf
