@@ -104,15 +104,10 @@ static char *find_program(const char *name) {
 static int run_capture(char *const *argv, char **ret_out, int *ret_status) {
         pid_t parent = getpid();
         int pipefd[2];
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(pipefd[0]);
-                close(pipefd[1]);
+        pid_t pid;
+        int r = fork_with_pipe(pipefd, &pid);
+        if (r < 0)
                 return r;
-        }
         if (pid == 0) {
                 char *envp[] = { "PATH=" NIX_TOOLS_PATH, "HOME=/root", NULL, NULL };
                 /* Running as root: let Nix use the daemon when it is there. */
@@ -137,7 +132,7 @@ static int run_capture(char *const *argv, char **ret_out, int *ret_status) {
         close(pipefd[1]);
         _cleanup_free_ char *out = NULL;
         size_t n;
-        int r = read_all(pipefd[0], CLOSURE_LIST_MAX, &out, &n);
+        r = read_all(pipefd[0], CLOSURE_LIST_MAX, &out, &n);
         close(pipefd[0]);
         int status;
         while (waitpid(pid, &status, 0) < 0)

@@ -379,15 +379,10 @@ _Noreturn static void generate_child(const HostUser *u, int xauth_fd, unsigned n
  * read other clients' windows or input. */
 static int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret, size_t *ret_size, char **ret_error) {
         int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(p[0]);
-                close(p[1]);
-                return r;
-        }
+        pid_t pid;
+        int rf = fork_with_pipe(p, &pid);
+        if (rf < 0)
+                return rf;
         if (pid == 0) {
                 close(p[0]);
                 generate_child(u, xauth_fd, number, p[1]);

@@ -184,15 +184,12 @@ static int run_tool(const char *tool, const char *const *args, int netns_fd, con
                         return -errno ?: -EIO;
         }
         int pipefd[2];
-        if (!exe || pipe2(pipefd, O_CLOEXEC) < 0)
-                return exe ? -errno : -ENOMEM;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(pipefd[0]);
-                close(pipefd[1]);
-                return r;
-        }
+        pid_t pid;
+        if (!exe)
+                return -ENOMEM;
+        int rf = fork_with_pipe(pipefd, &pid);
+        if (rf < 0)
+                return rf;
         if (pid == 0) {
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);
                 if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0)

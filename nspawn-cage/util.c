@@ -199,3 +199,17 @@ void strbuf_append_json(StrBuf *b, const char *s) {
         }
         strbuf_append(b, "\"");
 }
+
+int fork_with_pipe(int pipefd[2], pid_t *ret_pid) {
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+        *ret_pid = pid;
+        return 0;
+}

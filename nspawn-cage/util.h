@@ -92,6 +92,9 @@ bool string_has_cc(const char *s);
 
 /* Write contents to dirfd/name atomically (temporary name, fsync, rename). */
 int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode_t mode);
+/* pipe2(O_CLOEXEC), then fork(): *ret_pid is 0 in the child, the child's
+ * pid in the parent. On failure nothing is left open. */
+int fork_with_pipe(int pipefd[2], pid_t *ret_pid);
 
 /* Format a byte count the way users write it: 4G, 512M, 1536K, or bytes. */
 void format_size(uint64_t v, char buf[static 32]);
