@@ -220,7 +220,9 @@ copy_cage() {
 }
 
 # settings_as SRC MACHINE: SRC with the hostname of MACHINE, on stdout.
-settings_as() { sed "s/^Hostname=.*/Hostname=$2/" "$1"; }
+# A copy of a cage's settings for a hand-made run: its own hostname, and the
+# project bound plainly (the cage's idmapped staging mount is gone with it).
+settings_as() { sed -e "s/^Hostname=.*/Hostname=$2/" -e 's|^Bind=/var/lib/nspawn-cage/cages/[^/]*/mnt/project:\(.*\)$|Bind=\1|' "$1"; }
 
 cleanup() {
 	local u
