@@ -439,6 +439,20 @@ static int protect_git(CageSpec *s) {
 
 static char *staging_dir(const char *name) { return strdup_printf("%s/cages/%s/" STAGING_SUBDIR, STATE_DIR, name); }
 
+/* Where nspawn binds from: the cage's idmapped staging mounts, and its
+ * rootfs's own /nix/store directory (read-only over itself). */
+static int set_cage_paths(CageSpec *s, uid_t base) {
+        _cleanup_free_ char *staging = staging_dir(s->name);
+        char *store = strdup_printf("%s/cages/%s/rootfs/nix/store", STATE_DIR, s->name);
+        if (!staging || !store) {
+                free(store);
+                return -ENOMEM;
+        }
+        free(s->store_dir);
+        s->store_dir = store;
+        return cage_spec_set_userns(s, base, staging);
+}
+
 static int write_output(int dfd, const char *dir, const char *name, const char *text) {
         int r = write_file_atomic_at(dfd, name, text, 0644);
         if (r < 0)
@@ -468,8 +482,7 @@ static int verb_render(const Args *a) {
         if (protect_git(cage.spec) < 0)
                 return 1;
         /* The range a start would try first; it takes another if that one is taken. */
-        _cleanup_free_ char *staging = staging_dir(cage.spec->name);
-        if (!staging || cage_spec_set_userns(cage.spec, idmap_preferred_base(cage.spec->name), staging) < 0)
+        if (set_cage_paths(cage.spec, idmap_preferred_base(cage.spec->name)) < 0)
                 return log_error("out of memory"), 1;
 
         _cleanup_free_ char *nspawn = NULL, *listing = NULL;
@@ -877,8 +890,7 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
                 (void) unlink(gcroot);
                 return -1;
         }
-        _cleanup_free_ char *staging = staging_dir(s->name);
-        if (!staging || (r = cage_spec_set_userns(s, uid_base, staging)) < 0) {
+        if ((r = set_cage_paths(s, uid_base)) < 0) {
                 (void) unlink(gcroot);
                 return log_error("out of memory");
         }
@@ -960,7 +972,7 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
         }
         /* nspawn has bound them into the cage: the host needs them no more. */
         if ((r = staging_umount(s->name)) < 0)
-                fprintf(stderr, "nspawn-cage: note: %s: cannot detach a staging mount (%s); stop or gc removes it\n", staging, strerror(-r));
+                fprintf(stderr, "nspawn-cage: note: %s: cannot detach a staging mount (%s); stop or gc removes it\n", s->project_staged, strerror(-r));
         if ((r = display_unstage(cage_fd)) < 0) {
                 log_error("%s/display: %s", cage_dir, strerror(-r));
                 cage_teardown_keep_lock(h, s->name);

@@ -102,6 +102,15 @@ int settings_render(const CageSpec *s, char **ret_text, char **ret_bad_value) {
                 else
                         strbuf_appendf(&b, "%s=%s:%s\n", bs->read_only ? "BindReadOnly" : "Bind", from, bs->destination);
         }
+        /* nspawn mounts parents first: /nix/store, read-only, then each path
+         * of the closure on its mount point below it. */
+        if (s->store_dir) {
+                if ((r = check_path(s->store_dir, ret_bad_value)) < 0) {
+                        strbuf_done(&b);
+                        return r;
+                }
+                strbuf_appendf(&b, "BindReadOnly=%s:/nix/store\n", s->store_dir);
+        }
         for (size_t i = 0; s->store_paths && s->store_paths[i]; i++) {
                 if (!store_path_is_valid(s->store_paths[i])) {
                         strbuf_done(&b);

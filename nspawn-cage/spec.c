@@ -29,6 +29,7 @@ CageSpec *cage_spec_free(CageSpec *s) {
                 free(s->binds[i].staged);
         }
         free(s->project_staged);
+        free(s->store_dir);
         free(s->binds);
         strv_free(s->pass);
         strv_free(s->set);

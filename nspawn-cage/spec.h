@@ -38,6 +38,8 @@ typedef struct CageSpec {
         char **set;  /* NAME=VALUE for the agent */
         uid_t uid_base;       /* the cage's 64K range on the host (PrivateUsers=); 0 until picked */
         char *project_staged; /* the project's idmapped staging mount, bound by nspawn */
+        char *store_dir;      /* the rootfs's own /nix/store directory: bound read-only over
+                               * itself, so cage root cannot add entries beside the closure */
         char **devices;     /* device nodes allowed in the cage (GPU=), set by display_stage() */
         char *toplevel;     /* the closure's top-level store path, NULL until known */
         char **store_paths; /* its closure, sorted */

@@ -75,7 +75,7 @@ for s in /nix/store/*; do
 done
 { echo "x" >> "$store/bin/true"; } 2> /dev/null && bad="$bad $store/bin/true"
 if [ -z "$bad" ]; then echo "store_write denied"; else echo "store_write ALLOWED$bad"; fi
-# The store directory itself is the cage's own rootfs (removed at stop).
+# The store directory itself: the rootfs's own, bound read-only over itself.
 try store_dir touch /nix/store/adv-evil-$who
 
 # probe ID ALLOWED-WORD ARGS...: the static probe's verdict.
