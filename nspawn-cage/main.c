@@ -1217,23 +1217,22 @@ static int verb_start(const Args *a) {
         return 0;
 }
 
-/* NAME of a cage of the caller's, or a PROJECT directory that has one. */
-static int find_cage(Host *h, const Args *a, const char *what, CageRecord *ret, HostUser *user) {
-        int r;
-        if (invoking_user(user) < 0)
+/* The cage the verb names (NAME of a cage of the caller's, or a PROJECT
+ * directory that has one), after checking for root and opening the host:
+ * the start of every verb that acts on one cage. */
+static int open_cage(Host *h, const Args *a, CageRecord *ret) {
+        _cleanup_(host_user_done) HostUser user = {};
+        const char *what = a->project;
+        if (require_root() < 0 || host_open(h) < 0 || invoking_user(&user) < 0)
                 return -1;
-        if (machine_name_is_valid(what) && !strchr(what, '/') && (r = state_read_record(h->state_fd, what, ret)) >= 0)
-                ;
-        else {
+        if (!machine_name_is_valid(what) || strchr(what, '/') || state_read_record(h->state_fd, what, ret) < 0) {
                 _cleanup_(cage_done) Cage cage = {};
-                Args b = *a;
-                b.project = what;
-                if (cage_load(&cage, &b) < 0)
+                if (cage_load(&cage, a) < 0)
                         return -1;
                 if (state_read_record(h->state_fd, cage.spec->name, ret) < 0)
                         return log_error("no cage named %s, and no running cage for that project; 'nspawn-cage list' shows them", what);
         }
-        if (user->uid != 0 && ret->uid != user->uid) {
+        if (user.uid != 0 && ret->uid != user.uid) {
                 cage_record_done(ret);
                 return log_error("cage %s belongs to another user", what);
         }
@@ -1242,9 +1241,8 @@ static int find_cage(Host *h, const Args *a, const char *what, CageRecord *ret, 
 
 static int verb_shell(const Args *a) {
         _cleanup_(host_done) Host h = { .state_fd = -1 };
-        _cleanup_(host_user_done) HostUser user = {};
         CageRecord rec = {};
-        if (require_root() < 0 || host_open(&h) < 0 || find_cage(&h, a, a->project, &rec, &user) < 0)
+        if (open_cage(&h, a, &rec) < 0)
                 return 1;
         if (!cage_running(&h, &rec)) {
                 log_error("cage %s is not running; start it with 'nspawn-cage --keep %s'", rec.name, rec.project);
@@ -1272,9 +1270,8 @@ static int verb_shell(const Args *a) {
 
 static int verb_stop(const Args *a) {
         _cleanup_(host_done) Host h = { .state_fd = -1 };
-        _cleanup_(host_user_done) HostUser user = {};
         CageRecord rec = {};
-        if (require_root() < 0 || host_open(&h) < 0 || find_cage(&h, a, a->project, &rec, &user) < 0)
+        if (open_cage(&h, a, &rec) < 0)
                 return 1;
         int r = cage_teardown(&h, rec.name);
         cage_record_done(&rec);
@@ -1285,10 +1282,9 @@ static int verb_stop(const Args *a) {
  * [Policy] like any configuration. Runtime only: a restart uses the files. */
 static int verb_set(const Args *a) {
         _cleanup_(host_done) Host h = { .state_fd = -1 };
-        _cleanup_(host_user_done) HostUser user = {};
         _cleanup_(config_freep) Config *policy = NULL;
         CageRecord rec = {};
-        if (require_root() < 0 || host_open(&h) < 0 || find_cage(&h, a, a->project, &rec, &user) < 0)
+        if (open_cage(&h, a, &rec) < 0)
                 return 1;
         _cleanup_free_ char *unit = strdup(rec.unit), *name = strdup(rec.name);
         cage_record_done(&rec);
@@ -1349,9 +1345,8 @@ static void format_usage(StrBuf *b, const char *label, uint64_t cur, uint64_t ma
 
 static int verb_status(const Args *a) {
         _cleanup_(host_done) Host h = { .state_fd = -1 };
-        _cleanup_(host_user_done) HostUser user = {};
         CageRecord rec = {};
-        if (require_root() < 0 || host_open(&h) < 0 || find_cage(&h, a, a->project, &rec, &user) < 0)
+        if (open_cage(&h, a, &rec) < 0)
                 return 1;
         _cleanup_free_ char *state = NULL;
         if (bus_unit_active_state(h.bus, rec.unit, &state) < 0)
