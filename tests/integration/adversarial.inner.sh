@@ -63,12 +63,7 @@ done > /tmp/adv-host-sockets
 # ---- Posture of the agent, from the host ----
 su alice -c "sudo nspawn-cage shell adv -- sleep 41.3" < /dev/null > /dev/null 2>&1 &
 sh_pid=$!
-agent=
-for _ in $(seq 100); do
-        agent=$(pgrep -f '^(/bin/)?sleep 41.3$' | head -n 1)
-        [ -n "$agent" ] && break
-        sleep 0.2
-done
+agent=$(pgrep_wait '^(/bin/)?sleep 41.3$')
 tap_is "$(status_of "$agent" NoNewPrivs) $(status_of "$agent" Seccomp)" "1 2" "the agent (pid ${agent:-none}): NoNewPrivs 1, Seccomp 2"
 tap_is "$(status_of "$agent" CapEff) $(status_of "$agent" CapPrm) $(status_of "$agent" CapAmb)" \
         "0000000000000000 0000000000000000 0000000000000000" "the agent: CapEff, CapPrm, CapAmb all 0"

@@ -124,13 +124,8 @@ for delay in 0.3 1 3 boot; do
         else
                 sleep "$delay"
         fi
-        pkill -KILL -f 'nspawn-cage --name k9' 2>/dev/null
-        wait 2>/dev/null
-        sleep 0.5
-        nspawn-cage gc > /tmp/gc.log 2>&1
-        st=$?
-        audit k9 > /tmp/audit 2>&1
-        tap_ok $? "kill -9 at '$delay', then gc (exit $st): nothing left $(cat /tmp/audit)" || sed 's/^/# /' /tmp/gc.log
+        kill9_gc k9
+        tap_ok $? "kill -9 at '$delay', then gc (exit $gc_status): nothing left $(cat /tmp/audit)" || sed 's/^/# /' /tmp/gc.log
 done
 
 # 4. Two cages on two projects at the same time.

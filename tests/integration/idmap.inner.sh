@@ -39,12 +39,7 @@ tap_ok $((! $?)) "no staging mount is left on the host once the cage runs"
 # 2. The agent, seen from the host while it runs.
 su alice -c "sudo nspawn-cage shell idm -- sh -c 'touch agent-file && mkdir agent-dir && exec sleep 31.7'" < /dev/null > /tmp/agent.log 2>&1 &
 shell_pid=$!
-agent=
-for _ in $(seq 100); do
-        agent=$(pgrep -f '^sleep 31.7' | head -n 1)
-        [ -n "$agent" ] && break
-        sleep 0.2
-done
+agent=$(pgrep_wait '^sleep 31.7')
 st=$(sed -n 's/^\(Uid\|NoNewPrivs\|Seccomp\|CapEff\):\t//p' "/proc/$agent/status" 2> /dev/null | cut -f1 | tr '\n' ' ')
 tap_is "$st" "$((BASE + 1000)) 0000000000000000 1 2 " "the agent is host uid $((BASE + 1000)) (not 0, not 1000), no capabilities, NoNewPrivs, seccomp"
 tap_is "$(map_of "$agent")" "0 $BASE 65536" "the agent's uid_map is the cage's"
@@ -111,13 +106,8 @@ for delay in record boot; do
                 sleep 0.05
         done
         kb=$(base_of idmk)
-        pkill -KILL -f 'nspawn-cage --name idmk' 2> /dev/null
-        wait 2> /dev/null
-        sleep 0.5
-        nspawn-cage gc > /tmp/gc.log 2>&1
-        st=$?
-        audit idmk > /tmp/audit 2>&1
-        a=$?
+        kill9_gc idmk
+        a=$? st=$gc_status
         left=$(grep -lsx "nspawn-cage idmk" "$LOCKS"/* | tr '\n' ' ')
         tap_ok $([ $a = 0 ] && [ -z "$left" ] && ! grep -q "/cages/idmk/" /proc/self/mountinfo; echo $?) \
                 "kill -9 at '$delay' (range ${kb:-not yet picked}), then gc (exit $st): nothing left $(cat /tmp/audit) $left" || sed 's/^/# /' /tmp/gc.log

@@ -14,13 +14,20 @@ outer_run() {
         [ "${NSPAWN_CAGE_INTEGRATION:-0}" = 1 ] || tap_skip_all "integration tier: set NSPAWN_CAGE_INTEGRATION=1 (tests/run-all does) to boot the test host"
         [ "$(id -u)" = 0 ] || tap_skip_all "integration tier: needs root to boot the test host"
         [ -x "$top_builddir/nspawn-cage/nspawn-cage" ] || tap_skip_all "integration tier: nspawn-cage is not built"
-        if ! out=$("$top_srcdir/tests/testhost/run" -- true 2>&1); then
+        booted_run "$top_srcdir/tests/testhost/run" "test host" "$1"
+}
+
+# booted_run RUNNER WHAT INNER-SCRIPT: run INNER-SCRIPT in the machine
+# RUNNER boots (tests/testhost/run, tests/vm/run) and pass its TAP through;
+# a single failing test if WHAT does not boot.
+booted_run() {
+        if ! out=$("$1" -- true 2>&1); then
                 echo "1..1"
-                echo "not ok 1 - the test host boots"
+                echo "not ok 1 - the $2 boots"
                 printf '%s\n' "$out" | tail -n 30 | sed 's/^/# /'
                 exit 0
         fi
-        exec "$top_srcdir/tests/testhost/run" -- env top_srcdir="$top_srcdir" top_builddir="$top_builddir" sh "$1"
+        exec "$1" -- env top_srcdir="$top_srcdir" top_builddir="$top_builddir" sh "$3"
 }
 
 # ---- inner side ----
@@ -65,6 +72,28 @@ as_alice_pty() {
         # script(1) echoes its own end of input as "^@"; that is not ours.
         out=$(tr -d '\r' < /tmp/alice-out | sed 's/\^@//g')
         return $_st
+}
+
+# pgrep_wait PATTERN: the pid of the first process whose command line
+# matches PATTERN (pgrep -f), waiting up to 20 s; nothing if none came.
+pgrep_wait() {
+        for _ in $(seq 100); do
+                pgrep -f "$1" | head -n 1 | grep . && return 0
+                sleep 0.2
+        done
+        return 1
+}
+
+# kill9_gc NAME: kill -9 the nspawn-cage that runs cage NAME (started with
+# --name NAME), then `nspawn-cage gc` (its output in /tmp/gc.log, its status
+# in $gc_status); the status is audit's, its report in /tmp/audit.
+kill9_gc() {
+        pkill -KILL -f "nspawn-cage --name $1" 2> /dev/null
+        wait 2> /dev/null
+        sleep 0.5
+        nspawn-cage gc > /tmp/gc.log 2>&1
+        gc_status=$?
+        audit "$1" > /tmp/audit 2>&1
 }
 
 # audit NAME: nothing of cage NAME is left anywhere. Prints what is.

@@ -19,15 +19,14 @@
 # Always exits 0; "1..0 # SKIP" without nix-instantiate or jq.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-NSPAWN_CAGE=${NSPAWN_CAGE:-$top_srcdir/nspawn-cage/nspawn-cage}
 cases=$top_srcdir/tests/nix/cases.nix
 
 command -v nix-instantiate > /dev/null 2>&1 || { echo "1..0 # SKIP nix-instantiate not found (apt-get install nix-bin)"; exit 0; }
 command -v jq > /dev/null 2>&1 || { echo "1..0 # SKIP jq not found (apt-get install jq)"; exit 0; }
 
-work=$(mktemp -d /tmp/nspawn-cage-nix.XXXXXX) || exit 99
-chmod 0755 "$work"
-trap 'rm -rf "$work"' EXIT
+# $work, and the user the C parser runs as: nobody as root (a cage's user is
+# never root), like the golden and hostile tiers.
+. "$top_srcdir/tests/unprivileged.sh"
 trap 'exit 1' HUP INT TERM PIPE
 # Nix reads nothing of the caller's (no channels, no user configuration) and
 # touches no store: every evaluation uses the dummy store, read-only, so the
@@ -36,16 +35,6 @@ mkdir -p "$work/home"
 export HOME="$work/home" XDG_CACHE_HOME="$work/cache" NIX_PATH=
 unset SUDO_UID SUDO_USER SUDO_GID
 
-# As root, the C parser runs as nobody (a cage's user is never root), like
-# tests/golden/run.sh.
-if [ "$(id -u)" = 0 ]; then
-        uid=65534
-        runas="setpriv --reuid=65534 --regid=65534 --clear-groups --"
-else
-        uid=$(id -u)
-        runas=""
-fi
-user=$(getent passwd "$uid" | cut -d: -f1)
 project=$work/project
 mkdir -p "$project"
 [ "$(id -u)" = 0 ] && chown "$uid" "$project"

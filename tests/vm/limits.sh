@@ -16,18 +16,12 @@ top_builddir=${top_builddir:-$top_srcdir}
 export top_srcdir top_builddir
 
 if [ ! -e /etc/nspawn-cage-vm ]; then
-	. "$top_srcdir/tests/testhost/lib.sh"
+	. "$top_srcdir/tests/integration/lib.sh"
 	[ "${NSPAWN_CAGE_VM:-0}" = 1 ] || tap_skip_all "VM tier: set NSPAWN_CAGE_VM=1 (tests/run-all does) to boot the test VM (qemu, TCG; minutes)"
 	[ "$(id -u)" = 0 ] || tap_skip_all "VM tier: needs root to boot the test VM"
 	command -v qemu-system-x86_64 > /dev/null || tap_skip_all "VM tier: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86 qemu-utils)"
 	[ -x "$top_builddir/nspawn-cage/nspawn-cage" ] || tap_skip_all "VM tier: nspawn-cage is not built"
-	if ! out=$("$top_srcdir/tests/vm/run" -- true 2>&1); then
-		echo "1..1"
-		echo "not ok 1 - the test VM boots"
-		printf '%s\n' "$out" | tail -n 30 | sed 's/^/# /'
-		exit 0
-	fi
-	exec "$top_srcdir/tests/vm/run" -- env top_srcdir="$top_srcdir" top_builddir="$top_builddir" sh "$top_srcdir/tests/vm/limits.sh"
+	booted_run "$top_srcdir/tests/vm/run" "test VM" "$top_srcdir/tests/vm/limits.sh"
 fi
 
 # ---- inside the VM ----
