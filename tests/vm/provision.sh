@@ -1,57 +1,27 @@
 #!/bin/sh
 # Configures a freshly debootstrapped VM guest tree. Runs ONCE per cache key,
 # chrooted into the tree (by `run`), before the tree becomes the image.
-# The cache key hashes this file together with the package lists and `run`'s
-# image format number: keep everything that shapes the guest in this file.
+# The cache key hashes this file and ../testhost/provision-common.sh together
+# with the package lists and `run`'s image format number: keep everything that
+# shapes the guest in these files.
 set -eu
 
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
-echo testvm >/etc/hostname
-cat >/etc/hosts <<'EOF'
-127.0.0.1	localhost
-127.0.1.1	testvm
-::1		localhost ip6-localhost ip6-loopback
-EOF
+guest_hostname=testvm
+. /provision-common.sh
 
 # Marks the inside of the VM, for `run` called from within.
 echo nspawn-cage-vm >/etc/nspawn-cage-vm
 
-# Empty machine-id: each boot (of a fresh overlay) gets its own. The kernel
-# command line has systemd.firstboot=off; masking as well keeps the
-# interactive first-boot prompts off the serial console for sure.
-: >/etc/machine-id
-rm -f /var/lib/dbus/machine-id
+# The kernel command line has systemd.firstboot=off; masking as well keeps
+# the interactive first-boot prompts off the serial console for sure.
 systemctl mask systemd-firstboot.service
 
 # The root file system is the whole virtio disk, no partition table.
 cat >/etc/fstab <<'EOF'
 /dev/vda	/	ext4	rw,relatime,errors=remount-ro	0	0
 EOF
-
-# The integration tests run `sudo nspawn-cage ...` as alice.
-groupadd --gid 1000 alice
-useradd --uid 1000 --gid 1000 --create-home --home-dir /home/alice \
-	--shell /bin/bash alice
-cat >/etc/sudoers.d/alice <<'EOF'
-alice ALL=(ALL:ALL) NOPASSWD: ALL
-EOF
-chmod 0440 /etc/sudoers.d/alice
-
-# Nix: single-user builds as root, offline, no build users, no sandbox.
-mkdir -p /etc/nix /nix/store /nix/var/nix/gcroots /nix/var/nix/profiles
-cat >/etc/nix/nix.conf <<'EOF'
-# VM guest: root builds directly (no daemon, no build users), offline.
-sandbox = false
-build-users-group =
-substituters =
-experimental-features = nix-command
-EOF
-if [ -e /lib/systemd/system/nix-daemon.socket ]; then
-	systemctl mask nix-daemon.socket nix-daemon.service
-fi
-
-test -e /lib/systemd/system/systemd-machined.service
 
 # Network: only qemu's user-mode network, restricted (restrict=on: no route
 # to the host or beyond), used for one thing: the host's ssh to 127.0.0.1
@@ -138,8 +108,6 @@ systemctl mask \
 	fstrim.timer dpkg-db-backup.timer man-db.timer \
 	getty@tty1.service \
 	2>/dev/null || true
-
-printf '%s\n' 'export LANG=C.UTF-8' >>/root/.bashrc
 
 # The kernel and initrd are read by qemu from outside (-kernel, -initrd).
 ls /boot/vmlinuz-* /boot/initrd.img-* >/dev/null
