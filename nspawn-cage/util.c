@@ -138,14 +138,18 @@ bool string_has_cc(const char *s) {
 }
 
 int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode_t mode) {
+        return write_data_atomic_at(dirfd, name, contents, strlen(contents), mode);
+}
+
+int write_data_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode) {
         _cleanup_free_ char *tmp = strdup_printf(".#%s.%ld", name, (long) getpid());
         if (!tmp)
                 return -ENOMEM;
         _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return -errno;
-        size_t n = strlen(contents);
-        const char *p = contents;
+        size_t n = size;
+        const char *p = data;
         int r = 0;
         while (n > 0) {
                 ssize_t k = write(fd, p, n);
