@@ -289,14 +289,18 @@ int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *con
                 agent_state_hash(data, size, hash);
                 if ((size_t) (colon - entries[i]) == 16 && strncmp(entries[i], hash, 16) == 0)
                         continue; /* unchanged: an older cage never overwrites newer state */
+                /* As the user; once the helper has dropped CAP_SETUID (after the
+                 * agent's session), as root with the user's ids set on every
+                 * file and directory before it gets its name. */
                 FsIdentity id;
-                if ((r = user_fs_enter(u, &id)) < 0)
-                        return r;
+                bool as_user = user_fs_enter(u, &id) >= 0;
+                uid_t uid = as_user ? (uid_t) -1 : u->uid;
+                gid_t gid = as_user ? (gid_t) -1 : u->gid;
                 _cleanup_close_ int dfd = -1;
                 const char *base;
-                r = mkdir_walk(state_fd, path, 0700, (uid_t) -1, (gid_t) -1, true, &dfd, &base);
+                r = mkdir_walk(state_fd, path, 0700, uid, gid, true, &dfd, &base);
                 if (r >= 0)
-                        r = write_data_atomic_at(dfd, base, data, size, 0600);
+                        r = write_data_atomic_at(dfd, base, data, size, 0600, uid, gid);
                 user_fs_leave(&id);
                 if (r < 0) {
                         if (warn)

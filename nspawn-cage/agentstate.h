@@ -42,7 +42,9 @@ int agent_state_copy_in(const HostUser *u, int state_fd, int home_fd, char *cons
 /* Copy back what the agent changed: each entry's file is read from home_fd
  * (as root, relative to it, never through a link; regular files of at most
  * AGENT_STATE_FILE_MAX bytes), and, if its hash differs from what was
- * copied in, written as the user into state_fd atomically (0600). A file
+ * copied in, written as the user into state_fd atomically (0600; without
+ * CAP_SETUID, as root with the user's ids given to each new file and
+ * directory before it is named, which needs CAP_CHOWN). A file
  * the agent removed leaves the user's copy as it is. Returns the number
  * copied; errors writing are returned after trying every file. */
 int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *const *entries, AgentStateWarn warn,

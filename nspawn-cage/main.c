@@ -625,9 +625,9 @@ static int state_copy_out(Host *h, const CageRecord *rec) {
         int r = host_user_from_uid(rec->uid, &u);
         if (r < 0)
                 return log_error("cage %s: its user (uid %u) is gone; its agent state is not copied out", rec->name, (unsigned) rec->uid);
+        /* After the agent's session the helper has no CAP_SETUID: then as root, still without links. */
         FsIdentity id;
-        if ((r = user_fs_enter(&u, &id)) < 0)
-                return log_error("cannot take the file system identity of %s: %s", u.name, strerror(-r));
+        (void) user_fs_enter(&u, &id);
         struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
         _cleanup_close_ int sfd = (int) syscall(SYS_openat2, AT_FDCWD, rec->state_dir, &how, sizeof how);
         int saved = errno;
@@ -788,7 +788,7 @@ static int attach(Host *h, const CageSpec *s, char *const *command, char *const 
         if (r < 0)
                 return log_error("attaching to cage %s: %s", s->name, error ? error : strerror(-r));
         /* From here on: D-Bus as uid 0 and removing the cage's files. */
-        if ((r = caps_drop_for_session(s->network == NETWORK_PRIVATE)) < 0)
+        if ((r = caps_drop_for_session(s->network == NETWORK_PRIVATE, s->persist && s->state_files)) < 0)
                 return log_error("dropping capabilities: %s", strerror(-r));
         r = bus_run_agent(&session, h->event, &run, &status, &error);
         if (r < 0)

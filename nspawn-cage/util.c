@@ -138,10 +138,10 @@ bool string_has_cc(const char *s) {
 }
 
 int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode_t mode) {
-        return write_data_atomic_at(dirfd, name, contents, strlen(contents), mode);
+        return write_data_atomic_at(dirfd, name, contents, strlen(contents), mode, (uid_t) -1, (gid_t) -1);
 }
 
-int write_data_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode) {
+int write_data_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
         _cleanup_free_ char *tmp = strdup_printf(".#%s.%ld", name, (long) getpid());
         if (!tmp)
                 return -ENOMEM;
@@ -163,6 +163,8 @@ int write_data_atomic_at(int dirfd, const char *name, const void *data, size_t s
                 n -= (size_t) k;
         }
         if (r == 0 && fchmod(fd, mode) < 0)
+                r = -errno;
+        if (r == 0 && (uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0)
                 r = -errno;
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
