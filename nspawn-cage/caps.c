@@ -8,13 +8,17 @@
 #include "caps.h"
 #include "util.h"
 
-/* The last, CAP_NET_ADMIN, only for a Mode=private cage: its teardown
- * deletes the cage's nftables table (nft, run as uid 0, gets the bounding set). */
-static const cap_value_t keep_all[] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_NET_ADMIN };
-
-int caps_drop_for_session(bool net_admin) {
-        const cap_value_t *keep = keep_all;
-        size_t n_keep = ELEMENTSOF(keep_all) - !net_admin;
+/* CAP_NET_ADMIN only for a Mode=private cage: its teardown deletes the
+ * cage's nftables table (nft, run as uid 0, gets the bounding set).
+ * CAP_CHOWN only for a cage with [State] File=: teardown writes them into
+ * the user's state directory, owned by the user. */
+int caps_drop_for_session(bool net_admin, bool chown) {
+        cap_value_t keep[6] = { CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER };
+        size_t n_keep = 3;
+        if (net_admin)
+                keep[n_keep++] = CAP_NET_ADMIN;
+        if (chown)
+                keep[n_keep++] = CAP_CHOWN;
         if (geteuid() != 0)
                 return 0;
         for (cap_value_t c = 0; cap_valid(c); c++) {

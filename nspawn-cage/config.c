@@ -28,6 +28,7 @@ typedef enum ValueType {
         V_BIND,
         V_ENV_NAMES,
         V_ENV_ASSIGN,
+        V_STATE_PATHS,
         V_USERS,
         V_MODES,
         V_PROJECT,
@@ -70,6 +71,11 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_PROTECT_GIT] = { "Files", "ProtectGit", V_BOOL, L_ALL, _SETTING_INVALID },
         [SETTING_PASS] = { "Environment", "Pass", V_ENV_NAMES, L_ALL, _SETTING_INVALID },
         [SETTING_SET] = { "Environment", "Set", V_ENV_ASSIGN, L_ALL, _SETTING_INVALID },
+        /* What the agent keeps across cages lies in the user's home: only
+         * trusted layers (and presets) name it; the project may only opt out. */
+        [SETTING_STATE_DIRECTORY] = { "State", "Directory", V_STATE_PATHS, L_TRUSTED, _SETTING_INVALID },
+        [SETTING_STATE_FILE] = { "State", "File", V_STATE_PATHS, L_TRUSTED, _SETTING_INVALID },
+        [SETTING_PERSIST] = { "State", "Persist", V_BOOL, L_ALL, _SETTING_INVALID },
         [SETTING_ALLOW_USERS] = { "Policy", "AllowUsers", V_USERS, L_ADMIN, _SETTING_INVALID },
         [SETTING_MAX_CPUS] = { "Policy", "MaxCPUs", V_CPUS, L_ADMIN, _SETTING_INVALID },
         [SETTING_MAX_MEMORY] = { "Policy", "MaxMemory", V_SIZE, L_ADMIN, _SETTING_INVALID },
@@ -137,7 +143,7 @@ SettingId setting_from_string(const char *s) {
 
 bool setting_is_list(SettingId id) {
         switch (setting_table[id].type) {
-        case V_PACKAGES: case V_BIND: case V_ENV_NAMES: case V_ENV_ASSIGN: case V_USERS: case V_MODES:
+        case V_PACKAGES: case V_BIND: case V_ENV_NAMES: case V_ENV_ASSIGN: case V_USERS: case V_MODES: case V_STATE_PATHS:
                 return true;
         default:
                 return false;
@@ -327,6 +333,13 @@ bool path_is_safe_absolute(const char *p) {
         return true;
 }
 
+bool state_path_is_valid(const char *s) {
+        if (isempty(s) || s[0] == '/' || strlen(s) > STATE_PATH_MAX || strpbrk(s, " \t"))
+                return false;
+        _cleanup_free_ char *abs = strdup_printf("/%s", s);
+        return abs && path_is_safe_absolute(abs);
+}
+
 /* /nix/store/<32 chars of Nix's base32>-<name>, nothing below it. */
 bool store_path_is_valid(const char *p) {
         const char *h = startswith(p, "/nix/store/");
@@ -428,6 +441,7 @@ int config_new(Config **ret) {
         s[SETTING_NETWORK_MODE].number = NETWORK_OFF;
         s[SETTING_X11].number = s[SETTING_WAYLAND].number = s[SETTING_GPU].number = s[SETTING_X11_TRUSTED].number = false;
         s[SETTING_PROTECT_GIT].number = true;
+        s[SETTING_PERSIST].number = true;
         s[SETTING_MAX_CPUS].number = CPUS_INFINITY;
         s[SETTING_MAX_MEMORY].number = SIZE_INFINITY;
         s[SETTING_MAX_SWAP].number = SIZE_INFINITY;
@@ -826,6 +840,16 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                 }
                 char *one[] = { (char *) value, NULL };
                 return list_assign(s, one, origin, false);
+        }
+        case V_STATE_PATHS: {
+                _cleanup_strv_free_ char **words = NULL;
+                r = split_words(ctx, line, key, value, state_path_is_valid,
+                                "path relative to your home directory (such as .claude or .config/app; no '..', no leading '/')", &words);
+                if (r < 0)
+                        return r;
+                if (strv_length(words) + s->n_items > 32)
+                        return fail(ctx, line, "%s=: too many entries (at most 32)", key);
+                return list_assign(s, words, origin, isempty(value));
         }
         case V_PACKAGES:
         case V_ENV_NAMES:

@@ -51,6 +51,9 @@ typedef enum SettingId {
         SETTING_PROTECT_GIT,
         SETTING_PASS,
         SETTING_SET,
+        SETTING_STATE_DIRECTORY,
+        SETTING_STATE_FILE,
+        SETTING_PERSIST,
         SETTING_ALLOW_USERS,
         SETTING_MAX_CPUS,
         SETTING_MAX_MEMORY,
@@ -150,6 +153,12 @@ bool machine_name_is_valid(const char *s);
 bool env_name_is_valid(const char *s);
 bool package_name_is_valid(const char *s);
 bool user_name_is_valid(const char *s);
+/* A [State] Directory= or File= value: a path relative to the home
+ * directory, normalised (no "." or ".." components, no "//", no leading or
+ * trailing "/"), of characters a .nspawn bind can carry, at most
+ * STATE_PATH_MAX bytes. */
+#define STATE_PATH_MAX 128
+bool state_path_is_valid(const char *s);
 /* Absolute, no "." or ".." components, no "//", no trailing "/", no control
  * characters and none of the bytes systemd.nspawn(5) would need escaped. */
 bool path_is_safe_absolute(const char *p);

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <linux/openat2.h>
 
+#include "agentstate.h"
 #include "bus.h"
 #include "caps.h"
 #include "cgroup.h"
@@ -345,9 +346,10 @@ static int verb_config(const Args *a) {
                 if (setting_is_declared_only(id) && !s->set)
                         continue;
                 /* What the preset supplies is part of the effective settings too. */
-                if ((id == SETTING_COMMAND && !s->set) || id == SETTING_PACKAGES) {
+                if ((id == SETTING_COMMAND && !s->set) || id == SETTING_PACKAGES || id == SETTING_STATE_DIRECTORY || id == SETTING_STATE_FILE) {
                         char *const one[] = { cage.preset.command ? cage.preset.command : "bash -l", NULL };
-                        char *const *l = id == SETTING_COMMAND ? one : cage.preset.packages;
+                        char *const *l = id == SETTING_COMMAND ? one : id == SETTING_PACKAGES ? cage.preset.packages
+                                       : id == SETTING_STATE_DIRECTORY ? cage.preset.state_dirs : cage.preset.state_files;
                         const char *o = id == SETTING_COMMAND && !cage.preset.command ? "builtin" : preset_origin;
                         for (size_t i = 0; l && l[i]; i++) {
                                 if (a->json) {
@@ -481,6 +483,12 @@ static int verb_render(const Args *a) {
                 return log_error("closure: %s", bad ? bad : "empty"), 1;
         if (protect_git(cage.spec) < 0)
                 return 1;
+        if (cage.spec->persist) {
+                char home[PATH_MAX];
+                _cleanup_free_ char *sdir = state_dir_path(realpath(cage.user.home, home) ? home : cage.user.home, cage.spec->preset);
+                if (!sdir || cage_spec_add_state_binds(cage.spec, sdir) < 0)
+                        return log_error("out of memory"), 1;
+        }
         /* The range a start would try first; it takes another if that one is taken. */
         if (set_cage_paths(cage.spec, idmap_preferred_base(cage.spec->name)) < 0)
                 return log_error("out of memory"), 1;
@@ -583,6 +591,63 @@ static int staging_umount(const char *name) {
         return ret;
 }
 
+static void warn_state(const char *path, const char *why, void *userdata) {
+        const char *const *ctx = userdata; /* cage name, state directory */
+        fprintf(stderr, "nspawn-cage: warning: cage %s: ~/%s %s: left alone; your copy in %s/%s is unchanged\n", ctx[0], path, why, ctx[1], path);
+}
+
+/* [State] File=: from the user's state directory into the cage's home,
+ * before the cage first starts. */
+static int state_copy_in(const CageSpec *s, int rootfd, char **ret_path, char ***ret_entries) {
+        _cleanup_close_ int sfd = -1;
+        _cleanup_free_ char *path = NULL;
+        int r = agent_state_open(&s->user, s->preset, &sfd, &path);
+        if (r < 0)
+                return log_error("agent state of preset %s in %s/.local/state/nspawn-cage: %s", s->preset, s->user.home, strerror(-r));
+        struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW,
+                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+        _cleanup_close_ int hfd = (int) syscall(SYS_openat2, rootfd, s->user.home + 1, &how, sizeof how);
+        if (hfd < 0)
+                return log_error("the cage's %s: %s", s->user.home, strerror(errno));
+        const char *ctx[] = { s->name, path }, *bad = NULL;
+        if ((r = agent_state_copy_in(&s->user, sfd, hfd, s->state_files, warn_state, ctx, ret_entries, &bad)) < 0)
+                return log_error("copying %s/%s into the cage: %s", path, strempty(bad), strerror(-r));
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+/* [State] File=: back out of a cage's home (its unit stopped) into the
+ * state directory the record names, as the user who owns it. */
+static int state_copy_out(Host *h, const CageRecord *rec) {
+        if (!rec->state_dir || !rec->state_home || !rec->state_files || rec->state_home[0] != '/')
+                return 0;
+        _cleanup_(host_user_done) HostUser u = {};
+        int r = host_user_from_uid(rec->uid, &u);
+        if (r < 0)
+                return log_error("cage %s: its user (uid %u) is gone; its agent state is not copied out", rec->name, (unsigned) rec->uid);
+        /* After the agent's session the helper has no CAP_SETUID: then as root, still without links. */
+        FsIdentity id;
+        (void) user_fs_enter(&u, &id);
+        struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+        _cleanup_close_ int sfd = (int) syscall(SYS_openat2, AT_FDCWD, rec->state_dir, &how, sizeof how);
+        int saved = errno;
+        user_fs_leave(&id);
+        struct stat st;
+        if (sfd < 0 || fstat(sfd, &st) < 0 || st.st_uid != u.uid)
+                return log_error("cage %s: agent state %s: %s; its files are not copied out", rec->name, rec->state_dir,
+                                 sfd < 0 ? strerror(saved) : "not owned by its user");
+        _cleanup_free_ char *home = strdup_printf("cages/%s/rootfs%s", rec->name, rec->state_home);
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+        _cleanup_close_ int hfd = home ? (int) syscall(SYS_openat2, h->state_fd, home, &how, sizeof how) : -1;
+        if (hfd < 0)
+                return errno == ENOENT ? 0 : log_error("cage %s: %s/%s: %s; agent state not copied out", rec->name, STATE_DIR, strempty(home), strerror(errno));
+        const char *ctx[] = { rec->name, rec->state_dir };
+        unsigned n = 0;
+        if ((r = agent_state_copy_out(&u, hfd, sfd, rec->state_files, warn_state, ctx, &n)) < 0)
+                return log_error("cage %s: copying agent state out into %s: %s", rec->name, rec->state_dir, strerror(-r));
+        return 0;
+}
+
 /* Take everything of a cage away: its unit (and so the machine), its
  * settings file, its GC root and its state directory. Safe to call on any
  * part of it missing; reports what could not be removed. */
@@ -592,13 +657,15 @@ static int teardown(Host *h, const char *name, bool remove_lock) {
         if (!unit || settings_path(SETTINGS_DIR, name, &settings) < 0 || !(root = strdup_printf("gcroots/%s", name)) ||
             !(dir = strdup_printf("cages/%s", name)))
                 return log_error("out of memory");
-        CageRecord rec = {};
+        _cleanup_(cage_record_done) CageRecord rec = {};
         uid_t base = state_read_record(h->state_fd, name, &rec) >= 0 ? rec.uid_base : 0;
-        cage_record_done(&rec);
         r = bus_stop_unit(h->bus, h->event, unit, 30 * 1000000ULL);
         if (r < 0 && r != -ENOENT)
                 ret = log_error("stopping %s: %s", unit, strerror(-r));
         bus_reset_failed_unit(h->bus, unit);
+        /* The agent has stopped writing: [State] File= back to the user. */
+        if (rec.name && state_copy_out(h, &rec) < 0)
+                ret = -1;
         /* With the unit stopped the cage's namespace is gone, and the veth with it. */
         if ((r = network_release(NULL, name)) < 0)
                 ret = log_error("%s: the network of cage %s (nftables table inet nspawn-cage-%s, interface " NETWORK_IFNAME_PREFIX
@@ -721,7 +788,7 @@ static int attach(Host *h, const CageSpec *s, char *const *command, char *const 
         if (r < 0)
                 return log_error("attaching to cage %s: %s", s->name, error ? error : strerror(-r));
         /* From here on: D-Bus as uid 0 and removing the cage's files. */
-        if ((r = caps_drop_for_session(s->network == NETWORK_PRIVATE)) < 0)
+        if ((r = caps_drop_for_session(s->network == NETWORK_PRIVATE, s->persist && s->state_files)) < 0)
                 return log_error("dropping capabilities: %s", strerror(-r));
         r = bus_run_agent(&session, h->event, &run, &status, &error);
         if (r < 0)
@@ -801,7 +868,20 @@ static int stage_mounts(const CageSpec *s) {
                 const BindSpec *b = &s->binds[i];
                 if (!b->own_mount)
                         continue;
-                _cleanup_close_ int fd = open(b->source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+                _cleanup_close_ int fd = -1;
+                if (b->as_user) {
+                        /* The agent's state: the user's own directory, reached without links. */
+                        if ((r = user_fs_enter(&s->user, &id)) < 0)
+                                return log_error("cannot take the file system identity of %s: %s", s->user.name, strerror(-r));
+                        fd = (int) syscall(SYS_openat2, AT_FDCWD, b->source, &how, sizeof how);
+                        saved = errno;
+                        user_fs_leave(&id);
+                        if (fd < 0)
+                                return log_error("agent state %s: %s", b->source, strerror(saved));
+                        if (fstat(fd, &st) < 0 || st.st_uid != s->user.uid)
+                                return log_error("agent state %s is not owned by %s; remove it or fix its owner", b->source, s->user.name);
+                } else
+                        fd = open(b->source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
                 if (fd < 0)
                         return log_error("Bind= source %s: %s", b->source, strerror(errno));
                 if ((r = idmap_mount_project(fd, s->user.uid, s->user.gid, s->uid_base, b->staged)) < 0)
@@ -910,6 +990,19 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
                            .toplevel = s->toplevel, .helper = getpid(), .keep = a->keep,
                            .created_usec = (uint64_t) time(NULL) * 1000000ULL, .n_store_paths = (unsigned) strv_length(s->store_paths),
                            .uid_base = uid_base };
+        _cleanup_free_ char *state_path = NULL;
+        _cleanup_strv_free_ char **state_entries = NULL;
+        if (r >= 0 && s->persist && s->state_files) {
+                if (state_copy_in(s, rootfd, &state_path, &state_entries) < 0) {
+                        _cleanup_free_ char *busy = NULL;
+                        (void) state_remove_dir(h->state_fd, tmp, &busy);
+                        (void) unlink(gcroot);
+                        return -1;
+                }
+                rec.state_dir = state_path;
+                rec.state_home = s->user.home;
+                rec.state_files = state_entries;
+        }
         if (r >= 0)
                 r = state_write_record(cage_fd, &rec);
         if (r >= 0)
@@ -982,12 +1075,31 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
         return 0;
 }
 
+/* [State] Directory=: made in the user's state directory, as the user, and
+ * bound into the cage's home. */
+static int state_prepare(CageSpec *s) {
+        if (!s->persist)
+                return 0;
+        _cleanup_close_ int sfd = -1;
+        _cleanup_free_ char *path = NULL;
+        const char *bad = NULL;
+        int r = agent_state_open(&s->user, s->preset, &sfd, &path);
+        if (r < 0)
+                return log_error("agent state of preset %s in %s/.local/state/nspawn-cage: %s%s", s->preset, s->user.home, strerror(-r),
+                                 r == -EPERM ? " (a directory there is not yours; fix its owner or set [State] Persist=no)" : "");
+        if ((r = agent_state_make_dirs(&s->user, sfd, s->state_dirs, &bad)) < 0)
+                return log_error("agent state %s/%s: %s", path, strempty(bad), strerror(-r));
+        if (cage_spec_add_state_binds(s, path) < 0)
+                return log_error("out of memory");
+        return 0;
+}
+
 /* The cage gets a 64K uid range of its own, locked from the pick until the
  * unit holds the lock (as nspawn's stdin) and dropped on any failure. */
 static int cage_start(Host *h, Cage *cage, const Args *a, const Display *display, int *ret_lock_fd) {
         uid_t base;
         int uid_lock = -1;
-        if (check_idmap(cage->spec) < 0) /* fail early, before any build */
+        if (state_prepare(cage->spec) < 0 || check_idmap(cage->spec) < 0) /* fail early, before any build */
                 return -1;
         if (cage->spec->network == NETWORK_HOST)
                 fprintf(stderr, "nspawn-cage: warning: Mode=host: cage %s shares the host's network namespace: every service listening on "

@@ -78,8 +78,10 @@ static int add_file(RootfsPlan *p, int r, const char *path, char *contents, mode
         return add(p, ROOTFS_FILE, path, NULL, contents, mode, false);
 }
 
-/* Every parent of `path` below "/" as a directory, unless already planned. */
-static int add_parents(RootfsPlan *p, const char *path, const char *user_home) {
+/* Every parent of `path` below "/" as a directory, unless already planned;
+ * user_home (if given) and, with `below_home`, the parents below it are the
+ * user's: the agent rewrites files there by rename. */
+static int add_parents_owned(RootfsPlan *p, const char *path, const char *user_home, bool below_home) {
         _cleanup_free_ char *buf = strdup(path);
         if (!buf)
                 return -ENOMEM;
@@ -88,12 +90,17 @@ static int add_parents(RootfsPlan *p, const char *path, const char *user_home) {
                 bool have = false;
                 for (size_t i = 0; i < p->n_entries && !have; i++)
                         have = streq(p->entries[i].path, buf);
-                int r = have ? 0 : add(p, ROOTFS_DIR, buf, NULL, NULL, 0755, user_home && streq(buf, user_home));
+                bool owned = user_home && (streq(buf, user_home) || (below_home && path_startswith_dir(buf, user_home)));
+                int r = have ? 0 : add(p, ROOTFS_DIR, buf, NULL, NULL, 0755, owned);
                 *s = '/';
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+static int add_parents(RootfsPlan *p, const char *path, const char *user_home) {
+        return add_parents_owned(p, path, user_home, false);
 }
 
 static uint64_t fnv(uint64_t h, const char *s) {
@@ -180,7 +187,7 @@ int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret) {
                 r = add(&p, ROOTFS_BIND_RO, s->store_paths[i], s->store_paths[i], NULL, 0755, false);
         for (size_t i = 0; i < s->n_binds && r >= 0; i++) {
                 const BindSpec *b = &s->binds[i];
-                r = add_parents(&p, b->destination, NULL) ?:
+                r = (b->as_user ? add_parents_owned(&p, b->destination, s->user.home, true) : add_parents(&p, b->destination, NULL)) ?:
                     add(&p, b->read_only ? ROOTFS_BIND_RO : ROOTFS_BIND_RW, b->destination, b->source, NULL, 0755, false);
         }
         r = r ?: add_parents(&p, s->project, s->user.home);

@@ -34,6 +34,8 @@ CageSpec *cage_spec_free(CageSpec *s) {
         strv_free(s->pass);
         strv_free(s->set);
         strv_free(s->devices);
+        strv_free(s->state_dirs);
+        strv_free(s->state_files);
         free(s->toplevel);
         strv_free(s->store_paths);
         free(s);
@@ -44,7 +46,9 @@ void preset_done(Preset *p) {
         free(p->command);
         strv_free(p->packages);
         strv_free(p->wants_pass);
-        *p = (Preset) {};
+        strv_free(p->state_dirs);
+        strv_free(p->state_files);
+        *p = (Preset) { .persist = -1 };
 }
 
 int preset_parse(const char *label, const char *data, size_t size, Preset *ret, ConfigError *err) {
@@ -61,7 +65,7 @@ int preset_parse(const char *label, const char *data, size_t size, Preset *ret, 
         r = config_load_buffer(c, LAYER_USER, label, data, size, err);
         if (r < 0)
                 return r;
-        Preset p = {};
+        Preset p = { .persist = -1 };
         const Setting *cmd = &c->settings[SETTING_COMMAND];
         if (cmd->set && !(p.command = strdup(cmd->string)))
                 return -ENOMEM;
@@ -72,12 +76,56 @@ int preset_parse(const char *label, const char *data, size_t size, Preset *ret, 
         for (size_t i = 0; i < pass->n_items; i++)
                 if (strv_extend(&p.wants_pass, pass->items[i].value) < 0)
                         goto oom;
+        const SettingId lists[] = { SETTING_STATE_DIRECTORY, SETTING_STATE_FILE };
+        for (size_t k = 0; k < ELEMENTSOF(lists); k++) {
+                const Setting *l = &c->settings[lists[k]];
+                for (size_t i = 0; i < l->n_items; i++)
+                        if (!strv_contains(k == 0 ? p.state_dirs : p.state_files, l->items[i].value) &&
+                            strv_extend(k == 0 ? &p.state_dirs : &p.state_files, l->items[i].value) < 0)
+                                goto oom;
+        }
+        if (c->settings[SETTING_PERSIST].set)
+                p.persist = (int) c->settings[SETTING_PERSIST].number;
+        const char *a = NULL, *b = NULL;
+        if (state_paths_check(p.state_dirs, p.state_files, &a, &b) < 0) {
+                preset_done(&p);
+                config_error_done(err);
+                err->file = strdup(label);
+                err->message = strdup_printf("[State] %s and %s overlap; name each directory or file once, none below another", a, b);
+                return -EINVAL;
+        }
         p.wants_network = c->settings[SETTING_NETWORK_MODE].set ? (NetworkMode) c->settings[SETTING_NETWORK_MODE].number : NETWORK_OFF;
         *ret = p;
         return 0;
 oom:
         preset_done(&p);
         return -ENOMEM;
+}
+
+int state_paths_check(char *const *dirs, char *const *files, const char **ret_a, const char **ret_b) {
+        /* A directory must not equal or contain another entry; a file must
+         * not equal another file (a file "below" a file cannot exist). */
+        char *const *lists[] = { dirs, files };
+        for (size_t la = 0; la < 2; la++)
+                for (size_t i = 0; lists[la] && lists[la][i]; i++)
+                        for (size_t lb = 0; lb < 2; lb++)
+                                for (size_t j = 0; lists[lb] && lists[lb][j]; j++) {
+                                        if (la == lb && i == j)
+                                                continue;
+                                        const char *x = lists[la][i], *y = lists[lb][j];
+                                        const char *rest = startswith(y, x);
+                                        bool below = rest && (*rest == 0 || (*rest == '/' && la == 0));
+                                        if (below) {
+                                                *ret_a = x;
+                                                *ret_b = y;
+                                                return -EINVAL;
+                                        }
+                                }
+        return 0;
+}
+
+char *state_dir_path(const char *home, const char *preset) {
+        return strdup_printf("%s/.local/state/nspawn-cage/%s", streq(home, "/") ? "" : home, preset);
 }
 
 static uint64_t fnv1a(uint64_t h, const char *s) {
@@ -266,6 +314,36 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
                 if (strv_extend(&s->set, st[SETTING_SET].items[i].value) < 0)
                         return -ENOMEM;
 
+        /* Agent state: the preset's paths, then the trusted layers'. Off when
+         * any layer or the preset says Persist=no, and for root's cages. */
+        s->persist = st[SETTING_PERSIST].number && !(preset && preset->persist == 0) && user->uid != 0 && !streq(user->home, "/");
+        for (size_t k = 0; k < 2 && s->persist; k++) {
+                char ***dst = k == 0 ? &s->state_dirs : &s->state_files;
+                const Setting *l = &st[k == 0 ? SETTING_STATE_DIRECTORY : SETTING_STATE_FILE];
+                char *const *from = preset ? (k == 0 ? preset->state_dirs : preset->state_files) : NULL;
+                for (size_t i = 0; from && from[i]; i++)
+                        if (!strv_contains(*dst, from[i]) && strv_extend(dst, from[i]) < 0)
+                                return -ENOMEM;
+                for (size_t i = 0; i < l->n_items; i++)
+                        if (!strv_contains(*dst, l->items[i].value) && strv_extend(dst, l->items[i].value) < 0)
+                                return -ENOMEM;
+        }
+        const char *a = NULL, *b = NULL;
+        if (state_paths_check(s->state_dirs, s->state_files, &a, &b) < 0)
+                return fail(err, NULL, "[State] %s and %s overlap (between the preset %s and your configuration); name each directory or file once, none below another",
+                            a, b, s->preset);
+        for (size_t k = 0; k < 2; k++)
+                for (char **p = k == 0 ? s->state_dirs : s->state_files; p && *p; p++) {
+                        _cleanup_free_ char *inside = strdup_printf("%s/%s", user->home, *p);
+                        if (!inside)
+                                return -ENOMEM;
+                        if (path_startswith_dir(project, inside) || path_startswith_dir(inside, project))
+                                return fail(err, NULL, "[State] %s=%s: %s overlaps the project %s; move the project or set [State] Persist=no",
+                                            k == 0 ? "Directory" : "File", *p, inside, project);
+                }
+        if (!s->state_dirs && !s->state_files)
+                s->persist = false;
+
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -282,6 +360,24 @@ static int add_bind(CageSpec *s, const char *path, bool read_only) {
                 return -ENOMEM;
         }
         s->binds[s->n_binds++] = b;
+        return 0;
+}
+
+int cage_spec_add_state_binds(CageSpec *s, const char *state_dir) {
+        for (size_t i = 0; s->persist && s->state_dirs && s->state_dirs[i]; i++) {
+                BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
+                if (!t)
+                        return -ENOMEM;
+                s->binds = t;
+                BindSpec b = { .source = strdup_printf("%s/%s", state_dir, s->state_dirs[i]),
+                               .destination = strdup_printf("%s/%s", s->user.home, s->state_dirs[i]), .as_user = true };
+                if (!b.source || !b.destination) {
+                        free(b.source);
+                        free(b.destination);
+                        return -ENOMEM;
+                }
+                s->binds[s->n_binds++] = b;
+        }
         return 0;
 }
 

@@ -18,6 +18,8 @@ typedef struct BindSpec {
         bool own_mount; /* staged is a mount of its own, not a path in the project's */
         bool as_is;     /* writable but bound as it is: a socket, a device node, or nspawn-cage's
                          * own staging owned by the cage's range (display.c); never a user's files */
+        bool as_user;   /* the agent's state: the source is opened as the user, along a path
+                         * without links, and must be the user's own directory */
 } BindSpec;
 
 typedef struct CageSpec {
@@ -32,6 +34,9 @@ typedef struct CageSpec {
         NetworkMode network;
         bool x11, wayland, gpu;
         bool protect_git;
+        bool persist;       /* [State] Persist= and the preset agree, and there is state */
+        char **state_dirs;  /* [State] Directory=, relative to the home: bound from the state dir */
+        char **state_files; /* [State] File=: copied in at start, out when the cage ends */
         BindSpec *binds;
         size_t n_binds;
         char **pass; /* names of variables passed to the agent */
@@ -51,6 +56,9 @@ typedef struct Preset {
         char **packages;
         char **wants_pass; /* what the agent needs passed; informative */
         NetworkMode wants_network;
+        char **state_dirs;  /* [State] Directory= */
+        char **state_files; /* [State] File= */
+        int persist;        /* [State] Persist=: -1 unset, 0 no, 1 yes */
 } Preset;
 
 CageSpec *cage_spec_free(CageSpec *s);
@@ -58,7 +66,7 @@ static inline void cage_spec_freep(CageSpec **s) { cage_spec_free(*s); }
 
 void preset_done(Preset *p);
 /* Parse a preset file's contents ([Cage] Command=, Packages=, [Environment]
- * Pass=, [Network] Mode=). */
+ * Pass=, [Network] Mode=, [State] Directory=, File=, Persist=). */
 int preset_parse(const char *label, const char *data, size_t size, Preset *ret, ConfigError *err);
 
 /* Default machine name: the project directory's name, cleaned, plus 8 hex
@@ -69,6 +77,20 @@ int cage_default_name(const char *project, uid_t uid, char **ret);
  * preset already loaded (NULL for none). Errors name the config line. */
 int cage_spec_resolve(const Config *c, const char *project, const HostUser *user, const char *name,
                       const Preset *preset, CageSpec **ret, ConfigError *err);
+
+/* Do the [State] paths overlap (one equal to or below another)? 0 if not;
+ * -EINVAL with the two paths that do. Pure. */
+int state_paths_check(char *const *dirs, char *const *files, const char **ret_a, const char **ret_b);
+
+/* The user's state directory of the preset on the host:
+ * HOME/.local/state/nspawn-cage/PRESET (never $XDG_STATE_HOME: the caller's
+ * environment is not trusted). `home` should be canonical. */
+char *state_dir_path(const char *home, const char *preset);
+
+/* Bind each [State] Directory= read-write from state_dir/DIR to ~/DIR (as_user:
+ * staged through an idmapped mount of its own). Call before
+ * cage_spec_set_userns(); a no-op without persistence. */
+int cage_spec_add_state_binds(CageSpec *s, const char *state_dir);
 
 /* With ProtectGit=: bind the project's .git/hooks and .git/config
  * read-only over themselves, where they are a real directory and file

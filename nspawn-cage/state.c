@@ -18,13 +18,26 @@ void cage_record_done(CageRecord *r) {
         free(r->user);
         free(r->unit);
         free(r->toplevel);
+        free(r->state_dir);
+        free(r->state_home);
+        strv_free(r->state_files);
         *r = (CageRecord) {};
 }
 
 char *cage_record_format(const CageRecord *r) {
-        return strdup_printf("name=%s\nproject=%s\nuser=%s\nuid=%u\nunit=%s\ntoplevel=%s\nhelper=%ld\nkeep=%d\ncreated=%" PRIu64 "\nstore_paths=%u\nuid_base=%u\n",
+        StrBuf b = {};
+        _cleanup_free_ char *head = strdup_printf("name=%s\nproject=%s\nuser=%s\nuid=%u\nunit=%s\ntoplevel=%s\nhelper=%ld\nkeep=%d\ncreated=%" PRIu64 "\nstore_paths=%u\nuid_base=%u\n",
                              r->name, r->project, r->user, (unsigned) r->uid, r->unit, strempty(r->toplevel),
                              (long) r->helper, r->keep ? 1 : 0, r->created_usec, r->n_store_paths, (unsigned) r->uid_base);
+        if (!head)
+                return NULL;
+        strbuf_append(&b, head);
+        if (r->state_dir)
+                strbuf_appendf(&b, "state_dir=%s\nstate_home=%s\n", r->state_dir, strempty(r->state_home));
+        for (size_t i = 0; r->state_dir && r->state_files && r->state_files[i]; i++)
+                strbuf_appendf(&b, "state_file=%s\n", r->state_files[i]);
+        char *text = NULL;
+        return strbuf_steal(&b, &text) < 0 ? NULL : text;
 }
 
 int cage_record_parse(const char *text, CageRecord *ret) {
@@ -40,7 +53,8 @@ int cage_record_parse(const char *text, CageRecord *ret) {
                         *eq++ = 0;
                         char **dst = streq(line, "name") ? &r.name : streq(line, "project") ? &r.project
                                    : streq(line, "user") ? &r.user : streq(line, "unit") ? &r.unit
-                                   : streq(line, "toplevel") ? &r.toplevel : NULL;
+                                   : streq(line, "toplevel") ? &r.toplevel : streq(line, "state_dir") ? &r.state_dir
+                                   : streq(line, "state_home") ? &r.state_home : NULL;
                         if (dst) {
                                 free(*dst);
                                 if (!(*dst = strdup(eq)))
@@ -57,6 +71,8 @@ int cage_record_parse(const char *text, CageRecord *ret) {
                                 r.n_store_paths = (unsigned) strtoul(eq, NULL, 10);
                         else if (streq(line, "uid_base"))
                                 r.uid_base = (uid_t) strtoul(eq, NULL, 10);
+                        else if (streq(line, "state_file") && strv_extend(&r.state_files, eq) < 0)
+                                goto fail;
                 }
                 p += n + (p[n] == '\n');
         }

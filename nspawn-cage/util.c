@@ -138,14 +138,18 @@ bool string_has_cc(const char *s) {
 }
 
 int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode_t mode) {
+        return write_data_atomic_at(dirfd, name, contents, strlen(contents), mode, (uid_t) -1, (gid_t) -1);
+}
+
+int write_data_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
         _cleanup_free_ char *tmp = strdup_printf(".#%s.%ld", name, (long) getpid());
         if (!tmp)
                 return -ENOMEM;
         _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return -errno;
-        size_t n = strlen(contents);
-        const char *p = contents;
+        size_t n = size;
+        const char *p = data;
         int r = 0;
         while (n > 0) {
                 ssize_t k = write(fd, p, n);
@@ -159,6 +163,8 @@ int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode
                 n -= (size_t) k;
         }
         if (r == 0 && fchmod(fd, mode) < 0)
+                r = -errno;
+        if (r == 0 && (uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0)
                 r = -errno;
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;

@@ -90,8 +90,12 @@ int strbuf_steal(StrBuf *b, char **ret);
 /* True when s holds a byte < 0x20 or 0x7f. */
 bool string_has_cc(const char *s);
 
-/* Write contents to dirfd/name atomically (temporary name, fsync, rename). */
+/* Write contents to dirfd/name atomically (temporary name, fsync, rename).
+ * name is one file name (no '/'); a link at name is replaced, not followed. */
 int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode_t mode);
+/* The same for data of any bytes; uid/gid other than -1 own the file
+ * before it gets its name. */
+int write_data_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid);
 /* pipe2(O_CLOEXEC), then fork(): *ret_pid is 0 in the child, the child's
  * pid in the parent. On failure nothing is left open. */
 int fork_with_pipe(int pipefd[2], pid_t *ret_pid);

@@ -19,7 +19,8 @@ subst() { # file -> stdout with placeholders filled in
 }
 
 unsubst() {
-        sed -e "s|$case_dir|@CASE@|g" -e "s|$work|@WORK@|g" -e "s|:$uid:$gid:$user:$home:|:@UID@:@GID@:@USER@:@HOME@:|g" "$1"
+        sed -e "s|$case_dir|@CASE@|g" -e "s|$work|@WORK@|g" -e "s|:$uid:$gid:$user:$home:|:@UID@:@GID@:@USER@:@HOME@:|g" \
+            -e "s|\([ :]\)$home/|\1@HOME@/|g" "$1"
 }
 
 compare() { # expected-file got-file description

@@ -102,5 +102,60 @@ int main(void) {
            "preset parsed");
         preset_done(&p);
         config_error_done(&e);
+
+        /* [State] in a preset, and what resolving makes of it. */
+        const char *sp = "[Cage]\nCommand=fake-agent\n[State]\nDirectory=.fake-agent .config/fake\nFile=.fake-agent.json\n";
+        ok(preset_parse("fake.conf", sp, strlen(sp), &p, &e) == 0 && strv_length(p.state_dirs) == 2 &&
+           streq(p.state_dirs[1], ".config/fake") && strv_length(p.state_files) == 1 && p.persist == -1,
+           "preset [State] Directory= and File= parsed, Persist= unset");
+        const char *bad_paths[] = { "/abs", "../up", "a/../b", "a//b", "a/", ".", "a:b", NULL };
+        for (size_t i = 0; bad_paths[i]; i++)
+                ok(!state_path_is_valid(bad_paths[i]), "state path '%s' refused", bad_paths[i]);
+        ok(state_path_is_valid(".claude") && state_path_is_valid(".local/share/opencode"), "state paths relative to the home accepted");
+        HostUser alice = { .name = "alice", .uid = 1000, .gid = 1000, .home = "/home/alice" };
+        Config *cfg = NULL;
+        CageSpec *st = NULL;
+        ConfigError e2 = {};
+        ok(config_new(&cfg) == 0 && cage_spec_resolve(cfg, "/home/alice/proj", &alice, "c1", &p, &st, &e2) == 0 && st->persist &&
+           strv_length(st->state_dirs) == 2 && strv_length(st->state_files) == 1, "resolved: persistence on with the preset's state");
+        char *sdir = state_dir_path("/home/alice", "fake");
+        ok(sdir && streq(sdir, "/home/alice/.local/state/nspawn-cage/fake"), "the state directory is below the home, per preset");
+        ok(cage_spec_add_state_binds(st, sdir) == 0 && st->n_binds == 2 && st->binds[0].as_user && !st->binds[0].read_only &&
+           streq(st->binds[0].source, "/home/alice/.local/state/nspawn-cage/fake/.fake-agent") &&
+           streq(st->binds[0].destination, "/home/alice/.fake-agent"), "each Directory= becomes a writable bind from the state directory");
+        free(sdir);
+        cage_spec_free(st);
+        st = NULL;
+        const char *no = "[State]\nPersist=no\n";
+        ok(config_load_buffer(cfg, LAYER_PROJECT, "p.conf", no, strlen(no), &e2) == 0 &&
+           cage_spec_resolve(cfg, "/home/alice/proj", &alice, "c1", &p, &st, &e2) == 0 && !st->persist && !st->state_dirs,
+           "Persist=no from the project: no state");
+        cage_spec_free(st);
+        st = NULL;
+        const char *yes = "[State]\nPersist=yes\n";
+        ok(config_load_buffer(cfg, LAYER_PROJECT, "p.conf", yes, strlen(yes), &e2) == -EINVAL, "the project cannot turn Persist= back on");
+        config_free(cfg);
+        config_error_done(&e2);
+        ok(config_new(&cfg) == 0 && cage_spec_resolve(cfg, "/home/alice/.fake-agent", &alice, "c1", &p, &st, &e2) == -EINVAL &&
+           strstr(e2.message, "overlaps the project"), "a state directory that is the project is refused");
+        config_free(cfg);
+        config_error_done(&e2);
+        preset_done(&p);
+        const char *ov = "[State]\nDirectory=.a\nFile=.a/x.json\n";
+        ok(preset_parse("ov.conf", ov, strlen(ov), &p, &e) == -EINVAL && strstr(e.message, "overlap"), "a File= below a Directory= is refused");
+        config_error_done(&e);
+        preset_done(&p);
+        const char *dotdot = "[State]\nDirectory=../etc\n";
+        ok(preset_parse("dd.conf", dotdot, strlen(dotdot), &p, &e) == -EINVAL && e.line == 2, "Directory=../etc refused with its line");
+        config_error_done(&e);
+        preset_done(&p);
+        const char *proj = "[State]\nDirectory=.x\n";
+        ok(config_new(&cfg) == 0 && config_load_buffer(cfg, LAYER_PROJECT, "p.conf", proj, strlen(proj), &e2) == -EINVAL,
+           "the project cannot name state");
+        config_free(cfg);
+        config_error_done(&e2);
+        char *a2[] = { ".a", ".ab", NULL }, *f2[] = { ".a.json", NULL };
+        const char *x = NULL, *y = NULL;
+        ok(state_paths_check(a2, f2, &x, &y) == 0, "'.a' and '.ab' and '.a.json' do not overlap");
         return tap_done();
 }

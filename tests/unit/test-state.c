@@ -6,8 +6,15 @@
 #include <errno.h>
 #include <sys/stat.h>
 
+#include "agentstate.h"
 #include "state.h"
 #include "tap.h"
+
+static void count_warning(const char *path, const char *why, void *userdata) {
+        (void) path;
+        (void) why;
+        (*(int *) userdata)++;
+}
 
 int main(void) {
         CageRecord r = { .name = "demo", .project = "/home/alice/p q", .user = "alice", .uid = 1000,
@@ -77,5 +84,50 @@ int main(void) {
         unlinkat(fd, "cages", AT_REMOVEDIR);
         close(fd);
         rmdir(tmpl);
+        {
+                char *files[] = { "0123456789abcdef:.claude.json", "-:.config/x.json", NULL };
+                CageRecord w = { .name = "s1", .project = "/p", .user = "alice", .unit = "u", .state_dir = "/home/alice/.local/state/nspawn-cage/x",
+                                 .state_home = "/home/alice", .state_files = files }, back = {};
+                char *t = cage_record_format(&w);
+                ok(t && cage_record_parse(t, &back) == 0 && streq(back.state_dir, w.state_dir) && streq(back.state_home, "/home/alice") &&
+                   strv_length(back.state_files) == 2 && streq(back.state_files[1], files[1]), "record round trip keeps the agent state to copy out");
+                free(t);
+                cage_record_done(&back);
+        }
+        {
+                /* Copy-out: a changed regular file goes out; a link, a FIFO and
+                 * an unchanged file do not. */
+                char tmpl[] = "/tmp/test-agentstate.XXXXXX";
+                ok(mkdtemp(tmpl) != NULL, "scratch directory");
+                char home[300], stdir[300];
+                snprintf(home, sizeof home, "%s/home", tmpl);
+                snprintf(stdir, sizeof stdir, "%s/state", tmpl);
+                mkdir(home, 0755);
+                mkdir(stdir, 0700);
+                int hfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC), sfd = open(stdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                write_file_atomic_at(hfd, "new.json", "{\"a\":1}", 0600);
+                write_file_atomic_at(hfd, "same.json", "same", 0600);
+                symlinkat("/etc/passwd", hfd, "link.json");
+                mkfifoat(hfd, "fifo.json", 0600);
+                char hash[17];
+                agent_state_hash("same", 4, hash);
+                char same[64];
+                snprintf(same, sizeof same, "%s:same.json", hash);
+                char *entries[] = { "-:new.json", same, "-:link.json", "-:fifo.json", "-:gone.json", NULL };
+                HostUser me = { .name = "me", .uid = geteuid(), .gid = getegid(), .home = "/" };
+                unsigned n = 0;
+                int warned = 0;
+                ok(agent_state_copy_out(&me, hfd, sfd, entries, count_warning, &warned, &n) == 0 && n == 1 && warned == 2,
+                   "copy-out: one changed file copied, a link and a FIFO warned about, unchanged and removed ones skipped");
+                struct stat st;
+                ok(fstatat(sfd, "new.json", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600 &&
+                   fstatat(sfd, "link.json", &st, AT_SYMLINK_NOFOLLOW) < 0 && fstatat(sfd, "same.json", &st, AT_SYMLINK_NOFOLLOW) < 0,
+                   "the copy is a 0600 regular file; nothing else was written");
+                close(hfd);
+                close(sfd);
+                char cmd[400];
+                snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
+                (void) !system(cmd);
+        }
         return tap_done();
 }

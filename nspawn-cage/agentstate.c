@@ -1,0 +1,316 @@
+/* agentstate.c: the user's agent state directory and the copies of [State]
+ * File= in and out of a cage. Every path below the home or the cage's home
+ * is walked one component at a time relative to a directory fd with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): the agent controls the
+ * cage's home, and a link it plants there must never lead root anywhere. */
+#include "autoconfig.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "agentstate.h"
+#include "util.h"
+
+static int openat2_beneath(int dirfd, const char *path, int flags, bool beneath) {
+        struct open_how how = { .flags = (uint64_t) (flags | O_CLOEXEC | O_NOFOLLOW),
+                                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | (beneath ? RESOLVE_BENEATH : 0) };
+        int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+        return fd < 0 ? -errno : fd;
+}
+
+/* mkdir dirfd/name (mode, owned by uid:gid when uid != -1 and new) and open it. */
+static int mkdir_open(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid, int *ret_fd) {
+        bool made = mkdirat(dirfd, name, mode) >= 0;
+        if (!made && errno != EEXIST)
+                return -errno;
+        int fd = openat2_beneath(dirfd, name, O_RDONLY | O_DIRECTORY, true);
+        if (fd < 0)
+                return fd;
+        if (made && uid != (uid_t) -1 && fchown(fd, uid, gid) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Walk (creating) the directories of `path` below dirfd; with `parent_only`
+ * stop before its last component and return that in *ret_base. */
+static int mkdir_walk(int dirfd, const char *path, mode_t mode, uid_t uid, gid_t gid, bool parent_only, int *ret_fd,
+                      const char **ret_base) {
+        _cleanup_free_ char *buf = strdup(path);
+        if (!buf)
+                return -ENOMEM;
+        _cleanup_close_ int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        char *c = buf;
+        for (;;) {
+                char *slash = strchr(c, '/');
+                if (!slash && parent_only)
+                        break;
+                if (slash)
+                        *slash = 0;
+                int next;
+                int r = mkdir_open(fd, c, mode, uid, gid, &next);
+                if (r < 0)
+                        return r;
+                close(fd);
+                fd = next;
+                if (!slash)
+                        break;
+                c = slash + 1;
+        }
+        if (ret_base)
+                *ret_base = path + (c - buf);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Read a regular file of at most AGENT_STATE_FILE_MAX bytes. */
+static int read_bounded(int fd, char **ret, size_t *ret_size) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return S_ISLNK(st.st_mode) ? -ELOOP : -EBADFD;
+        if ((uint64_t) st.st_size > AGENT_STATE_FILE_MAX)
+                return -EFBIG;
+        size_t cap = (size_t) st.st_size + 1, n = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                if (n == cap) {
+                        if (cap > AGENT_STATE_FILE_MAX)
+                                return -EFBIG; /* grew since fstat() */
+                        char *t = realloc(buf, cap * 2);
+                        if (!t)
+                                return -ENOMEM;
+                        buf = t;
+                        cap *= 2;
+                }
+                ssize_t k = read(fd, buf + n, cap - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        if (n > AGENT_STATE_FILE_MAX)
+                return -EFBIG;
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
+/* Open path below dirfd without following links, check it is a regular
+ * file, then read it through a fresh open of that very inode: a FIFO or a
+ * device is never opened for reading. */
+static int read_beneath(int dirfd, const char *path, char **ret, size_t *ret_size) {
+        _cleanup_close_ int pfd = openat2_beneath(dirfd, path, O_PATH, true);
+        if (pfd < 0)
+                return pfd;
+        struct stat st;
+        if (fstat(pfd, &st) < 0)
+                return -errno;
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+        _cleanup_close_ int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        return read_bounded(fd, ret, ret_size);
+}
+
+static const char *refusal(int r) {
+        switch (r) {
+        case -ELOOP: return "is a symbolic link (or lies below one), not a regular file";
+        case -EBADFD: return "is not a regular file (a FIFO, device, socket or directory)";
+        case -EFBIG: return "is larger than 16 MiB";
+        case -EXDEV: return "lies on another mount";
+        default: return strerror(-r);
+        }
+}
+
+int agent_state_open(const HostUser *u, const char *preset, int *ret_fd, char **ret_path) {
+        static const struct { const char *name; mode_t mode; bool ours; } parts[] = {
+                { ".local", 0755, false }, { "state", 0700, false }, { "nspawn-cage", 0700, true }, { NULL, 0700, true },
+        };
+        /* Above the home, every directory is root's: resolving its links is safe. */
+        char home[PATH_MAX];
+        if (!realpath(u->home, home))
+                return -errno;
+        _cleanup_free_ char *path = strdup_printf("%s/.local/state/nspawn-cage/%s", home, preset);
+        if (!path)
+                return -ENOMEM;
+        FsIdentity id;
+        int r = user_fs_enter(u, &id);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = openat2_beneath(AT_FDCWD, home, O_RDONLY | O_DIRECTORY, false);
+        struct stat st;
+        r = fd < 0 ? fd : fstat(fd, &st) < 0 ? -errno : st.st_uid != u->uid ? -EPERM : 0;
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(parts); i++) {
+                int next;
+                r = mkdir_open(fd, parts[i].name ? parts[i].name : preset, parts[i].mode, (uid_t) -1, (gid_t) -1, &next);
+                if (r < 0)
+                        break;
+                close(fd);
+                fd = next;
+                if (parts[i].ours && (fstat(fd, &st) < 0 || st.st_uid != u->uid))
+                        r = -EPERM;
+        }
+        user_fs_leave(&id);
+        if (r < 0)
+                return r;
+        *ret_fd = TAKE_FD(fd);
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+int agent_state_make_dirs(const HostUser *u, int state_fd, char *const *dirs, const char **ret_bad) {
+        FsIdentity id;
+        int r = user_fs_enter(u, &id);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; r >= 0 && dirs && dirs[i]; i++) {
+                int fd;
+                struct stat st;
+                r = mkdir_walk(state_fd, dirs[i], 0700, (uid_t) -1, (gid_t) -1, false, &fd, NULL);
+                if (r >= 0) {
+                        if (fstat(fd, &st) < 0 || st.st_uid != u->uid)
+                                r = -EPERM;
+                        close(fd);
+                }
+                if (r < 0)
+                        *ret_bad = dirs[i];
+        }
+        user_fs_leave(&id);
+        return r;
+}
+
+void agent_state_hash(const void *data, size_t size, char buf[static 17]) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        const unsigned char *p = data;
+        for (size_t i = 0; i < size; i++) {
+                h ^= p[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        snprintf(buf, 17, "%016" PRIx64, h);
+}
+
+int agent_state_copy_in(const HostUser *u, int state_fd, int home_fd, char *const *files, AgentStateWarn warn,
+                        void *userdata, char ***ret_entries, const char **ret_bad) {
+        _cleanup_strv_free_ char **entries = NULL;
+        for (size_t i = 0; files && files[i]; i++) {
+                _cleanup_free_ char *data = NULL;
+                size_t size = 0;
+                FsIdentity id;
+                int r = user_fs_enter(u, &id);
+                if (r < 0)
+                        return r;
+                r = read_beneath(state_fd, files[i], &data, &size);
+                user_fs_leave(&id);
+                if (r < 0) {
+                        if (r != -ENOENT && warn)
+                                warn(files[i], refusal(r), userdata);
+                        if (strv_push(&entries, strdup_printf("-:%s", files[i])) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                /* Into the fresh rootfs as root: the user's ids on disk, which
+                 * PrivateUsersOwnership=chown shifts into the cage's range. */
+                _cleanup_close_ int dfd = -1;
+                const char *base;
+                if ((r = mkdir_walk(home_fd, files[i], 0755, u->uid, u->gid, true, &dfd, &base)) < 0) {
+                        *ret_bad = files[i];
+                        return r;
+                }
+                _cleanup_close_ int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0) {
+                        *ret_bad = files[i];
+                        return -errno;
+                }
+                for (size_t n = 0; n < size;) {
+                        ssize_t k = write(fd, data + n, size - n);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0) {
+                                *ret_bad = files[i];
+                                return -errno;
+                        }
+                        n += (size_t) k;
+                }
+                if (fchown(fd, u->uid, u->gid) < 0) {
+                        *ret_bad = files[i];
+                        return -errno;
+                }
+                char hash[17];
+                agent_state_hash(data, size, hash);
+                if (strv_push(&entries, strdup_printf("%s:%s", hash, files[i])) < 0)
+                        return -ENOMEM;
+        }
+        *ret_entries = TAKE_PTR(entries);
+        return 0;
+}
+
+int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *const *entries, AgentStateWarn warn,
+                         void *userdata, unsigned *ret_copied) {
+        int ret = 0;
+        unsigned copied = 0;
+        for (size_t i = 0; entries && entries[i]; i++) {
+                const char *colon = strchr(entries[i], ':');
+                if (!colon)
+                        continue;
+                const char *path = colon + 1;
+                _cleanup_free_ char *data = NULL;
+                size_t size = 0;
+                int r = read_beneath(home_fd, path, &data, &size);
+                if (r == -ENOENT)
+                        continue; /* removed by the agent: the user's copy stays */
+                if (r < 0) {
+                        if (warn)
+                                warn(path, refusal(r), userdata);
+                        continue;
+                }
+                char hash[17];
+                agent_state_hash(data, size, hash);
+                if ((size_t) (colon - entries[i]) == 16 && strncmp(entries[i], hash, 16) == 0)
+                        continue; /* unchanged: an older cage never overwrites newer state */
+                /* As the user; once the helper has dropped CAP_SETUID (after the
+                 * agent's session), as root with the user's ids set on every
+                 * file and directory before it gets its name. */
+                FsIdentity id;
+                bool as_user = user_fs_enter(u, &id) >= 0;
+                uid_t uid = as_user ? (uid_t) -1 : u->uid;
+                gid_t gid = as_user ? (gid_t) -1 : u->gid;
+                _cleanup_close_ int dfd = -1;
+                const char *base;
+                r = mkdir_walk(state_fd, path, 0700, uid, gid, true, &dfd, &base);
+                if (r >= 0)
+                        r = write_data_atomic_at(dfd, base, data, size, 0600, uid, gid);
+                user_fs_leave(&id);
+                if (r < 0) {
+                        if (warn)
+                                warn(path, strerror(-r), userdata);
+                        ret = ret ?: r;
+                        continue;
+                }
+                copied++;
+        }
+        if (ret_copied)
+                *ret_copied = copied;
+        return ret;
+}
