@@ -3,6 +3,8 @@
 #include "autoconfig.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,19 +37,27 @@ int main(void) {
         mkfifo(P("fifo"), 0644);
         int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         const char *reason = NULL;
-
-        ok(try_open(root, P("dir"), LAYER_USER, false, &u, &reason) == 0, "a real directory of the user's opens");
-        ok(try_open(root, P("dir/file"), LAYER_USER, true, &u, &reason) == 0, "a regular file opens");
-        ok(try_open(root, P("link"), LAYER_USER, true, &u, &reason) == -ELOOP && reason && strstr(reason, "symbolic link"),
-           "a symbolic link as the source is refused (ELOOP), with the reason");
-        ok(try_open(root, P("via/dir"), LAYER_USER, true, &u, &reason) == -ELOOP, "a symbolic link as an intermediate component too");
-        ok(try_open(root, P("via/dir"), LAYER_ADMIN, true, &u, &reason) == -ELOOP && try_open(root, P("link"), LAYER_ADMIN, true, &u, &reason) == -ELOOP,
-           "for an administrator's bind too");
-        ok(try_open(root, P("absent"), LAYER_USER, true, &u, &reason) == -ENOENT && reason && strstr(reason, "does not exist"),
-           "a missing source says so");
-        ok(try_open(root, P("fifo"), LAYER_USER, true, &u, &reason) == -EPERM && reason && strstr(reason, "neither a directory"),
-           "a FIFO from the user layer is refused");
-        ok(try_open(root, P("fifo"), LAYER_ADMIN, true, &u, &reason) == 0, "an administrator may bind any kind of file");
+        struct open_how how = { .flags = O_PATH | O_CLOEXEC };
+        int probe = (int) syscall(SYS_openat2, root, "tmp", &how, sizeof how);
+        if (probe < 0 && errno == ENOSYS)
+                /* valgrind knows no openat2 (nor Linux before 5.6): only the checks on a stat can run. */
+                printf("ok %d # SKIP openat2() is not available here (valgrind?)\n", ++tap_n);
+        else {
+                ok(try_open(root, P("dir"), LAYER_USER, false, &u, &reason) == 0, "a real directory of the user's opens");
+                ok(try_open(root, P("dir/file"), LAYER_USER, true, &u, &reason) == 0, "a regular file opens");
+                ok(try_open(root, P("link"), LAYER_USER, true, &u, &reason) == -ELOOP && reason && strstr(reason, "symbolic link"),
+                   "a symbolic link as the source is refused (ELOOP), with the reason");
+                ok(try_open(root, P("via/dir"), LAYER_USER, true, &u, &reason) == -ELOOP, "a symbolic link as an intermediate component too");
+                ok(try_open(root, P("via/dir"), LAYER_ADMIN, true, &u, &reason) == -ELOOP && try_open(root, P("link"), LAYER_ADMIN, true, &u, &reason) == -ELOOP,
+                   "for an administrator's bind too");
+                ok(try_open(root, P("absent"), LAYER_USER, true, &u, &reason) == -ENOENT && reason && strstr(reason, "does not exist"),
+                   "a missing source says so");
+                ok(try_open(root, P("fifo"), LAYER_USER, true, &u, &reason) == -EPERM && reason && strstr(reason, "neither a directory"),
+                   "a FIFO from the user layer is refused");
+                ok(try_open(root, P("fifo"), LAYER_ADMIN, true, &u, &reason) == 0, "an administrator may bind any kind of file");
+        }
+        if (probe >= 0)
+                close(probe);
 
         struct stat st = { .st_mode = S_IFDIR | 0755, .st_uid = u.uid + 1 };
         BindSpec b = { .source = (char *) "/x", .destination = (char *) "/x", .origin = { .layer = LAYER_USER } };
