@@ -381,8 +381,8 @@ static int idmapped_clone(int dirfd, int userns_fd, unsigned flags, uint64_t att
         /* Private: the clone would otherwise join the source's peer group,
          * and mounts made later under the project would show up in it. */
         struct mount_attr attr = {
-                .attr_set = MOUNT_ATTR_IDMAP | attr_set,
-                .userns_fd = (uint64_t) userns_fd,
+                .attr_set = (userns_fd >= 0 ? MOUNT_ATTR_IDMAP : 0) | attr_set,
+                .userns_fd = userns_fd >= 0 ? (uint64_t) userns_fd : 0,
                 .propagation = MS_PRIVATE,
         };
         if (sys_mount_setattr(tree, "", AT_EMPTY_PATH | rec, &attr) < 0)
@@ -396,11 +396,13 @@ int idmap_mount(int project_fd, int userns_fd, const char *staging, unsigned fla
         int r;
 
         struct stat st;
-        if (project_fd < 0 || userns_fd < 0 || isempty(staging) || staging[0] != '/')
+        /* Without a mapping only read-only: nothing written through it could land as another id. */
+        bool ro = flags & IDMAP_MOUNT_READ_ONLY;
+        if (project_fd < 0 || (userns_fd < 0 && !ro) || isempty(staging) || staging[0] != '/')
                 return -EINVAL;
         if (fstat(project_fd, &st) < 0)
                 return -errno;
-        if ((r = idmapped_clone(project_fd, userns_fd, flags, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, &tree)) < 0)
+        if ((r = idmapped_clone(project_fd, userns_fd, flags, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (ro ? MOUNT_ATTR_RDONLY : 0), &tree)) < 0)
                 return r;
         /* A mount point of the source's kind: a directory, or an empty file. */
         if (S_ISDIR(st.st_mode)) {
@@ -455,6 +457,10 @@ int idmap_supported(const char *path) {
         _cleanup_close_ int dirfd = open(path, O_PATH | O_CLOEXEC);
         if (dirfd < 0)
                 return -errno;
+        return idmap_supported_fd(dirfd);
+}
+
+int idmap_supported_fd(int dirfd) {
         /* Any mapping will do; the clone is never attached. */
         _cleanup_close_ int userns = -1;
         int r = idmap_userns_fd(0, UINT32_C(0x6FFFFFFE), 0, UINT32_C(0x6FFFFFFE), &userns);

@@ -55,12 +55,15 @@ int idmap_userns_fd(uid_t inner, uid_t outer, gid_t ginner, gid_t gouter, int *r
 
 typedef enum IdmapMountFlags {
         IDMAP_MOUNT_RECURSIVE = 1 << 0, /* clone and map submounts too (each must support idmapping) */
+        IDMAP_MOUNT_READ_ONLY = 1 << 1, /* the clone is read-only; then userns_fd may be -1: no mapping */
 } IdmapMountFlags;
 
 /* Clone the mount at project_fd (a directory or file fd), idmap it with
  * userns_fd, make it nosuid, nodev and private, and attach it at staging (a
  * directory created 0700, or an empty file 0600, if missing). Atomic: on failure nothing is attached.
- * -EBUSY if something is mounted at staging already. */
+ * -EBUSY if something is mounted at staging already. With userns_fd -1 and
+ * IDMAP_MOUNT_READ_ONLY: a plain read-only clone, for file systems without
+ * idmapped mounts. */
 int idmap_mount(int project_fd, int userns_fd, const char *staging, unsigned flags);
 /* The usual case: on-disk uid:gid of the invoking user appear in a cage of
  * range `base` as the same ids, i.e. as kernel ids base+uid:base+gid.
@@ -77,6 +80,8 @@ int idmap_umount(const char *staging);
  * does not support them. -EPERM: the mount is already idmapped (systemd-homed
  * homes on kernels before 6.15) or we lack privilege. Other -errno: path. */
 int idmap_supported(const char *path);
+/* The same for the mount an open fd (O_PATH will do) is on. */
+int idmap_supported_fd(int fd);
 
 /* The file system type ("overlay", "nfs4", ...) and mount point of path,
  * from /proc/self/mountinfo, for messages. */

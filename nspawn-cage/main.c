@@ -18,6 +18,7 @@
 #include <linux/openat2.h>
 
 #include "agentstate.h"
+#include "binds.h"
 #include "bus.h"
 #include "caps.h"
 #include "cgroup.h"
@@ -815,29 +816,60 @@ static int idmap_refusal(const char *what, const char *path, int r) {
         return log_error("%s %s: cannot make an idmapped mount of it: %s", what, path, strerror(-r));
 }
 
+/* "FILE:LINE: Bind=VALUE:" of a bind, or what added it, for messages. */
+static char *bind_label(const BindSpec *b) {
+        const char *key = b->read_only ? "BindReadOnly" : "Bind";
+        bool same = streq(b->source, b->destination);
+        if (!b->origin.file)
+                return strdup_printf("ProtectGit=: %s=%s", key, b->source);
+        return strdup_printf("%s:%u: %s=%s%s%s", b->origin.file, b->origin.line, key, b->source, same ? "" : ":",
+                             same ? "" : b->destination);
+}
+
+/* Open a bind's source as bind_source_open() does; log why not. */
+static int open_bind(int root_fd, const CageSpec *s, const BindSpec *b, int *ret_fd) {
+        const char *reason = NULL;
+        int r = bind_source_open(root_fd, b, &s->user, ret_fd, &reason);
+        if (r >= 0)
+                return 0;
+        _cleanup_free_ char *label = bind_label(b);
+        return log_error("%s: source %s: %s", strempty(label), b->source, reason ? reason : strerror(-r));
+}
+
 /* Every cage has its own user namespace: the project and each writable
  * bind must be idmappable (refused otherwise: no weaker fallback); a
- * read-only bind that is not is bound as it is. Before anything is built. */
+ * read-only bind that is not is staged as a plain read-only clone. Before
+ * anything is built; stage_mounts() opens and checks each source again. */
 static int check_idmap(CageSpec *s) {
         int r = idmap_supported(s->project);
         if (r < 0)
                 return idmap_refusal("project", s->project, r);
+        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return log_error("/: %s", strerror(errno));
         for (size_t i = 0; i < s->n_binds; i++) {
                 BindSpec *b = &s->binds[i];
-                const char *below = startswith(b->source, s->project);
-                if (below && (*below == '/' || *below == 0))
+                if (b->as_is)
                         continue;
-                if ((r = idmap_supported(b->source)) >= 0)
+                _cleanup_close_ int fd = -1;
+                if (open_bind(root, s, b, &fd) < 0)
+                        return -1;
+                b->no_idmap = false;
+                if ((r = idmap_supported_fd(fd)) >= 0)
                         continue;
-                if (!b->read_only)
-                        return idmap_refusal("Bind= source", b->source, r);
+                if (!b->read_only) {
+                        _cleanup_free_ char *label = bind_label(b);
+                        _cleanup_free_ char *what = strdup_printf("%s: source", strempty(label));
+                        return idmap_refusal(what ? what : "Bind= source", b->source, r);
+                }
                 b->no_idmap = true;
         }
         return 0;
 }
 
-/* The project (opened as the user, along a path without links) and the
- * binds with a mount of their own, each idmapped at its staging path. */
+/* The project (opened as the user, along a path without links) and every
+ * bind (opened as bind_source_open() does), each mounted from its fd at its
+ * root-owned staging path: idmapped, or a plain read-only clone. */
 static int stage_mounts(const CageSpec *s) {
         FsIdentity id;
         int r = user_fs_enter(&s->user, &id);
@@ -864,28 +896,21 @@ static int stage_mounts(const CageSpec *s) {
                                          (unsigned) s->user.uid, (unsigned) s->user.gid);
                 return idmap_refusal("project", s->project, r);
         }
+        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return log_error("/: %s", strerror(errno));
         for (size_t i = 0; i < s->n_binds; i++) {
                 const BindSpec *b = &s->binds[i];
                 if (!b->own_mount)
                         continue;
                 _cleanup_close_ int fd = -1;
-                if (b->as_user) {
-                        /* The agent's state: the user's own directory, reached without links. */
-                        if ((r = user_fs_enter(&s->user, &id)) < 0)
-                                return log_error("cannot take the file system identity of %s: %s", s->user.name, strerror(-r));
-                        fd = (int) syscall(SYS_openat2, AT_FDCWD, b->source, &how, sizeof how);
-                        saved = errno;
-                        user_fs_leave(&id);
-                        if (fd < 0)
-                                return log_error("agent state %s: %s", b->source, strerror(saved));
-                        if (fstat(fd, &st) < 0 || st.st_uid != s->user.uid)
-                                return log_error("agent state %s is not owned by %s; remove it or fix its owner", b->source, s->user.name);
-                } else
-                        fd = open(b->source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0)
-                        return log_error("Bind= source %s: %s", b->source, strerror(errno));
-                if ((r = idmap_mount_project(fd, s->user.uid, s->user.gid, s->uid_base, b->staged)) < 0)
-                        return idmap_refusal("Bind= source", b->source, r);
+                if (open_bind(root, s, b, &fd) < 0)
+                        return -1;
+                if ((r = bind_stage(fd, b, &s->user, s->uid_base)) < 0) {
+                        _cleanup_free_ char *label = bind_label(b);
+                        _cleanup_free_ char *what = strdup_printf("%s: source", strempty(label));
+                        return idmap_refusal(what ? what : "Bind= source", b->source, r);
+                }
         }
         return 0;
 }
@@ -1030,7 +1055,7 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
         _cleanup_free_ char *text = NULL;
         if ((r = settings_render(s, &text, &bad)) < 0) {
                 if (r == -EPERM)
-                        log_error("Bind=%s: a writable bind must be idmapped, and it cannot be", strempty(bad));
+                        log_error("Bind=%s: a bind must come from its staging mount, and it has none", strempty(bad));
                 else
                         log_error("cannot write '%s' safely into a .nspawn file", strempty(bad));
                 cage_teardown_keep_lock(h, s->name);

@@ -90,9 +90,10 @@ int settings_render(const CageSpec *s, char **ret_text, char **ret_bad_value) {
                         strbuf_done(&b);
                         return r;
                 }
-                /* A writable bind without an idmapped mount would let the
-                 * cage write as ids outside the user's: never. */
-                if (!bs->read_only && !bs->staged && !bs->as_is) {
+                /* A configured bind by its own path would be resolved again
+                 * by nspawn, along whatever link is there by then: only from
+                 * its staging mount, made from the fd that was checked. */
+                if (!bs->staged && !bs->as_is) {
                         strbuf_done(&b);
                         *ret_bad_value = strdup(bs->source);
                         return -EPERM;

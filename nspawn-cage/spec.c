@@ -27,6 +27,7 @@ CageSpec *cage_spec_free(CageSpec *s) {
                 free(s->binds[i].source);
                 free(s->binds[i].destination);
                 free(s->binds[i].staged);
+                free((char *) s->binds[i].origin.file);
         }
         free(s->project_staged);
         free(s->store_dir);
@@ -227,8 +228,10 @@ static int add_binds(CageSpec *s, const Setting *st, bool read_only, ConfigError
                 const char *key = read_only ? "BindReadOnly" : "Bind";
                 if (streq(src, "/"))
                         return fail(err, &it->origin, "%s=%s: binding the whole host file system is not allowed", key, it->value);
-                if (it->origin.layer == LAYER_USER) {
-                        /* Read with the user's rights at start; here keep the obvious out. */
+                if (it->origin.layer != LAYER_ADMIN) {
+                        /* Opened with the user's rights and along no link at start
+                         * (binds.c), so these prefixes are what is bound; keep the
+                         * obvious out. */
                         static const char *const denied[] = { "/etc", "/root", "/proc", "/sys", "/dev", "/run", "/boot", "/nix", "/var/lib", NULL };
                         for (size_t k = 0; denied[k]; k++)
                                 if (path_startswith_dir(src, denied[k]))
@@ -244,11 +247,17 @@ static int add_binds(CageSpec *s, const Setting *st, bool read_only, ConfigError
                                 return fail(err, &it->origin, "%s=%s: the destination lies in a directory the cage itself provides; bind below /home, /srv, /opt or /mnt instead", key, it->value);
                 if (path_startswith_dir(s->project, dst))
                         return fail(err, &it->origin, "%s=%s: the destination would hide the project directory; choose another destination", key, it->value);
-                BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
-                if (!t)
+                Origin o = it->origin;
+                if (o.file && !(o.file = strdup(o.file)))
                         return -ENOMEM;
+                BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
+                if (!t) {
+                        free((char *) o.file);
+                        return -ENOMEM;
+                }
                 s->binds = t;
-                s->binds[s->n_binds++] = (BindSpec) { .source = TAKE_PTR(src), .destination = TAKE_PTR(dst), .read_only = read_only };
+                s->binds[s->n_binds++] = (BindSpec) { .source = TAKE_PTR(src), .destination = TAKE_PTR(dst), .read_only = read_only,
+                                                      .origin = o };
         }
         return 0;
 }
@@ -389,21 +398,16 @@ int cage_spec_set_userns(CageSpec *s, uid_t base, const char *staging_dir) {
                 return -ENOMEM;
         for (size_t i = 0; i < s->n_binds; i++) {
                 BindSpec *b = &s->binds[i];
-                const char *below = startswith(b->source, s->project);
-                char *staged = NULL;
-                bool own = false;
-                if (below && (*below == '/' || *below == 0))
-                        staged = strdup_printf("%s%s", project, below);
-                else if (!b->no_idmap) {
-                        staged = strdup_printf("%s/bind-%zu", staging_dir, i);
-                        own = true;
-                } else
+                if (b->as_is)
                         continue;
+                /* Below the project too: a path through the project's mount
+                 * would be resolved again by nspawn, along the agent's links. */
+                char *staged = strdup_printf("%s/bind-%zu", staging_dir, i);
                 if (!staged)
                         return -ENOMEM;
                 free(b->staged);
                 b->staged = staged;
-                b->own_mount = own;
+                b->own_mount = true;
         }
         free(s->project_staged);
         s->project_staged = TAKE_PTR(project);

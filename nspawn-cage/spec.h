@@ -13,13 +13,17 @@ typedef struct BindSpec {
         char *source;
         char *destination;
         bool read_only;
-        bool no_idmap;  /* read-only on a file system without idmapped mounts: bound as it is */
-        char *staged;   /* where nspawn binds it from (an idmapped staging mount); NULL: source */
-        bool own_mount; /* staged is a mount of its own, not a path in the project's */
+        Origin origin;  /* the file and line that asked for it (file owned here; NULL: ProtectGit=);
+                         * an administrator's are opened as root, all others as the user */
+        bool no_idmap;  /* read-only on a file system without idmapped mounts: staged as a plain
+                         * read-only clone */
+        char *staged;   /* where nspawn binds it from (a staging mount, made from the fd the
+                         * source was checked on); NULL: source, for as_is binds only */
+        bool own_mount; /* staged is a mount of its own (every bind but as_is ones) */
         bool as_is;     /* writable but bound as it is: a socket, a device node, or nspawn-cage's
                          * own staging owned by the cage's range (display.c); never a user's files */
-        bool as_user;   /* the agent's state: the source is opened as the user, along a path
-                         * without links, and must be the user's own directory */
+        bool as_user;   /* the agent's state ([State] Directory=): the directories on the way to
+                         * its destination in the cage's home are the user's (rootfs.c) */
 } BindSpec;
 
 typedef struct CageSpec {
@@ -99,10 +103,10 @@ int cage_spec_add_state_binds(CageSpec *s, const char *state_dir);
 int cage_spec_protect_git(CageSpec *s, int project_fd);
 
 /* The cage's private user namespace: range base on the host, and the
- * project bound from an idmapped staging mount at STAGING_DIR/project. Binds
- * below the project come from that mount too; every other bind but those
- * marked no_idmap gets a staging mount of its own, STAGING_DIR/bind-N (N:
- * its index). The caller makes those mounts. */
+ * project bound from an idmapped staging mount at STAGING_DIR/project. Every
+ * bind but as_is ones (below the project too) gets a staging mount of its
+ * own, STAGING_DIR/bind-N (N: its index), so nspawn is handed only
+ * root-owned paths. The caller makes those mounts. */
 int cage_spec_set_userns(CageSpec *s, uid_t base, const char *staging_dir);
 
 /* Validate and attach the closure: `paths` lists store paths, the first

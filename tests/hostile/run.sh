@@ -186,10 +186,10 @@ for kind in real link; do
         $runas "$NSPAWN_CAGE" render --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" \
                 --closure "$work/closure" --output "$p/out" "$p" > /dev/null 2> "$work/stderr"
         f="$p/out/hostile.nspawn"
-        # From the project's idmapped staging mount (issue 4), onto themselves.
-        stage="[^:]*/lib/nspawn-cage/cages/hostile/mnt/project"
-        hooks=$(grep -c "^BindReadOnly=$stage/.git/hooks:$p/.git/hooks$" "$f" 2>/dev/null)
-        config=$(grep -c "^BindReadOnly=$stage/.git/config:$p/.git/config$" "$f" 2>/dev/null)
+        # Each from a staging mount of its own (issue 4), onto themselves.
+        stage="[^:]*/lib/nspawn-cage/cages/hostile/mnt/bind-[0-9]*"
+        hooks=$(grep -c "^BindReadOnly=$stage:$p/.git/hooks$" "$f" 2>/dev/null)
+        config=$(grep -c "^BindReadOnly=$stage:$p/.git/config$" "$f" 2>/dev/null)
         etc=$(grep -c "/etc" "$f" 2>/dev/null)
         if [ $kind = real ]; then
                 tap_is "${hooks:-x} ${config:-x} ${etc:-x}" "1 1 0" ".git/hooks and .git/config bound read-only"

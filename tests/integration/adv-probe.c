@@ -5,9 +5,16 @@
  *   adv-probe keyctl          add a key to the session keyring
  *   adv-probe hostname NAME   sethostname(NAME)
  *   adv-probe connect PATH    connect a stream socket to PATH (@NAME: abstract)
+ *   adv-probe exchange A B S  swap A and B (renameat2 RENAME_EXCHANGE) over
+ *                             and over for S seconds: a directory and a
+ *                             symbolic link trading places under a racing start
  *
  * Prints "ok" and exits 0 when the call succeeded, else the error and 1. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +55,18 @@ static int probe_connect(const char *path) {
         return r;
 }
 
+static int probe_exchange(const char *a, const char *b, const char *seconds) {
+        time_t end = time(NULL) + atoi(seconds);
+        unsigned long n = 0;
+        while (time(NULL) < end) {
+                if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) < 0)
+                        return result(-1);
+                n++;
+        }
+        printf("ok %lu\n", n);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         if (argc == 2 && strcmp(argv[1], "keyctl") == 0)
                 return result((int) syscall(SYS_add_key, "user", "adv-canary", "x", (size_t) 1, KEY_SPEC_SESSION_KEYRING));
@@ -55,6 +74,8 @@ int main(int argc, char **argv) {
                 return result(sethostname(argv[2], strlen(argv[2])));
         if (argc == 3 && strcmp(argv[1], "connect") == 0)
                 return probe_connect(argv[2]);
-        fprintf(stderr, "usage: adv-probe keyctl | hostname NAME | connect PATH|@NAME\n");
+        if (argc == 5 && strcmp(argv[1], "exchange") == 0)
+                return probe_exchange(argv[2], argv[3], argv[4]);
+        fprintf(stderr, "usage: adv-probe keyctl | hostname NAME | connect PATH|@NAME | exchange A B SECONDS\n");
         return 2;
 }

@@ -13,7 +13,7 @@ P2=/var/tmp/idmap-project2
 OVL=/srv/idmap-overlay
 LOCKS=/run/systemd/nspawn-uid
 EOVF='Value too large for defined data type'
-for n in idm idm2 idmk bad1; do nspawn-cage stop "$n" > /dev/null 2>&1; done
+for n in idm idm2 idmk bad1 idb idr idv; do nspawn-cage stop "$n" > /dev/null 2>&1; done
 rm -rf "$P" "$P2" "$OVL"
 install -d -o alice -g alice "$P" "$P2" "$OVL"
 install -m 0644 /dev/null "$P/hostroot"
@@ -123,6 +123,73 @@ a=$?
 tap_ok $([ $st != 0 ] && [ $found = 0 ] && [ $a = 0 ] && ! ls "$LOCKS" | grep -q .; echo $?) "a project on overlayfs is refused with the file system named: $(printf '%s\n' "$out" | grep -m1 overlay)"
 printf '%s\n' "$out" | grep -q "move it to a local file system that supports them"
 tap_ok $? "and the message says what to do"
+
+# 10. Bind sources (promise 2): opened along no link as alice, checked on
+# the fd and staged from it; the .nspawn file names staging paths only.
+UCONF=/home/alice/.config/nspawn-cage/config
+PROBE="$top_builddir/tests/integration/adv-probe"
+CANARY="/etc/nspawn-cage-canary-$$"
+R=/home/alice/race
+RO=/srv/idmap-bind-ro
+ROR=/srv/idmap-race
+install -d -o alice -g alice /home/alice/.config /home/alice/.config/nspawn-cage
+[ -f "$UCONF" ] && cp "$UCONF" /tmp/idmap-uconf.saved
+uconf() { printf '%b' "$1" > "$UCONF"; chown alice:alice "$UCONF"; }
+rm -rf "$R" "$RO" "$ROR" /home/alice/via
+echo canary > "$CANARY"
+install -d -m 0755 "$RO"
+echo overlay-content > "$RO/hello"
+install -d -o alice -g alice "$R" "$R/src" "$ROR" "$ROR/src"
+su alice -c "touch $R/src/real-marker $ROR/src/real-marker && ln -s /etc $R/alt && ln -s /etc $ROR/alt && ln -s $R /home/alice/via"
+
+# (a) A read-only bind from overlayfs (no idmapped mounts there).
+uconf "[Files]\nBindReadOnly=$RO:/mnt/ro\n"
+as_alice_pty "sudo nspawn-cage --keep --name idb $P -- true"
+st=$?
+nsp=$(grep '/mnt/ro$' /run/systemd/nspawn/idb.nspawn 2> /dev/null)
+tap_ok $([ $st = 0 ] && printf '%s\n' "$nsp" | grep -qx "BindReadOnly=/var/lib/nspawn-cage/cages/idb/mnt/bind-[0-9]*:/mnt/ro"; echo $?) \
+        "a user BindReadOnly= from overlayfs is named in the .nspawn file by its root-owned staging path: $nsp" || tap_diag "$out"
+as_alice_pty "sudo nspawn-cage shell idb -- sh -c 'cat /mnt/ro/hello; touch /mnt/ro/x'"
+tap_ok $(printf '%s\n' "$out" | grep -qx overlay-content && [ ! -e "$RO/x" ]; echo $?) "its content is seen in the cage, read-only" || tap_diag "$out"
+as_alice_pty "sudo nspawn-cage stop idb"
+audit idb > /tmp/audit 2>&1
+tap_ok $? "after stop nothing of idb is left: $(cat /tmp/audit)"
+
+# (b) The race: a source trades places with a link to /etc (renameat2
+# RENAME_EXCHANGE, as alice, nonstop) while a cage starts; odd starts race
+# the writable bind (ext4), even ones the read-only one (overlayfs, staged
+# as a plain clone; bound by its path before).
+uconf "[Files]\nBind=$R/src:/mnt/race\nBindReadOnly=$ROR/src:/mnt/race-ro\n"
+ok=0 refused=0 bad=0
+for i in 1 2 3 4 5 6 7 8; do
+        d=$R; [ $((i % 2)) = 0 ] && d=$ROR
+        setpriv --reuid=alice --regid=alice --init-groups "$PROBE" exchange "$d/src" "$d/alt" 300 > /dev/null 2>&1 &
+        x=$!
+        as_alice_pty "sudo nspawn-cage --name idr $P -- sh -c 'ls /mnt/race; echo --; ls /mnt/race-ro'"
+        st=$?
+        kill "$x" 2> /dev/null
+        wait "$x" 2> /dev/null
+        [ -L "$d/src" ] && su alice -c "rm $d/src && mv $d/alt $d/src && ln -s /etc $d/alt"
+        if printf '%s\n' "$out" | grep -q "${CANARY#/etc/}"; then bad=$((bad + 1)); tap_diag "start $i showed /etc: $out"
+        elif [ $st = 0 ] && [ "$(printf '%s\n' "$out" | grep -cx real-marker)" = 2 ]; then ok=$((ok + 1))
+        elif [ $st != 0 ] && printf '%s\n' "$out" | grep -q "$UCONF:[23]: Bind.*: a symbolic link is on its path"; then refused=$((refused + 1))
+        else bad=$((bad + 1)); tap_diag "start $i (exit $st): $out"; fi
+        audit idr > /tmp/audit 2>&1 || { bad=$((bad + 1)); tap_diag "start $i left: $(cat /tmp/audit)"; }
+done
+tap_is "$bad" 0 "8 starts while a source swaps with a link to /etc: $ok ran with the real directories, $refused refused naming the line; /etc never seen, nothing left"
+
+# (c) A link as an intermediate component.
+uconf "[Files]\n\nBindReadOnly=/home/alice/via/src:/mnt/via\n"
+as_alice_pty "sudo nspawn-cage --name idv $P -- true"
+st=$?
+audit idv > /tmp/audit 2>&1
+a=$?
+msg="$UCONF:3: BindReadOnly=/home/alice/via/src:/mnt/via: source /home/alice/via/src: a symbolic link is on its path"
+tap_ok $([ $st != 0 ] && [ $a = 0 ] && printf '%s\n' "$out" | grep -qF "$msg"; echo $?) \
+        "a link in the middle of a user bind source is refused, naming file and line: $(printf '%s\n' "$out" | grep -m1 'symbolic link')"
+
+if [ -f /tmp/idmap-uconf.saved ]; then mv /tmp/idmap-uconf.saved "$UCONF"; else rm -f "$UCONF"; fi
+rm -rf "$R" "$RO" "$ROR" /home/alice/via "$CANARY"
 
 rm -rf "$P" "$P2" "$OVL"
 tap_done

@@ -42,13 +42,24 @@ int main(void) {
            "project bound read-write from its idmapped staging mount");
         ok(strstr(a, "\nPrivateUsers=458752:65536\n") && strstr(a, "\nPrivateUsersOwnership=chown\n"), "the picked range, rootfs chowned into it");
         ok(strstr(a, "\nDropCapability=CAP_AUDIT_CONTROL ") != NULL, "a smaller bounding set");
-        ok(strstr(a, "\nBindReadOnly=/var/lib/nspawn-cage/cages/demo/mnt/project/.git/hooks:/home/alice/my project/.git/hooks\n") != NULL,
-           "a bind below the project comes from the project's staging mount");
-        ok(strstr(a, "\nBind=/var/lib/nspawn-cage/cages/demo/mnt/bind-1:/home/alice/data\n") && s->binds[1].own_mount && !s->binds[0].own_mount,
+        ok(strstr(a, "\nBindReadOnly=/var/lib/nspawn-cage/cages/demo/mnt/bind-0:/home/alice/my project/.git/hooks\n") != NULL,
+           "a bind below the project gets a staging mount of its own, not a path through the project's");
+        ok(strstr(a, "\nBind=/var/lib/nspawn-cage/cages/demo/mnt/bind-1:/home/alice/data\n") && s->binds[1].own_mount && s->binds[0].own_mount,
            "another writable bind gets a staging mount of its own");
-        ok(strstr(a, "\nBindReadOnly=/home/alice/nfs\n") != NULL, "a read-only bind that cannot be idmapped is bound as it is");
+        ok(strstr(a, "\nBindReadOnly=/var/lib/nspawn-cage/cages/demo/mnt/bind-2:/home/alice/nfs\n") && !strstr(a, "=/home/alice/nfs"),
+           "a read-only bind that cannot be idmapped is bound from its staging mount too, never by its own path");
         free(a);
         free(b);
+        s->binds[2].as_is = true;
+        free(s->binds[2].staged);
+        s->binds[2].staged = NULL;
+        ok(settings_render(s, &a, &bad) == 0 && strstr(a, "\nBindReadOnly=/home/alice/nfs\n"), "only an as_is bind (nspawn-cage's own) is bound by its path");
+        free(a);
+        s->binds[2].as_is = false;
+        a = NULL;
+        ok(settings_render(s, &a, &bad) == -EPERM && !a && streq(bad, "/home/alice/nfs"), "a read-only configured bind without staging mount is refused");
+        free(bad);
+        bad = NULL;
         s->binds[1].no_idmap = true;
         free(s->binds[1].staged);
         s->binds[1].staged = NULL;
