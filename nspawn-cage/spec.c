@@ -62,6 +62,14 @@ int preset_parse(const char *label, const char *data, size_t size, Preset *ret, 
         r = config_load_buffer(c, LAYER_USER, label, data, size, err);
         if (r < 0)
                 return r;
+        const Setting *allow = &c->settings[SETTING_ALLOW];
+        if (allow->n_items > 0) {
+                config_error_done(err);
+                err->file = strdup(label);
+                err->line = allow->items[0].origin.line;
+                err->message = strdup("Allow= in a preset is not applied; put it under [Network] in your user configuration (~/.config/nspawn-cage/config)");
+                return -EINVAL;
+        }
         Preset p = {};
         const Setting *cmd = &c->settings[SETTING_COMMAND];
         if (cmd->set && !(p.command = strdup(cmd->string)))

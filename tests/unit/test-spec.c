@@ -121,6 +121,11 @@ int main(void) {
            "preset parsed");
         preset_done(&p);
         config_error_done(&e);
+        const char *allow_preset = "[Network]\nMode=private\nAllow=api.anthropic.com:443\n";
+        ok(preset_parse("mine.conf", allow_preset, strlen(allow_preset), &p, &e) == -EINVAL && e.line == 3 && streq(e.file, "mine.conf") &&
+           strstr(e.message, "Allow= in a preset is not applied; put it under [Network] in your user configuration"),
+           "Allow= in a preset is refused, not silently dropped");
+        config_error_done(&e);
         /* [Network] Allow= reaches the spec only with Mode=private. */
         {
                 char *am;
