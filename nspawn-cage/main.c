@@ -986,6 +986,11 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
  * of the cage is made; the answers are pinned in its /etc/hosts and its
  * nftables set, and stay until it stops. */
 static int resolve_allow(CageSpec *s) {
+        /* The caller's environment (sudo --preserve-env) must not steer the
+         * host's resolver: an administrator's AllowEgress= names are his. */
+        static const char *const resolver_env[] = { "LOCALDOMAIN", "RES_OPTIONS", "HOSTALIASES" };
+        for (size_t i = 0; s->n_allow > 0 && i < ELEMENTSOF(resolver_env); i++)
+                (void) unsetenv(resolver_env[i]);
         for (size_t i = 0; i < s->n_allow; i++) {
                 NetworkAllow *a = &s->allow[i];
                 const char *why = NULL;

@@ -247,7 +247,7 @@ as_alice_pty "sudo nspawn-cage --name allowopen ~/allowopen -- bash aprobe.sh"
 st=$?
 tap_is "$st $(field allowed-name) $(field allowed-other-port) $(field denied-address) $(field outside)" \
         "0 hello-from-outside other-port hello-from-outside hello-from-outside" "without Allow= the cage reaches every server of the outside" || tap_diag "$out"
-if grep -q started /tmp/dnsmasq.log; then
+if [ "$ctl_dns" = 198.51.100.2 ] || grep -q started /tmp/dnsmasq.log; then
         tap_is "$(field denied-name) $(field dns-server)" "198.51.100.4 connected" "and resolves names by DNS, reaching the DNS server"
 else
         tap_skip "dnsmasq did not start in the outside namespace"
@@ -272,7 +272,7 @@ tap_is "$(field outside)" unreachable "so is the rest of the outside (198.51.100
 tap_is "$(field dns-server)" unreachable "the DNS server the cage had before (198.51.100.2:53) is unreachable"
 tap_is "$(field denied-name) / $(field dns-name) / $(field resolv)" " /  / 0 1" "names outside the list do not resolve: no name server, and resolv.conf says why"
 # cage root cannot undo it: it holds no power over the host's nftables.
-machinectl shell root@allowk /bin/bash -c 'printf "nameserver 198.51.100.2\n" > /etc/resolv.conf; echo "198.51.100.4 allowed.test" > /etc/hosts' > /dev/null 2>&1
+machinectl shell root@allowk /bin/bash -c 'printf "nameserver 198.51.100.2\noptions timeout:1 attempts:1\n" > /etc/resolv.conf; echo "198.51.100.4 allowed.test" > /etc/hosts' > /dev/null 2>&1
 machinectl shell alice@allowk /bin/bash -c 'cd ~/allowproj && bash aprobe.sh > aprobe.out 2>&1' > /dev/null 2>&1
 out=$(cat /home/alice/allowproj/aprobe.out 2> /dev/null)
 tap_is "$(field pinned)/$(field allowed-name)/$(field dns-name)" "198.51.100.4/unreachable/" \
