@@ -230,8 +230,10 @@ static int add_allow(CageSpec *s, const Config *c, ConfigError *err) {
                 /* A project that turns the network off narrows further: fine. */
                 if (from == policy || mode->origin.layer == LAYER_PROJECT)
                         return 0;
+                _cleanup_free_ char *mfrom = mode->origin.layer == LAYER_BUILTIN ? strdup("the built-in default")
+                                           : strdup_printf("%s:%u", strempty(mode->origin.file), mode->origin.line);
                 return fail(err, &from->items[0].origin, "Allow=%s needs Mode=private, but the network is off (Mode=off, from %s); add Mode=private under [Network]",
-                            from->items[0].value, mode->origin.layer == LAYER_BUILTIN ? "the built-in default" : strempty(mode->origin.file));
+                            from->items[0].value, strempty(mfrom));
         }
         s->allow = calloc(from->n_items, sizeof(NetworkAllow));
         if (!s->allow)
