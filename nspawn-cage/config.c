@@ -5,6 +5,7 @@
 
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -34,6 +35,7 @@ typedef enum ValueType {
         V_PROJECT,
         V_USER,
         V_TOPLEVEL,
+        V_ALLOW,
 } ValueType;
 
 #define L_ADMIN (1u << LAYER_ADMIN)
@@ -62,6 +64,7 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_SWAP] = { "Limits", "Swap", V_SIZE, L_ALL, SETTING_MAX_SWAP },
         [SETTING_TASKS] = { "Limits", "Tasks", V_COUNT, L_ALL, SETTING_MAX_TASKS },
         [SETTING_NETWORK_MODE] = { "Network", "Mode", V_MODE, L_ALL, SETTING_ALLOW_NETWORK },
+        [SETTING_ALLOW] = { "Network", "Allow", V_ALLOW, L_ALL, SETTING_ALLOW_EGRESS },
         [SETTING_X11] = { "Display", "X11", V_BOOL, L_ALL, SETTING_ALLOW_DISPLAY },
         [SETTING_WAYLAND] = { "Display", "Wayland", V_BOOL, L_ALL, SETTING_ALLOW_DISPLAY },
         [SETTING_GPU] = { "Display", "GPU", V_BOOL, L_ALL, SETTING_ALLOW_GPU },
@@ -86,6 +89,7 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_ALLOW_GPU] = { "Policy", "AllowGPU", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_X11_TRUSTED] = { "Policy", "AllowX11Trusted", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_BINDS] = { "Policy", "AllowBinds", V_BOOL, L_ADMIN, _SETTING_INVALID },
+        [SETTING_ALLOW_EGRESS] = { "Policy", "AllowEgress", V_ALLOW, L_ADMIN, _SETTING_INVALID },
         [SETTING_PROJECT] = { "Cage", "Project", V_PROJECT, L_DECLARED, _SETTING_INVALID },
         [SETTING_USER] = { "Cage", "User", V_USER, L_DECLARED, _SETTING_INVALID },
         [SETTING_TOPLEVEL] = { "Cage", "Toplevel", V_TOPLEVEL, L_DECLARED, _SETTING_INVALID },
@@ -143,7 +147,7 @@ SettingId setting_from_string(const char *s) {
 
 bool setting_is_list(SettingId id) {
         switch (setting_table[id].type) {
-        case V_PACKAGES: case V_BIND: case V_ENV_NAMES: case V_ENV_ASSIGN: case V_USERS: case V_MODES: case V_STATE_PATHS:
+        case V_PACKAGES: case V_BIND: case V_ENV_NAMES: case V_ENV_ASSIGN: case V_USERS: case V_MODES: case V_STATE_PATHS: case V_ALLOW:
                 return true;
         default:
                 return false;
@@ -310,6 +314,63 @@ bool user_name_is_valid(const char *s) {
         return true;
 }
 
+static bool host_name_is_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 253)
+                return false;
+        for (const char *label = s; *label;) {
+                size_t k = strcspn(label, ".");
+                if (k == 0 || k > 63 || label[0] == '-' || label[k - 1] == '-')
+                        return false;
+                for (size_t i = 0; i < k; i++)
+                        if (!isalnum((unsigned char) label[i]) && label[i] != '-' && label[i] != '_')
+                                return false;
+                label += k;
+                if (*label == '.' && !*++label)
+                        return false; /* a trailing dot */
+        }
+        return true;
+}
+
+int allow_entry_parse(const char *s, char **ret_host, uint16_t *ret_port, const char **ret_why) {
+        const char *colon = strrchr(s, ':');
+        *ret_why = NULL;
+        if (strchr(s, '*'))
+                *ret_why = "wildcards are not supported; list each host name";
+        else if (strchr(s, '[') || (colon && strchr(s, ':') != colon))
+                *ret_why = "IPv6 addresses are not supported (a cage has IPv4 only); give a name or an IPv4 address";
+        else if (!colon || colon == s)
+                *ret_why = "expected HOST:PORT, e.g. api.anthropic.com:443";
+        if (*ret_why)
+                return -EINVAL;
+        uint64_t port = 0;
+        const char *p = colon + 1;
+        for (; isdigit((unsigned char) *p) && port <= 65535; p++)
+                port = port * 10 + (uint64_t) (*p - '0');
+        if (*p || p == colon + 1 || port == 0 || port > 65535 || colon[1] == '0') {
+                *ret_why = "the port must be a number from 1 to 65535";
+                return -EINVAL;
+        }
+        _cleanup_free_ char *host = strndup(s, (size_t) (colon - s));
+        if (!host)
+                return -ENOMEM;
+        for (char *c = host; *c; c++)
+                *c = (char) tolower((unsigned char) *c);
+        /* A last label of digits only is no DNS name: it must be an address. */
+        const char *last = strrchr(host, '.');
+        last = last ? last + 1 : host;
+        bool numeric = *last && strspn(last, "0123456789") == strlen(last);
+        struct in_addr a;
+        if (numeric ? inet_pton(AF_INET, host, &a) != 1 : !host_name_is_valid(host)) {
+                *ret_why = numeric ? "not a valid IPv4 address (expected a dotted quad such as 192.0.2.10)"
+                                   : "not a valid host name (letters, digits, '-' and '.'; no trailing '.')";
+                return -EINVAL;
+        }
+        *ret_host = TAKE_PTR(host);
+        *ret_port = (uint16_t) port;
+        return 0;
+}
+
 bool path_is_safe_absolute(const char *p) {
         if (p[0] != '/' || strlen(p) > 4000)
                 return false;
@@ -471,6 +532,7 @@ Config *config_free(Config *c) {
                 setting_clear(&c->settings[i]);
         strv_free(c->files);
         items_free(c->trusted_pass, c->n_trusted_pass);
+        items_free(c->trusted_allow, c->n_trusted_allow);
         free(c);
         return NULL;
 }
@@ -665,6 +727,54 @@ static int list_assign(Setting *s, char **words, Origin origin, bool reset) {
         return 0;
 }
 
+static bool items_contain(const Item *items, size_t n, const char *value) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(items[i].value, value))
+                        return true;
+        return false;
+}
+
+/* "a:443 b:443" of a list, for messages. */
+static char *items_join(const Item *items, size_t n) {
+        StrBuf b = {};
+        for (size_t i = 0; i < n; i++)
+                strbuf_appendf(&b, "%s%s", i ? " " : "", items[i].value);
+        char *t = NULL;
+        return strbuf_steal(&b, &t) < 0 ? NULL : t;
+}
+
+/* [Network] Allow= and [Policy] AllowEgress=: HOST:PORT words, validated
+ * and normalised (host in lower case), duplicates dropped. */
+static int split_allow(ParseContext *ctx, unsigned line, const char *key, const char *value, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        for (const char *p = value; *p;) {
+                size_t n = strcspn(p, " \t");
+                if (n > 0) {
+                        _cleanup_free_ char *w = strndup(p, n), *host = NULL;
+                        const char *why;
+                        uint16_t port;
+                        if (!w)
+                                return -ENOMEM;
+                        int r = allow_entry_parse(w, &host, &port, &why);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
+                                return fail(ctx, line, "%s=: '%s': %s", key, w, why);
+                        _cleanup_free_ char *norm = strdup_printf("%s:%u", host, (unsigned) port);
+                        if (!norm)
+                                return -ENOMEM;
+                        if (!strv_contains(l, norm) && strv_push(&l, TAKE_PTR(norm)) < 0)
+                                return -ENOMEM;
+                        if (strv_length(l) > 64)
+                                return fail(ctx, line, "%s=: too many entries on one line (at most 64)", key);
+                }
+                p += n;
+                p += strspn(p, " \t");
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
 static int set_string(Setting *s, const char *value) {
         char *t = strdup(value);
         if (!t)
@@ -851,6 +961,42 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                         return fail(ctx, line, "%s=: too many entries (at most 32)", key);
                 return list_assign(s, words, origin, isempty(value));
         }
+        case V_ALLOW: {
+                _cleanup_strv_free_ char **words = NULL;
+                if ((r = split_allow(ctx, line, key, value, &words)) < 0)
+                        return r;
+                if (id == SETTING_ALLOW_EGRESS) /* a policy list says exactly what is allowed */
+                        return list_assign(s, words, origin, true);
+                bool reset = !words;
+                if (project && c->n_trusted_allow > 0) {
+                        _cleanup_free_ char *list = items_join(c->trusted_allow, c->n_trusted_allow);
+                        _cleanup_free_ char *tfrom = origin_short(&c->trusted_allow[0].origin);
+                        if (!list || !tfrom)
+                                return -ENOMEM;
+                        if (!words)
+                                return fail(ctx, line, "Allow= (empty) would lift the allowlist Allow=%s (from %s); the project configuration may only narrow it: keep some of its entries or remove this line",
+                                            list, tfrom);
+                        for (size_t i = 0; words[i]; i++)
+                                if (!items_contain(c->trusted_allow, c->n_trusted_allow, words[i]))
+                                        return fail(ctx, line, "Allow=%s is not allowed: your configuration allows only Allow=%s (from %s); the project configuration may only narrow Allow= to entries of that list",
+                                                    words[i], list, tfrom);
+                }
+                if (project) {
+                        /* The project's first Allow= replaces the trusted list: it can only narrow. */
+                        reset = reset || !ctx->seen[id];
+                        ctx->seen[id] = line;
+                }
+                if (reset)
+                        (void) list_assign(s, NULL, origin, true);
+                for (size_t i = 0; words && words[i]; i++)
+                        if (!items_contain(s->items, s->n_items, words[i]) && item_add(&s->items, &s->n_items, words[i], origin) < 0)
+                                return -ENOMEM;
+                if (s->n_items > 256)
+                        return fail(ctx, line, "Allow=: too many entries (at most 256)");
+                s->set = true;
+                s->origin = origin;
+                return 0;
+        }
         case V_PACKAGES:
         case V_ENV_NAMES:
         case V_USERS:
@@ -986,6 +1132,17 @@ static int check_policy(ParseContext *ctx) {
                                 continue;
                         ctx->file = file;
                         return fail(ctx, line, "%s=yes is not allowed: the administrator set %s=no (%s)", info->key, pkey, pfrom);
+                case V_ALLOW:
+                        /* AllowEgress= unset: no bound; Allow= unset: the cage gets the policy's list. */
+                        for (size_t i = 0; i < s->n_items && p->n_items > 0; i++) {
+                                if (items_contain(p->items, p->n_items, s->items[i].value))
+                                        continue;
+                                _cleanup_free_ char *list = items_join(p->items, p->n_items);
+                                ctx->file = s->items[i].origin.file;
+                                return fail(ctx, s->items[i].origin.line, "Allow=%s is not allowed: the administrator allows only AllowEgress=%s (%s); remove it or ask the administrator",
+                                            s->items[i].value, strempty(list), pfrom);
+                        }
+                        continue;
                 case V_BIND:
                         if (s->n_items == 0 || p->number)
                                 continue;
@@ -1008,6 +1165,10 @@ static int load(Config *c, Layer layer, bool declared, const char *label, const 
                 Setting *pass = &c->settings[SETTING_PASS];
                 for (size_t i = 0; i < pass->n_items; i++)
                         if (item_add(&c->trusted_pass, &c->n_trusted_pass, pass->items[i].value, pass->items[i].origin) < 0)
+                                return -ENOMEM;
+                Setting *allow = &c->settings[SETTING_ALLOW];
+                for (size_t i = 0; i < allow->n_items; i++)
+                        if (item_add(&c->trusted_allow, &c->n_trusted_allow, allow->items[i].value, allow->items[i].origin) < 0)
                                 return -ENOMEM;
                 c->in_project = true;
         }

@@ -42,6 +42,7 @@ typedef enum SettingId {
         SETTING_SWAP,
         SETTING_TASKS,
         SETTING_NETWORK_MODE,
+        SETTING_ALLOW,
         SETTING_X11,
         SETTING_WAYLAND,
         SETTING_GPU,
@@ -64,6 +65,7 @@ typedef enum SettingId {
         SETTING_ALLOW_GPU,
         SETTING_ALLOW_X11_TRUSTED,
         SETTING_ALLOW_BINDS,
+        SETTING_ALLOW_EGRESS,
         /* Only in a declared cage's file (/etc/nspawn-cage/cages/NAME.conf). */
         SETTING_PROJECT,
         SETTING_USER,
@@ -99,6 +101,8 @@ typedef struct Config {
         char **files;       /* interned file names */
         Item *trusted_pass; /* Pass= as the trusted layers left it */
         size_t n_trusted_pass;
+        Item *trusted_allow; /* [Network] Allow= as the trusted layers left it */
+        size_t n_trusted_allow;
         bool in_project;
 } Config;
 
@@ -159,6 +163,12 @@ bool user_name_is_valid(const char *s);
  * STATE_PATH_MAX bytes. */
 #define STATE_PATH_MAX 128
 bool state_path_is_valid(const char *s);
+
+/* One [Network] Allow= entry, HOST:PORT: HOST a DNS name (letters, digits,
+ * '-' and '.', labels of 1-63 characters) or an IPv4 address, PORT 1-65535.
+ * On success the host in lower case and the port; on failure -EINVAL and
+ * *ret_why says what is wrong (a static string). */
+int allow_entry_parse(const char *s, char **ret_host, uint16_t *ret_port, const char **ret_why);
 /* Absolute, no "." or ".." components, no "//", no trailing "/", no control
  * characters and none of the bytes systemd.nspawn(5) would need escaped. */
 bool path_is_safe_absolute(const char *p);

@@ -932,7 +932,7 @@ static int network_up(Host *h, const CageSpec *s) {
         if ((r = network_lease_take(NULL, s->name, routes, &l)) < 0)
                 return log_error("%s: no free /30 for cage %s in 10.231.0.0/16: %s", NETWORK_LEASE_DIR, s->name,
                                  r == -EBUSY ? "all in use or overlapping the host's routes" : strerror(-r));
-        if ((r = network_setup(s->name, &l, leader, &error)) < 0)
+        if ((r = network_setup(s->name, &l, s->allow, s->n_allow, leader, &error)) < 0)
                 return log_error("cage %s: setting up its network (Mode=private): %s", s->name, error ? error : strerror(-r));
         return 0;
 }
@@ -1119,12 +1119,37 @@ static int state_prepare(CageSpec *s) {
         return 0;
 }
 
+/* [Network] Allow=: each name as the host resolves it now, before anything
+ * of the cage is made; the answers are pinned in its /etc/hosts and its
+ * nftables set, and stay until it stops. */
+static int resolve_allow(CageSpec *s) {
+        /* The caller's environment (sudo --preserve-env) must not steer the
+         * host's resolver: an administrator's AllowEgress= names are his. */
+        static const char *const resolver_env[] = { "LOCALDOMAIN", "RES_OPTIONS", "HOSTALIASES" };
+        for (size_t i = 0; s->n_allow > 0 && i < ELEMENTSOF(resolver_env); i++)
+                (void) unsetenv(resolver_env[i]);
+        for (size_t i = 0; i < s->n_allow; i++) {
+                NetworkAllow *a = &s->allow[i];
+                const char *why = NULL;
+                int r = network_resolve_ipv4(a->host, &a->addrs, &why);
+                if (r == -ENOMEM)
+                        return log_error("out of memory");
+                if (r < 0)
+                        return log_error("%s: Allow=%s:%u: %s does not resolve on the host (%s)%s; nothing was started: fix the name or remove it",
+                                         a->where, a->host, (unsigned) a->port, a->host, strempty(why),
+                                         r == -EAGAIN ? ", for now" : "");
+        }
+        return 0;
+}
+
 /* The cage gets a 64K uid range of its own, locked from the pick until the
  * unit holds the lock (as nspawn's stdin) and dropped on any failure. */
 static int cage_start(Host *h, Cage *cage, const Args *a, const Display *display, int *ret_lock_fd) {
         uid_t base;
         int uid_lock = -1;
         if (state_prepare(cage->spec) < 0 || check_idmap(cage->spec) < 0) /* fail early, before any build */
+                return -1;
+        if (resolve_allow(cage->spec) < 0)
                 return -1;
         if (cage->spec->network == NETWORK_HOST)
                 fprintf(stderr, "nspawn-cage: warning: Mode=host: cage %s shares the host's network namespace: every service listening on "

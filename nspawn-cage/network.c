@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,15 @@
 
 #include "network.h"
 #include "util.h"
+
+void network_allow_free_many(NetworkAllow *a, size_t n) {
+        for (size_t i = 0; a && i < n; i++) {
+                free(a[i].host);
+                free(a[i].where);
+                strv_free(a[i].addrs);
+        }
+        free(a);
+}
 
 void network_lease_fill(unsigned slot, NetworkLease *ret) {
         uint32_t net = NETWORK_POOL_BASE + slot * 4;
@@ -115,14 +125,42 @@ static bool name_is_plain(const char *name) {
         return true;
 }
 
-int network_nft_ruleset(const char *name, const NetworkLease *l, char **ret) {
+static bool is_ipv4(const char *s) {
+        struct in_addr a;
+        return s && inet_pton(AF_INET, s, &a) == 1;
+}
+
+int network_nft_ruleset(const char *name, const NetworkLease *l, const NetworkAllow *allow, size_t n_allow, char **ret) {
         if (!name_is_plain(name))
                 return -EINVAL;
+        for (size_t i = 0; i < n_allow; i++) {
+                if (allow[i].port == 0 || !allow[i].addrs || !allow[i].addrs[0])
+                        return -EINVAL;
+                for (size_t j = 0; allow[i].addrs[j]; j++)
+                        if (!is_ipv4(allow[i].addrs[j]))
+                                return -EINVAL; /* never text nft would parse as anything else */
+        }
         StrBuf b = {};
         struct in_addr pool = { .s_addr = htonl(NETWORK_POOL_BASE) };
         char pool_text[16];
         inet_ntop(AF_INET, &pool, pool_text, sizeof pool_text);
         strbuf_appendf(&b, "table inet nspawn-cage-%s {\n", name);
+        if (n_allow > 0) {
+                /* [Network] Allow=: the only destinations forwarded from the cage. */
+                _cleanup_strv_free_ char **elements = NULL;
+                for (size_t i = 0; i < n_allow; i++)
+                        for (size_t j = 0; allow[i].addrs[j]; j++) {
+                                _cleanup_free_ char *e = strdup_printf("%s . %u", allow[i].addrs[j], (unsigned) allow[i].port);
+                                if (!e || (!strv_contains(elements, e) && strv_push(&elements, TAKE_PTR(e)) < 0)) {
+                                        strbuf_done(&b);
+                                        return -ENOMEM;
+                                }
+                        }
+                strbuf_append(&b, "\tset allow {\n\t\ttype ipv4_addr . inet_service\n\t\telements = { ");
+                for (size_t i = 0; elements[i]; i++)
+                        strbuf_appendf(&b, "%s%s", i ? ", " : "", elements[i]);
+                strbuf_append(&b, " }\n\t}\n");
+        }
         /* Before the usual filter chains (priority 0), so they cannot accept
          * it first; a drop here is final for the packet. */
         strbuf_appendf(&b,
@@ -137,15 +175,68 @@ int network_nft_ruleset(const char *name, const NetworkLease *l, char **ret) {
                        "\t\tiifname \"%s\" meta nfproto ipv6 drop\n"
                        "\t\tiifname \"%s\" ip saddr != %s drop\n"
                        "\t\tiifname \"%s\" ip daddr { 127.0.0.0/8, 169.254.0.0/16, %s/%u } drop\n"
-                       "\t\toifname \"%s\" ct state new drop\n"
-                       "\t}\n",
+                       "\t\toifname \"%s\" ct state new drop\n",
                        l->ifname, l->ifname, l->cage_addr, l->ifname, pool_text, NETWORK_POOL_PREFIX, l->ifname);
+        if (n_allow > 0)
+                strbuf_appendf(&b,
+                               "\t\tiifname \"%s\" meta l4proto { tcp, udp } ip daddr . th dport @allow accept\n"
+                               "\t\tiifname \"%s\" drop\n", l->ifname, l->ifname);
+        strbuf_append(&b, "\t}\n");
         strbuf_appendf(&b,
                        "\tchain postrouting {\n"
                        "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
                        "\t\tip saddr %s oifname != \"%s\" masquerade\n"
                        "\t}\n"
                        "}\n", l->subnet, l->ifname);
+        return strbuf_steal(&b, ret);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *) a, *(char *const *) b); }
+
+int network_resolve_ipv4(const char *host, char ***ret, const char **ret_why) {
+        struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res = NULL;
+        _cleanup_strv_free_ char **l = NULL;
+        *ret_why = NULL;
+        int g = getaddrinfo(host, NULL, &hints, &res);
+        if (g != 0) {
+                *ret_why = g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g);
+                return g == EAI_NONAME || g == EAI_NODATA || g == EAI_ADDRFAMILY ? -ENOENT : g == EAI_MEMORY ? -ENOMEM : -EAGAIN;
+        }
+        int r = 0;
+        for (struct addrinfo *ai = res; ai && r >= 0; ai = ai->ai_next) {
+                char text[INET_ADDRSTRLEN];
+                if (ai->ai_family != AF_INET ||
+                    !inet_ntop(AF_INET, &((struct sockaddr_in *) ai->ai_addr)->sin_addr, text, sizeof text) ||
+                    strv_contains(l, text) || strv_length(l) >= 32)
+                        continue;
+                r = strv_extend(&l, text);
+        }
+        freeaddrinfo(res);
+        if (r < 0)
+                return r;
+        if (!l) {
+                *ret_why = "it has no IPv4 address";
+                return -ENOENT;
+        }
+        qsort(l, strv_length(l), sizeof(char *), cmp_str);
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+int network_allow_hosts(const NetworkAllow *allow, size_t n_allow, char **ret) {
+        StrBuf b = {};
+        _cleanup_strv_free_ char **done = NULL;
+        for (size_t i = 0; i < n_allow; i++) {
+                /* One name with several ports is pinned once. */
+                if (is_ipv4(allow[i].host) || strv_contains(done, allow[i].host))
+                        continue;
+                if (strv_extend(&done, allow[i].host) < 0) {
+                        strbuf_done(&b);
+                        return -ENOMEM;
+                }
+                for (size_t j = 0; allow[i].addrs && allow[i].addrs[j]; j++)
+                        strbuf_appendf(&b, "%s %s\n", allow[i].addrs[j], allow[i].host);
+        }
         return strbuf_steal(&b, ret);
 }
 
@@ -235,7 +326,7 @@ static int write_sysctl(const char *path, const char *value) {
         return 0;
 }
 
-int network_setup(const char *name, const NetworkLease *l, pid_t leader, char **ret_error) {
+int network_setup(const char *name, const NetworkLease *l, const NetworkAllow *allow, size_t n_allow, pid_t leader, char **ret_error) {
         _cleanup_free_ char *ruleset = NULL, *pid = strdup_printf("%d", (int) leader), *host_cidr = NULL, *cage_cidr = NULL;
         _cleanup_free_ char *table = strdup_printf("nspawn-cage-%s", name), *nsp = strdup_printf("/proc/%d/ns/net", (int) leader);
         _cleanup_free_ char *localnet = strdup_printf("/proc/sys/net/ipv4/conf/%s/route_localnet", l->ifname);
@@ -243,7 +334,7 @@ int network_setup(const char *name, const NetworkLease *l, pid_t leader, char **
         if (!pid || !table || !nsp || !localnet || !(host_cidr = strdup_printf("%s/30", l->host_addr)) ||
             !(cage_cidr = strdup_printf("%s/30", l->cage_addr)))
                 return -ENOMEM;
-        if ((r = network_nft_ruleset(name, l, &ruleset)) < 0) {
+        if ((r = network_nft_ruleset(name, l, allow, n_allow, &ruleset)) < 0) {
                 *ret_error = strdup_printf("cage name %s cannot name an nftables table", name);
                 return r;
         }

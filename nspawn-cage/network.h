@@ -31,6 +31,17 @@ typedef struct NetworkLease {
         char subnet[20];    /* "10.231.x.y/30" */
 } NetworkLease;
 
+/* One [Network] Allow= entry: the cage may reach port (TCP and UDP) on
+ * addrs, the IPv4 addresses host had on the host when the cage started. */
+typedef struct NetworkAllow {
+        char *host;   /* a name or an IPv4 literal, lower case */
+        uint16_t port;
+        char *where;  /* "FILE:LINE" of the entry, for messages */
+        char **addrs; /* dotted quads; NULL until resolved */
+} NetworkAllow;
+
+void network_allow_free_many(NetworkAllow *a, size_t n);
+
 /* The addresses of slot (< NETWORK_POOL_SLOTS). */
 void network_lease_fill(unsigned slot, NetworkLease *ret);
 
@@ -48,15 +59,28 @@ int network_lease_take(const char *lease_dir, const char *name, const char *proc
  * what leaves from its /30, drop what it sends to the host itself
  * (INPUT: the host's services on any address) and what it sends to
  * link-local (169.254.0.0/16: cloud metadata), loopback or other cages'
- * addresses or over IPv6. A pure function. */
-int network_nft_ruleset(const char *name, const NetworkLease *l, char **ret);
+ * addresses or over IPv6. With an allowlist (n_allow > 0, every entry
+ * resolved), a set "allow" of address . port and nothing else forwarded
+ * from the cage: no DNS, no ICMP, no other port. A pure function; -EINVAL
+ * for a name nft would read as syntax or an address that is no IPv4 one. */
+int network_nft_ruleset(const char *name, const NetworkLease *l, const NetworkAllow *allow, size_t n_allow, char **ret);
+
+/* The IPv4 addresses of host as the host resolves it now (getaddrinfo(3),
+ * AF_INET; an IPv4 literal is itself), sorted, unique, at most 32. On
+ * failure -ENOENT ("no such name", "no IPv4 address"), -EAGAIN (the
+ * resolver failed for now) or -ENOMEM; ret_why: getaddrinfo's reason. */
+int network_resolve_ipv4(const char *host, char ***ret, const char **ret_why);
+
+/* The /etc/hosts lines pinning the resolved names of allow ("ADDR NAME\n"
+ * each; IPv4 literals need none). A pure function. */
+int network_allow_hosts(const NetworkAllow *allow, size_t n_allow, char **ret);
 
 /* Wire up cage name whose init is leader: the veth (its cage end moved into
  * the leader's network namespace as host0), addresses, the cage's default
- * route, IPv4 forwarding on, the nftables table. On failure what was made
+ * route, IPv4 forwarding on, the nftables table (with allow's set, if any). On failure what was made
  * stays for network_release to remove. ret_error: what failed, for the
  * caller's message. */
-int network_setup(const char *name, const NetworkLease *l, pid_t leader, char **ret_error);
+int network_setup(const char *name, const NetworkLease *l, const NetworkAllow *allow, size_t n_allow, pid_t leader, char **ret_error);
 
 /* Remove everything network_setup and network_lease_take made for cage
  * name: its nftables table, its host-side interface (gone by itself when

@@ -167,12 +167,21 @@ int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret) {
         else
                 f = strdup_printf("root:!*:1::::::\n%s:!*:1::::::\nnobody:!*:1::::::\n", u);
         r = add_file(&p, r, "/etc/shadow", f, 0600);
-        f = strdup_printf("127.0.0.1 localhost %s\n::1 localhost %s\n", s->name, s->name);
+        _cleanup_free_ char *pinned = NULL;
+        if (r >= 0 && s->network == NETWORK_PRIVATE && network_allow_hosts(s->allow, s->n_allow, &pinned) < 0)
+                r = -ENOMEM;
+        /* Allow='s names as the host resolved them at start: the cage has no DNS. */
+        f = strdup_printf("127.0.0.1 localhost %s\n::1 localhost %s\n%s%s", s->name, s->name,
+                          isempty(pinned) ? "" : "# [Network] Allow=, resolved on the host when the cage started:\n", strempty(pinned));
         r = add_file(&p, r, "/etc/hosts", f, 0644);
         f = strdup("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n");
         r = add_file(&p, r, "/etc/nsswitch.conf", f, 0644);
         if (s->network == NETWORK_OFF) {
                 f = strdup("# This cage has no network (Mode=off).\n");
+                r = add_file(&p, r, "/etc/resolv.conf", f, 0644);
+        } else if (s->network == NETWORK_PRIVATE && s->n_allow > 0) {
+                f = strdup("# No name server: this cage may reach only the destinations of [Network] Allow=,\n"
+                           "# whose names are pinned in /etc/hosts; DNS is closed to it. See nspawn-cage.conf(5).\n");
                 r = add_file(&p, r, "/etc/resolv.conf", f, 0644);
         } else if (s->network == NETWORK_PRIVATE)
                 /* The host's own resolv.conf often names a loopback stub

@@ -23,6 +23,7 @@ CageSpec *cage_spec_free(CageSpec *s) {
         strv_free(s->command);
         strv_free(s->packages);
         free(s->nixpkgs);
+        network_allow_free_many(s->allow, s->n_allow);
         for (size_t i = 0; i < s->n_binds; i++) {
                 free(s->binds[i].source);
                 free(s->binds[i].destination);
@@ -66,6 +67,14 @@ int preset_parse(const char *label, const char *data, size_t size, Preset *ret, 
         r = config_load_buffer(c, LAYER_USER, label, data, size, err);
         if (r < 0)
                 return r;
+        const Setting *allow = &c->settings[SETTING_ALLOW];
+        if (allow->n_items > 0) {
+                config_error_done(err);
+                err->file = strdup(label);
+                err->line = allow->items[0].origin.line;
+                err->message = strdup("Allow= in a preset is not applied; put it under [Network] in your user configuration (~/.config/nspawn-cage/config)");
+                return -EINVAL;
+        }
         Preset p = { .persist = -1 };
         const Setting *cmd = &c->settings[SETTING_COMMAND];
         if (cmd->set && !(p.command = strdup(cmd->string)))
@@ -262,6 +271,45 @@ static int add_binds(CageSpec *s, const Setting *st, bool read_only, ConfigError
         return 0;
 }
 
+/* [Network] Allow=, or the administrator's AllowEgress= when no layer set
+ * one: enforced only in Mode=private. */
+static int add_allow(CageSpec *s, const Config *c, ConfigError *err) {
+        const Setting *allow = &c->settings[SETTING_ALLOW], *policy = &c->settings[SETTING_ALLOW_EGRESS];
+        const Setting *mode = &c->settings[SETTING_NETWORK_MODE];
+        const Setting *from = allow->n_items > 0 ? allow : policy;
+        const char *key = from == allow ? "Allow" : "AllowEgress";
+        if (from->n_items == 0)
+                return 0;
+        if (s->network == NETWORK_HOST)
+                return fail(err, &from->items[0].origin, "%s=%s needs Mode=private: Mode=host (from %s:%u) shares the host's network, which cannot be filtered per cage; set [Network] Mode=private",
+                            key, from->items[0].value, strempty(mode->origin.file), mode->origin.line);
+        if (s->network == NETWORK_OFF) {
+                /* A project that turns the network off narrows further: fine. */
+                if (from == policy || mode->origin.layer == LAYER_PROJECT)
+                        return 0;
+                _cleanup_free_ char *mfrom = mode->origin.layer == LAYER_BUILTIN ? strdup("the built-in default")
+                                           : strdup_printf("%s:%u", strempty(mode->origin.file), mode->origin.line);
+                return fail(err, &from->items[0].origin, "Allow=%s needs Mode=private, but the network is off (Mode=off, from %s); add Mode=private under [Network]",
+                            from->items[0].value, strempty(mfrom));
+        }
+        s->allow = calloc(from->n_items, sizeof(NetworkAllow));
+        if (!s->allow)
+                return -ENOMEM;
+        for (size_t i = 0; i < from->n_items; i++) {
+                const Item *it = &from->items[i];
+                NetworkAllow *a = &s->allow[s->n_allow++];
+                const char *why;
+                int r = allow_entry_parse(it->value, &a->host, &a->port, &why);
+                if (r < 0)
+                        return r; /* validated while parsing */
+                a->where = it->origin.layer == LAYER_BUILTIN ? strdup("builtin")
+                                                             : strdup_printf("%s:%u", strempty(it->origin.file), it->origin.line);
+                if (!a->where)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int cage_spec_resolve(const Config *c, const char *project, const HostUser *user, const char *name,
                       const Preset *preset, CageSpec **ret, ConfigError *err) {
         _cleanup_(cage_spec_freep) CageSpec *s = calloc(1, sizeof(CageSpec));
@@ -309,6 +357,8 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
         s->wayland = st[SETTING_WAYLAND].number;
         s->gpu = st[SETTING_GPU].number;
         s->protect_git = st[SETTING_PROTECT_GIT].number;
+        if ((r = add_allow(s, c, err)) < 0)
+                return r;
 
         if ((r = add_binds(s, &st[SETTING_BIND], false, err)) < 0 ||
             (r = add_binds(s, &st[SETTING_BIND_READ_ONLY], true, err)) < 0)

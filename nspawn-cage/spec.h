@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "network.h"
 #include "user.h"
 
 typedef struct BindSpec {
@@ -36,6 +37,8 @@ typedef struct CageSpec {
         char *nixpkgs;
         uint64_t cpus, memory, swap, tasks;
         NetworkMode network;
+        NetworkAllow *allow; /* [Network] Allow= (or the policy's AllowEgress=): only these, with Mode=private */
+        size_t n_allow;
         bool x11, wayland, gpu;
         bool protect_git;
         bool persist;       /* [State] Persist= and the preset agree, and there is state */

@@ -21,6 +21,7 @@ cleanup() {
         ip link del out-host 2> /dev/null
 
         [ -f /tmp/resolv.conf.saved ] && cat /tmp/resolv.conf.saved > /etc/resolv.conf
+        [ -f /tmp/hosts.saved ] && cat /tmp/hosts.saved > /etc/hosts
         rm -f /etc/nspawn-cage/nspawn-cage.conf.d/60-net.conf
         # alice's user layer as it was, for the scripts run after this one
         if [ -f /tmp/alice-config.saved ]; then cp /tmp/alice-config.saved /home/alice/.config/nspawn-cage/config
@@ -28,6 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 [ -f /tmp/resolv.conf.saved ] || cat /etc/resolv.conf > /tmp/resolv.conf.saved 2> /dev/null || : > /tmp/resolv.conf.saved
+[ -f /tmp/hosts.saved ] || cat /etc/hosts > /tmp/hosts.saved 2> /dev/null || : > /tmp/hosts.saved
 
 ip netns del outside 2> /dev/null
 ip netns add outside
@@ -35,13 +37,20 @@ ip link add out-host type veth peer name out-ns netns outside
 ip addr add 198.51.100.1/24 dev out-host
 ip link set out-host up
 ip -n outside addr add 198.51.100.2/24 dev out-ns
+# allowed.test and denied.test ([Network] Allow=, section 6): two more
+# addresses of the outside, where the servers below listen too.
+ip -n outside addr add 198.51.100.3/24 dev out-ns
+ip -n outside addr add 198.51.100.4/24 dev out-ns
 ip -n outside link set out-ns up
 ip -n outside link set lo up
 ip route replace default via 198.51.100.2
 ip netns exec outside socat TCP-LISTEN:8080,reuseaddr,fork SYSTEM:'echo hello-from-outside' 2> /dev/null &
 pids="$pids $!"
+ip netns exec outside socat TCP-LISTEN:8081,reuseaddr,fork SYSTEM:'echo other-port' 2> /dev/null &
+pids="$pids $!"
 ip netns exec outside dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=198.51.100.2 \
-        --address=/outside.test/198.51.100.2 --pid-file= --user=root 2> /tmp/dnsmasq.log &
+        --address=/outside.test/198.51.100.2 --address=/allowed.test/198.51.100.3 --address=/denied.test/198.51.100.4 \
+        --pid-file= --user=root 2> /tmp/dnsmasq.log &
 pids="$pids $!"
 socat TCP-LISTEN:9090,bind=127.0.0.1,reuseaddr,fork SYSTEM:'echo host-loopback' 2> /dev/null &
 pids="$pids $!"
@@ -203,5 +212,95 @@ tap_ok $([ $st = 0 ] && [ $found = 0 ]; echo $?) "allowed, Mode=host starts with
 [ $st = 0 ] && [ $found = 0 ] || tap_diag "$out"
 printf '%s\n' "$out" | grep -q 'out-host'
 tap_ok $? "and the cage sees the host's interfaces (out-host)"
+
+# 6. [Network] Allow=: the test host names allowed.test and denied.test in
+# its /etc/hosts (the outside's DNS server knows them too, for the cage
+# without Allow=); with Allow=allowed.test:8080 only that address and port
+# are forwarded from the cage, and it has no DNS.
+printf '198.51.100.3 allowed.test\n198.51.100.4 denied.test\n' >> /etc/hosts
+install -d -o alice -g alice /home/alice/allowproj /home/alice/allowopen
+cat > /home/alice/allowproj/aprobe.sh <<'PROBE'
+probe() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2 && head -n 1 <&3" 2> /dev/null || echo unreachable; }
+# connect only (a DNS server sends nothing first)
+connects() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2> /dev/null && echo connected || echo unreachable; }
+echo "allowed-name: $(probe allowed.test 8080)"
+echo "allowed-other-port: $(probe allowed.test 8081)"
+echo "denied-address: $(probe 198.51.100.4 8080)"
+echo "denied-name: $(getent hosts denied.test | cut -d' ' -f1)"
+echo "dns-name: $(getent hosts outside.test | cut -d' ' -f1)"
+echo "dns-server: $(connects 198.51.100.2 53)"
+echo "outside: $(probe 198.51.100.2 8080)"
+echo "pinned: $(grep allowed.test /etc/hosts | cut -d' ' -f1)"
+echo "resolv: $(grep -c '^nameserver' /etc/resolv.conf) $(grep -c 'No name server' /etc/resolv.conf)"
+PROBE
+cp /home/alice/allowproj/aprobe.sh /home/alice/allowopen/aprobe.sh
+pkgs='Packages=bash coreutils iproute2 getent gnused gnugrep'
+printf '[Cage]\n%s\n' "$pkgs" > /home/alice/allowproj/.nspawn-cage.conf
+printf '[Cage]\n%s\n' "$pkgs" > /home/alice/allowopen/.nspawn-cage.conf
+chown -R alice:alice /home/alice/allowproj /home/alice/allowopen
+ctl="$(probe allowed.test 8080) $(probe 198.51.100.4 8080) $(probe 198.51.100.3 8081) $(timeout 3 bash -c 'exec 3<>/dev/tcp/198.51.100.2/53' 2> /dev/null && echo connected)"
+tap_is "$ctl" "hello-from-outside hello-from-outside other-port connected" "controls: the test host reaches allowed.test:8080, denied.test:8080, allowed.test:8081 and the DNS server"
+
+# Without Allow=, everything is reachable as before.
+printf '[Network]\nMode=private\n' > /home/alice/.config/nspawn-cage/config
+as_alice_pty "sudo nspawn-cage --name allowopen ~/allowopen -- bash aprobe.sh"
+st=$?
+tap_is "$st $(field allowed-name) $(field allowed-other-port) $(field denied-address) $(field outside)" \
+        "0 hello-from-outside other-port hello-from-outside hello-from-outside" "without Allow= the cage reaches every server of the outside" || tap_diag "$out"
+if [ "$ctl_dns" = 198.51.100.2 ] || grep -q started /tmp/dnsmasq.log; then
+        tap_is "$(field denied-name) $(field dns-server)" "198.51.100.4 connected" "and resolves names by DNS, reaching the DNS server"
+else
+        tap_skip "dnsmasq did not start in the outside namespace"
+fi
+
+# With Allow= in the user layer.
+printf '[Network]\nMode=private\nAllow=allowed.test:8080\n' > /home/alice/.config/nspawn-cage/config
+t0=$(date +%s%N)
+as_alice_pty "sudo nspawn-cage --keep --name allowk ~/allowproj -- true"
+st=$?
+t1=$(date +%s%N)
+tap_is "$st" 0 "Allow=allowed.test:8080: a kept cage starts ($(( (t1 - t0) / 1000000 )) ms)" || tap_diag "$out"
+set_line=$(nft list set inet nspawn-cage-allowk allow 2> /dev/null | grep -o 'elements = {[^}]*}')
+tap_is "$set_line" "elements = { 198.51.100.3 . 8080 }" "its nftables set holds allowed.test's address and port, resolved on the host"
+machinectl shell alice@allowk /bin/bash -c 'cd ~/allowproj && bash aprobe.sh > aprobe.out 2>&1' > /dev/null 2>&1
+out=$(cat /home/alice/allowproj/aprobe.out 2> /dev/null)
+tap_is "$(field allowed-name)" hello-from-outside "the cage reaches allowed.test:8080 by name" || tap_diag "$out"
+tap_is "$(field pinned)" 198.51.100.3 "the name is pinned in the cage's /etc/hosts"
+tap_is "$(field allowed-other-port)" unreachable "allowed.test on another port (8081) is unreachable"
+tap_is "$(field denied-address)" unreachable "denied.test's server (198.51.100.4:8080, by address) is unreachable"
+tap_is "$(field outside)" unreachable "so is the rest of the outside (198.51.100.2:8080)"
+tap_is "$(field dns-server)" unreachable "the DNS server the cage had before (198.51.100.2:53) is unreachable"
+tap_is "$(field denied-name) / $(field dns-name) / $(field resolv)" " /  / 0 1" "names outside the list do not resolve: no name server, and resolv.conf says why"
+# cage root cannot undo it: it holds no power over the host's nftables.
+machinectl shell root@allowk /bin/bash -c 'printf "nameserver 198.51.100.2\noptions timeout:1 attempts:1\n" > /etc/resolv.conf; echo "198.51.100.4 allowed.test" > /etc/hosts' > /dev/null 2>&1
+machinectl shell alice@allowk /bin/bash -c 'cd ~/allowproj && bash aprobe.sh > aprobe.out 2>&1' > /dev/null 2>&1
+out=$(cat /home/alice/allowproj/aprobe.out 2> /dev/null)
+tap_is "$(field pinned)/$(field allowed-name)/$(field dns-name)" "198.51.100.4/unreachable/" \
+        "cage root repointing allowed.test to denied.test's address in /etc/hosts, and resolv.conf to the DNS server, reaches neither" || tap_diag "$out"
+as_alice_pty "sudo nspawn-cage stop allowk"
+audit allowk > /tmp/audit 2>&1
+tap_ok $? "after stop nothing of it is left $(cat /tmp/audit)"
+
+# The project may narrow, never widen, the user's Allow=.
+printf '[Cage]\n%s\n[Network]\nAllow=denied.test:8080\n' "$pkgs" > /home/alice/allowproj/.nspawn-cage.conf
+as_alice_pty "sudo nspawn-cage --name allowwide ~/allowproj -- bash aprobe.sh"
+st=$?
+printf '%s\n' "$out" | grep -q "allowproj/.nspawn-cage.conf:4: Allow=denied.test:8080 is not allowed: your configuration allows only Allow=allowed.test:8080 (from /home/alice/.config/nspawn-cage/config:3)"
+found=$?
+audit allowwide > /tmp/audit 2>&1
+a=$?
+tap_ok $([ $st != 0 ] && [ $found = 0 ] && [ $a = 0 ]; echo $?) "a project widening the user's Allow= is refused with the reason" || tap_diag "$out"
+printf '[Cage]\n%s\n' "$pkgs" > /home/alice/allowproj/.nspawn-cage.conf
+chown alice:alice /home/alice/allowproj/.nspawn-cage.conf
+
+# A name the host cannot resolve: a clean failure, nothing made.
+printf '[Network]\nMode=private\nAllow=allowed.test:8080\nAllow=nowhere.invalid:443\n' > /home/alice/.config/nspawn-cage/config
+as_alice_pty "sudo nspawn-cage --name allowbad ~/allowproj -- true"
+st=$?
+printf '%s\n' "$out" | grep -q "/home/alice/.config/nspawn-cage/config:4: Allow=nowhere.invalid:443: nowhere.invalid does not resolve on the host"
+found=$?
+audit allowbad > /tmp/audit 2>&1
+a=$?
+tap_ok $([ $st != 0 ] && [ $found = 0 ] && [ $a = 0 ]; echo $?) "an unresolvable name fails, naming it and its line, leaving nothing $(cat /tmp/audit)" || tap_diag "$out"
 
 tap_done

@@ -126,6 +126,77 @@ int main(void) {
         ok(!m && c->settings[SETTING_PASS].n_items == 1 && streq(c->settings[SETTING_PASS].items[0].value, "TERM"), "project Pass narrows the list");
         free(m);
         config_free(c);
+        /* [Network] Allow=: HOST:PORT, table-driven errors, narrowing only from the project. */
+        {
+                static const struct { const char *in, *host, *why; unsigned port; } allow_cases[] = {
+                        { "api.anthropic.com:443", "api.anthropic.com", NULL, 443 },
+                        { "GitHub.COM:22", "github.com", NULL, 22 },
+                        { "192.0.2.10:8080", "192.0.2.10", NULL, 8080 },
+                        { "localhost:65535", "localhost", NULL, 65535 },
+                        { "*.github.com:443", NULL, "wildcards are not supported", 0 },
+                        { "github.com", NULL, "expected HOST:PORT", 0 },
+                        { ":443", NULL, "expected HOST:PORT", 0 },
+                        { "github.com:0", NULL, "from 1 to 65535", 0 },
+                        { "github.com:65536", NULL, "from 1 to 65535", 0 },
+                        { "github.com:080", NULL, "from 1 to 65535", 0 },
+                        { "github.com:https", NULL, "from 1 to 65535", 0 },
+                        { "github.com:", NULL, "from 1 to 65535", 0 },
+                        { "[2001:db8::1]:443", NULL, "IPv6 addresses are not supported", 0 },
+                        { "2001:db8::1:443", NULL, "IPv6 addresses are not supported", 0 },
+                        { "1.2.3:443", NULL, "not a valid IPv4 address", 0 },
+                        { "300.1.1.1:443", NULL, "not a valid IPv4 address", 0 },
+                        { "github.com.:443", NULL, "no trailing '.'", 0 },
+                        { "-bad.com:443", NULL, "not a valid host name", 0 },
+                        { "a..b:443", NULL, "not a valid host name", 0 },
+                        { "a/b:443", NULL, "not a valid host name", 0 },
+                };
+                for (size_t i = 0; i < ELEMENTSOF(allow_cases); i++) {
+                        char *host = NULL;
+                        uint16_t port = 0;
+                        const char *why = NULL;
+                        int r = allow_entry_parse(allow_cases[i].in, &host, &port, &why);
+                        if (allow_cases[i].host)
+                                ok(r == 0 && streq(host, allow_cases[i].host) && port == allow_cases[i].port, "Allow entry %s -> %s port %u",
+                                   allow_cases[i].in, allow_cases[i].host, allow_cases[i].port);
+                        else
+                                ok(r == -EINVAL && why && strstr(why, allow_cases[i].why) && !host, "Allow entry %s refused: %s",
+                                   allow_cases[i].in, allow_cases[i].why);
+                        free(host);
+                }
+        }
+        ok(refused(NULL, "[Network]\nMode=private\nAllow=github.com:443 *.x.com:443\n", NULL, "user.conf:3: Allow=: '*.x.com:443': wildcards are not supported"),
+           "a bad Allow= entry names file, line, key and the fix");
+        m = load3(NULL, "[Network]\nMode=private\nAllow=api.anthropic.com:443 GitHub.com:443\nAllow=github.com:443 github.com:22\n", NULL, &c);
+        ok(!m && c->settings[SETTING_ALLOW].n_items == 3 && streq(c->settings[SETTING_ALLOW].items[1].value, "github.com:443") &&
+           c->settings[SETTING_ALLOW].items[2].origin.line == 4, "Allow= lines add up, normalised, without duplicates");
+        free(m);
+        config_free(c);
+        m = load3("[Network]\nAllow=a.test:443\n", "[Network]\nAllow=\nAllow=b.test:443\n", NULL, &c);
+        ok(!m && c->settings[SETTING_ALLOW].n_items == 1 && streq(c->settings[SETTING_ALLOW].items[0].value, "b.test:443"),
+           "an empty Allow= in the user layer resets the administrator's list");
+        free(m);
+        config_free(c);
+        const char *user_allow = "[Network]\nMode=private\nAllow=api.anthropic.com:443 github.com:443\n";
+        ok(refused(NULL, user_allow, "[Network]\nAllow=evil.example:443\n",
+                   "project.conf:2: Allow=evil.example:443 is not allowed: your configuration allows only Allow=api.anthropic.com:443 github.com:443 (from user.conf:3)"),
+           "a project widening the user's Allow= is refused with the reason");
+        ok(refused(NULL, user_allow, "[Network]\nAllow=github.com:22\n", "Allow=github.com:22 is not allowed"), "nor another port of an allowed name");
+        ok(refused(NULL, user_allow, "[Network]\nAllow=\n", "would lift the allowlist"), "nor an empty Allow= that would lift it");
+        m = load3(NULL, user_allow, "[Network]\nAllow=GITHUB.com:443\n", &c);
+        ok(!m && c->settings[SETTING_ALLOW].n_items == 1 && streq(c->settings[SETTING_ALLOW].items[0].value, "github.com:443") &&
+           c->settings[SETTING_ALLOW].items[0].origin.layer == LAYER_PROJECT, "the project narrows the user's list to one entry");
+        free(m);
+        config_free(c);
+        m = load3(NULL, "[Network]\nMode=private\n", "[Network]\nAllow=github.com:443\nAllow=example.org:443\n", &c);
+        ok(!m && c->settings[SETTING_ALLOW].n_items == 2, "without a trusted Allow= the project may set one (narrowing from everything)");
+        free(m);
+        config_free(c);
+        ok(refused("[Policy]\nAllowEgress=api.anthropic.com:443\n", "[Network]\nMode=private\nAllow=github.com:443\n", NULL,
+                   "user.conf:3: Allow=github.com:443 is not allowed: the administrator allows only AllowEgress=api.anthropic.com:443"),
+           "the administrator's AllowEgress= bounds the user's Allow=");
+        ok(refused(NULL, "[Policy]\nAllowEgress=a.test:443\n", NULL, "only be set by the administrator"), "AllowEgress= is the administrator's");
+        ok(accepted("[Policy]\nAllowEgress=a.test:443 b.test:443\n", "[Network]\nMode=private\nAllow=b.test:443\n", "[Network]\nAllow=b.test:443\n"),
+           "Allow= inside AllowEgress= is accepted in every layer");
         ok(refused(NULL, NULL, "[Environment]\nSet=PATH=/evil\n", "managed by nspawn-cage"), "Set=PATH refused");
         ok(refused(NULL, NULL, "[Environment]\nSet=LD_PRELOAD\n", "expected NAME=VALUE"), "Set without = refused");
         m = load3(NULL, "[Environment]\nSet=A=1\n", "[Environment]\nSet=A=2\nSet=B=x y\n", &c);

@@ -48,7 +48,7 @@ int main(void) {
         /* The ruleset. */
         _cleanup_free_ char *rules = NULL;
         network_lease_fill(5, &l);
-        ok(network_nft_ruleset("proj-1a2b3c4d", &l, &rules) == 0, "a ruleset for proj-1a2b3c4d");
+        ok(network_nft_ruleset("proj-1a2b3c4d", &l, NULL, 0, &rules) == 0, "a ruleset for proj-1a2b3c4d");
         ok(strstr(rules, "table inet nspawn-cage-proj-1a2b3c4d {\n") != NULL, "one table per cage, named after it");
         ok(strstr(rules, "iifname \"ncage-5\" drop\n") != NULL, "the host's own services (INPUT) are closed to the cage");
         ok(strstr(rules, "ip daddr { 127.0.0.0/8, 169.254.0.0/16, 10.231.0.0/16 } drop") != NULL,
@@ -56,8 +56,49 @@ int main(void) {
         ok(strstr(rules, "ip saddr != 10.231.0.22 drop") != NULL, "the cage cannot send from another address");
         ok(strstr(rules, "ip saddr 10.231.0.20/30 oifname != \"ncage-5\" masquerade") != NULL, "NAT to the outside");
         char *bad = NULL;
-        ok(network_nft_ruleset("a;b", &l, &bad) == -EINVAL && !bad, "a name nft would parse as syntax is refused");
-        ok(network_nft_ruleset("a\"b", &l, &bad) == -EINVAL && !bad, "a quote too");
+        ok(network_nft_ruleset("a;b", &l, NULL, 0, &bad) == -EINVAL && !bad, "a name nft would parse as syntax is refused");
+        ok(network_nft_ruleset("a\"b", &l, NULL, 0, &bad) == -EINVAL && !bad, "a quote too");
+
+        ok(!strstr(rules, "@allow") && !strstr(rules, "set allow"), "without Allow= no allowlist: everything else is forwarded");
+
+        /* Allow=: a set of address . port, and nothing else forwarded from the cage. */
+        char *a1[] = { "192.0.2.10", "192.0.2.11", NULL }, *a2[] = { "198.51.100.7", NULL }, *a3[] = { "192.0.2.10", NULL };
+        NetworkAllow allow[] = {
+                { .host = "allowed.test", .port = 443, .addrs = a1 },
+                { .host = "198.51.100.7", .port = 8080, .addrs = a2 },
+                { .host = "alias.test", .port = 443, .addrs = a3 },
+                { .host = "allowed.test", .port = 22, .addrs = a1 },
+        };
+        _cleanup_free_ char *arules = NULL;
+        ok(network_nft_ruleset("proj-1a2b3c4d", &l, allow, ELEMENTSOF(allow), &arules) == 0, "a ruleset with an allowlist");
+        ok(strstr(arules, "nspawn-cage-proj-1a2b3c4d {\n\tset allow {\n\t\ttype ipv4_addr . inet_service\n"
+                          "\t\telements = { 192.0.2.10 . 443, 192.0.2.11 . 443, 198.51.100.7 . 8080, 192.0.2.10 . 22, 192.0.2.11 . 22 }\n\t}\n"
+                          "\tchain input {\n") != NULL, "the set holds each address . port once");
+        const char *accept = strstr(arules, "iifname \"ncage-5\" meta l4proto { tcp, udp } ip daddr . th dport @allow accept\n"
+                                            "\t\tiifname \"ncage-5\" drop\n\t}\n");
+        const char *blocked = strstr(arules, "ip daddr { 127.0.0.0/8, 169.254.0.0/16, 10.231.0.0/16 } drop");
+        ok(accept && blocked && blocked < accept, "tcp and udp to the set are forwarded, after the fixed drops; then everything else from the cage is dropped");
+        ok(strstr(arules, "masquerade") && strstr(arules, "\t\tiifname \"ncage-5\" drop\n\t}\n\tchain forward"), "NAT and the input filter stay");
+        char *evil[] = { "1.2.3.4 } ; flush ruleset ; {", NULL }, *none[] = { NULL };
+        NetworkAllow bad_allow[] = { { .host = "x", .port = 443, .addrs = evil } }, unresolved[] = { { .host = "x", .port = 443, .addrs = none } };
+        ok(network_nft_ruleset("p", &l, bad_allow, 1, &bad) == -EINVAL && !bad, "an address that is no dotted quad never reaches nft");
+        ok(network_nft_ruleset("p", &l, unresolved, 1, &bad) == -EINVAL && !bad, "nor an entry without addresses");
+        _cleanup_free_ char *hosts = NULL;
+        ok(network_allow_hosts(allow, ELEMENTSOF(allow), &hosts) == 0, "the /etc/hosts lines of the allowlist");
+        is_str(hosts, "192.0.2.10 allowed.test\n192.0.2.11 allowed.test\n192.0.2.10 alias.test\n", "one line per address of each name, literals none");
+
+        /* Resolution on this host, without DNS: literals and /etc/hosts' localhost. */
+        char **got_addrs = NULL;
+        const char *why = NULL;
+        ok(network_resolve_ipv4("192.0.2.10", &got_addrs, &why) == 0 && got_addrs && streq(got_addrs[0], "192.0.2.10") && !got_addrs[1],
+           "an IPv4 literal resolves to itself");
+        strv_free(got_addrs);
+        got_addrs = NULL;
+        ok(network_resolve_ipv4("localhost", &got_addrs, &why) == 0 && got_addrs && streq(got_addrs[0], "127.0.0.1"), "localhost resolves through the host's files");
+        strv_free(got_addrs);
+        got_addrs = NULL;
+        int rr = network_resolve_ipv4("no-such-name.invalid", &got_addrs, &why);
+        ok((rr == -ENOENT || rr == -EAGAIN) && !got_addrs && why, "a name that does not resolve fails with the reason (%s)", strempty(why));
 
         /* resolv.conf. */
         _cleanup_free_ char *r1 = NULL, *r2 = NULL, *r3 = NULL;

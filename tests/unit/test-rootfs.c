@@ -49,6 +49,21 @@ int main(void) {
         rootfs_plan_build(&s, &p);
         ok(find(&p, ROOTFS_RESOLVERS, "/etc/resolv.conf") != NULL, "Mode=private: resolv.conf names the host's upstream servers");
         rootfs_plan_done(&p);
+        char *addrs[] = { "192.0.2.10", NULL }, *literal[] = { "198.51.100.7", NULL };
+        NetworkAllow allow[] = { { .host = "allowed.test", .port = 8080, .addrs = addrs },
+                                 { .host = "198.51.100.7", .port = 443, .addrs = literal } };
+        s.allow = allow;
+        s.n_allow = ELEMENTSOF(allow);
+        rootfs_plan_build(&s, &p);
+        e = find(&p, ROOTFS_FILE, "/etc/resolv.conf");
+        ok(e && !strstr(e->contents, "nameserver") && strstr(e->contents, "# No name server: this cage may reach only the destinations of [Network] Allow="),
+           "Allow=: no name server, and resolv.conf says why");
+        e = find(&p, ROOTFS_FILE, "/etc/hosts");
+        ok(e && strstr(e->contents, "127.0.0.1 localhost demo\n") && strstr(e->contents, "\n192.0.2.10 allowed.test\n") && !strstr(e->contents, "198.51.100.7"),
+           "Allow=: the names are pinned in /etc/hosts, the literals need no line");
+        rootfs_plan_done(&p);
+        s.allow = NULL;
+        s.n_allow = 0;
         s.network = NETWORK_HOST;
         rootfs_plan_build(&s, &p);
         ok(find(&p, ROOTFS_COPY, "/etc/resolv.conf") != NULL, "Mode=host: resolv.conf is the host's");

@@ -22,6 +22,25 @@ static CageSpec *resolve(const char *user_conf, char **msg) {
         return s;
 }
 
+/* Admin, user and project layers, then resolve: the spec or the error. */
+static CageSpec *resolve3(const char *admin, const char *user_conf, const char *project, char **msg) {
+        Config *c;
+        config_new(&c);
+        ConfigError e = {};
+        CageSpec *s = NULL;
+        const char *texts[] = { admin, user_conf, project }, *labels[] = { "admin.conf", "user.conf", "project.conf" };
+        Layer layers[] = { LAYER_ADMIN, LAYER_USER, LAYER_PROJECT };
+        *msg = NULL;
+        for (int i = 0; i < 3 && !*msg; i++)
+                if (texts[i] && config_load_buffer(c, layers[i], labels[i], texts[i], strlen(texts[i]), &e) < 0)
+                        *msg = strdup_printf("%s:%u: %s", strempty(e.file), e.line, strempty(e.message));
+        if (!*msg && cage_spec_resolve(c, "/home/alice/proj", &alice, NULL, NULL, &s, &e) < 0)
+                *msg = strdup_printf("%s:%u: %s", strempty(e.file), e.line, strempty(e.message));
+        config_error_done(&e);
+        config_free(c);
+        return s;
+}
+
 static bool bind_refused(const char *conf, const char *needle) {
         char *m;
         CageSpec *s = resolve(conf, &m);
@@ -157,5 +176,39 @@ int main(void) {
         char *a2[] = { ".a", ".ab", NULL }, *f2[] = { ".a.json", NULL };
         const char *x = NULL, *y = NULL;
         ok(state_paths_check(a2, f2, &x, &y) == 0, "'.a' and '.ab' and '.a.json' do not overlap");
+        const char *allow_preset = "[Network]\nMode=private\nAllow=api.anthropic.com:443\n";
+        ok(preset_parse("mine.conf", allow_preset, strlen(allow_preset), &p, &e) == -EINVAL && e.line == 3 && streq(e.file, "mine.conf") &&
+           strstr(e.message, "Allow= in a preset is not applied; put it under [Network] in your user configuration"),
+           "Allow= in a preset is refused, not silently dropped");
+        config_error_done(&e);
+        /* [Network] Allow= reaches the spec only with Mode=private. */
+        {
+                char *am;
+                CageSpec *as = resolve3(NULL, "[Network]\nMode=private\nAllow=a.test:443 192.0.2.1:53\n", NULL, &am);
+                ok(as && as->n_allow == 2 && streq(as->allow[0].host, "a.test") && as->allow[0].port == 443 && streq(as->allow[0].where, "user.conf:3") &&
+                   !as->allow[0].addrs, "Allow= with Mode=private: two entries, unresolved, with their line");
+                cage_spec_free(as);
+                free(am);
+                as = resolve3(NULL, "[Network]\nAllow=a.test:443\n", NULL, &am);
+                ok(!as && am && strstr(am, "user.conf:2: Allow=a.test:443 needs Mode=private, but the network is off") && strstr(am, "add Mode=private"),
+                   "Allow= with the default Mode=off is an error naming the line and the fix");
+                free(am);
+                as = resolve3("[Policy]\nAllowNetwork=off private host\n", "[Network]\nMode=host\nAllow=a.test:443\n", NULL, &am);
+                ok(!as && am && strstr(am, "user.conf:3: Allow=a.test:443 needs Mode=private: Mode=host"), "Allow= with Mode=host is refused: it cannot be filtered");
+                free(am);
+                as = resolve3(NULL, "[Network]\nMode=private\nAllow=a.test:443\n", "[Network]\nMode=off\n", &am);
+                ok(as && as->network == NETWORK_OFF && as->n_allow == 0, "a project turning the network off narrows further: no error");
+                cage_spec_free(as);
+                free(am);
+                as = resolve3("[Policy]\nAllowEgress=b.test:443\n", "[Network]\nMode=private\n", NULL, &am);
+                ok(as && as->n_allow == 1 && streq(as->allow[0].host, "b.test") && streq(as->allow[0].where, "admin.conf:2"),
+                   "without Allow= the cage gets the administrator's AllowEgress=");
+                cage_spec_free(as);
+                free(am);
+                as = resolve3("[Policy]\nAllowEgress=b.test:443\n", NULL, NULL, &am);
+                ok(as && as->n_allow == 0, "AllowEgress= does not trouble a cage without network");
+                cage_spec_free(as);
+                free(am);
+        }
         return tap_done();
 }
