@@ -72,46 +72,6 @@ static int mkdir_walk(int dirfd, const char *path, mode_t mode, uid_t uid, gid_t
         return 0;
 }
 
-/* Read a regular file of at most AGENT_STATE_FILE_MAX bytes. */
-static int read_bounded(int fd, char **ret, size_t *ret_size) {
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return S_ISLNK(st.st_mode) ? -ELOOP : -EBADFD;
-        if ((uint64_t) st.st_size > AGENT_STATE_FILE_MAX)
-                return -EFBIG;
-        size_t cap = (size_t) st.st_size + 1, n = 0;
-        _cleanup_free_ char *buf = malloc(cap);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                if (n == cap) {
-                        if (cap > AGENT_STATE_FILE_MAX)
-                                return -EFBIG; /* grew since fstat() */
-                        char *t = realloc(buf, cap * 2);
-                        if (!t)
-                                return -ENOMEM;
-                        buf = t;
-                        cap *= 2;
-                }
-                ssize_t k = read(fd, buf + n, cap - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        if (n > AGENT_STATE_FILE_MAX)
-                return -EFBIG;
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
-        return 0;
-}
-
 /* Open path below dirfd without following links, check it is a regular
  * file, then read it through a fresh open of that very inode: a FIFO or a
  * device is never opened for reading. */
@@ -131,7 +91,7 @@ static int read_beneath(int dirfd, const char *path, char **ret, size_t *ret_siz
         _cleanup_close_ int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
-        return read_bounded(fd, ret, ret_size);
+        return read_regular_fd(fd, AGENT_STATE_FILE_MAX, ret, ret_size);
 }
 
 static const char *refusal(int r) {

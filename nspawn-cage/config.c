@@ -546,36 +546,7 @@ void config_error_done(ConfigError *e) {
 /* ---- reading ---- */
 
 int config_read_fd(int fd, char **ret_data, size_t *ret_size) {
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD; /* FIFOs, devices, sockets */
-        if (st.st_size > CONFIG_FILE_MAX)
-                return -EFBIG;
-        _cleanup_free_ char *buf = malloc(CONFIG_FILE_MAX + 2);
-        if (!buf)
-                return -ENOMEM;
-        size_t n = 0;
-        for (;;) {
-                ssize_t k = read(fd, buf + n, CONFIG_FILE_MAX + 1 - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > CONFIG_FILE_MAX)
-                        return -EFBIG; /* grew since fstat() */
-        }
-        buf[n] = 0;
-        *ret_data = TAKE_PTR(buf);
-        *ret_size = n;
-        return 0;
+        return read_regular_fd(fd, CONFIG_FILE_MAX, ret_data, ret_size);
 }
 
 /* ---- parsing ---- */

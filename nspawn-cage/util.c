@@ -141,6 +141,50 @@ int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode
         return write_data_atomic_at(dirfd, name, contents, strlen(contents), mode, (uid_t) -1, (gid_t) -1);
 }
 
+int read_regular_fd(int fd, size_t max, char **ret_data, size_t *ret_size) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        /* Sized by fstat(), grown up to max + 1 if the file grows meanwhile. */
+        size_t cap = (size_t) st.st_size + 2, n = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                if (n + 1 == cap) {
+                        if (n > max)
+                                return -EFBIG;
+                        size_t grown = cap * 2 < max + 2 ? cap * 2 : max + 2;
+                        char *t = realloc(buf, grown);
+                        if (!t)
+                                return -ENOMEM;
+                        buf = t;
+                        cap = grown;
+                }
+                ssize_t k = read(fd, buf + n, cap - 1 - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        if (n > max)
+                return -EFBIG;
+        buf[n] = 0;
+        *ret_data = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
 int write_data_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
         _cleanup_free_ char *tmp = strdup_printf(".#%s.%ld", name, (long) getpid());
         if (!tmp)

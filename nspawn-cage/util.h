@@ -96,6 +96,10 @@ int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode
 /* The same for data of any bytes; uid/gid other than -1 own the file
  * before it gets its name. */
 int write_data_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid);
+/* Read an open regular file of at most max bytes, NUL-terminated: -EISDIR
+ * for a directory, -EBADFD for anything else that is not a regular file
+ * (FIFOs, devices, sockets), -EFBIG beyond max (also if it grows while read). */
+int read_regular_fd(int fd, size_t max, char **ret_data, size_t *ret_size);
 /* pipe2(O_CLOEXEC), then fork(): *ret_pid is 0 in the child, the child's
  * pid in the parent. On failure nothing is left open. */
 int fork_with_pipe(int pipefd[2], pid_t *ret_pid);
