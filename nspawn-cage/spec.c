@@ -33,6 +33,7 @@ CageSpec *cage_spec_free(CageSpec *s) {
         free(s->binds);
         strv_free(s->pass);
         strv_free(s->set);
+        free(s->env_file);
         strv_free(s->devices);
         free(s->toplevel);
         strv_free(s->store_paths);
@@ -252,6 +253,13 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
         s->wayland = st[SETTING_WAYLAND].number;
         s->gpu = st[SETTING_GPU].number;
         s->protect_git = st[SETTING_PROTECT_GIT].number;
+        s->ssh_agent = st[SETTING_SSH_AGENT].number;
+        s->git_config = st[SETTING_GIT_CONFIG].number;
+        if (st[SETTING_ENV_FILE].string) {
+                if (!(s->env_file = strdup(st[SETTING_ENV_FILE].string)))
+                        return -ENOMEM;
+                s->env_file_as_root = st[SETTING_ENV_FILE].origin.layer != LAYER_USER;
+        }
 
         if ((r = add_binds(s, &st[SETTING_BIND], false, err)) < 0 ||
             (r = add_binds(s, &st[SETTING_BIND_READ_ONLY], true, err)) < 0)
