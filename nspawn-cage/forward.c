@@ -4,9 +4,16 @@
 #include "autoconfig.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/openat2.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 
 #include "forward.h"
 #include "stage.h"
@@ -14,6 +21,8 @@
 void forward_done(Forward *f) {
         if (f->ssh_fd >= 0)
                 close(f->ssh_fd);
+        if (f->ssh_listen_fd >= 0)
+                close(f->ssh_listen_fd);
         if (f->gitconfig_fd >= 0)
                 close(f->gitconfig_fd);
         if (f->gitdir_fd >= 0)
@@ -112,7 +121,23 @@ int forward_open_git(const HostUser *u, Forward *f, char **ret_error) {
         return open_git_file(u, home, ".config/git", true, &f->gitdir_fd, ret_error);
 }
 
-int forward_stage(const Forward *f, int cage_fd, const char *cage_dir, CageSpec *s, char **ret_error) {
+/* The cage's end of the ssh-agent relay: made by root in the root-only
+ * forward/ directory, connectable by anyone who reaches it (only the cage,
+ * through its bind). Bound through /proc/self/fd: the path may be longer
+ * than sun_path. */
+static int make_listen_socket(int dirfd, int *ret_fd) {
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/ssh-agent", dirfd);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || fchmodat(dirfd, "ssh-agent", 0666, 0) < 0 || listen(fd, 16) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int forward_stage(Forward *f, int cage_fd, const char *cage_dir, CageSpec *s, char **ret_error) {
         int r;
         if (f->ssh_fd < 0 && f->gitconfig_fd < 0 && f->gitdir_fd < 0)
                 return 0;
@@ -126,18 +151,8 @@ int forward_stage(const Forward *f, int cage_fd, const char *cage_dir, CageSpec 
                 return -ENOMEM;
         _cleanup_(strbuf_done) StrBuf env = {};
         if (f->ssh_fd >= 0) {
-                struct stat st;
-                bool idmapped = false;
-                if (fstat(f->ssh_fd, &st) < 0)
-                        return -errno;
-                if ((r = stage_user_fd(dfd, dir, "ssh-agent", f->ssh_fd, s, &idmapped)) < 0)
-                        return r;
-                /* Connecting needs write access to the socket: as it is, the
-                 * agent (not your uid on the host) has none. */
-                if (!idmapped && !(st.st_mode & S_IWOTH))
-                        return fail(ret_error, -EOPNOTSUPP, "SSHAgent=yes: the file system of your SSH_AUTH_SOCK does not support "
-                                    "idmapped mounts, so the agent in the cage could not connect to it; start ssh-agent with "
-                                    "'-a /run/user/%u/ssh-agent.socket' (a tmpfs) and point SSH_AUTH_SOCK there", (unsigned) s->user.uid);
+                if ((r = make_listen_socket(dfd, &f->ssh_listen_fd)) < 0)
+                        return fail(ret_error, r, "SSHAgent=yes: making the cage's agent socket %s/ssh-agent: %s", dir, strerror(-r));
                 if ((r = stage_add_bind(s, strdup_printf("%s/ssh-agent", dir), FORWARD_SSH_AGENT_PATH, false)) < 0)
                         return r;
                 strbuf_append(&env, "SSH_AUTH_SOCK=" FORWARD_SSH_AGENT_PATH "\n");
@@ -166,4 +181,101 @@ int forward_unstage(int cage_fd) {
 
 int forward_read_environment(int cage_fd, char ***ret) {
         return stage_read_environment(cage_fd, "forward/environment", ret);
+}
+
+/* ---- the relay ---- */
+
+static int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return -1;
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+/* Copy both ways until either side closes. */
+static void relay_pair(int a, int b) {
+        char buf[16384];
+        struct pollfd p[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
+        for (;;) {
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return;
+                }
+                for (int i = 0; i < 2; i++) {
+                        if (!p[i].revents)
+                                continue;
+                        ssize_t n = read(p[i].fd, buf, sizeof buf);
+                        if (n <= 0 || write_all(p[1 - i].fd, buf, (size_t) n) < 0)
+                                return;
+                }
+        }
+}
+
+_Noreturn static void relay_main(const HostUser *u) {
+        /* fds: 3 the cage's listening socket, 4 the user's agent (O_PATH), 5 the leader's pidfd. */
+        struct sigaction sa = { .sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT };
+        (void) sigaction(SIGCHLD, &sa, NULL);
+        (void) prctl(PR_SET_NAME, "nspawn-cage-ssh");
+        if (initgroups(u->name, u->gid) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 || setresuid(u->uid, u->uid, u->uid) < 0)
+                _exit(1);
+        struct pollfd p[2] = { { .fd = 3, .events = POLLIN }, { .fd = 5, .events = POLLIN } };
+        for (;;) {
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        _exit(1);
+                }
+                if (p[1].revents)
+                        _exit(0); /* the cage's leader is gone */
+                if (!p[0].revents)
+                        continue;
+                int c = accept4(3, NULL, NULL, SOCK_CLOEXEC);
+                if (c < 0)
+                        continue;
+                pid_t pid = fork();
+                if (pid == 0) {
+                        close(3);
+                        close(5);
+                        int a = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+                        snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/4");
+                        if (a >= 0 && connect(a, (struct sockaddr *) &sun, sizeof sun) == 0)
+                                relay_pair(c, a);
+                        _exit(0);
+                }
+                close(c);
+        }
+}
+
+int forward_start_relay(Forward *f, const HostUser *u, pid_t leader) {
+        if (f->ssh_listen_fd < 0)
+                return 0;
+        _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, leader, 0);
+        if (pidfd < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid > 0) {
+                close(f->ssh_listen_fd);
+                f->ssh_listen_fd = -1;
+                return 0;
+        }
+        /* Only what the relay needs survives: not the cage's lock, not the bus. */
+        int l = fcntl(f->ssh_listen_fd, F_DUPFD, 10), s = fcntl(f->ssh_fd, F_DUPFD, 10), pf = fcntl(pidfd, F_DUPFD, 10);
+        int null = open("/dev/null", O_RDWR);
+        if (l < 0 || s < 0 || pf < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+            dup2(l, 3) < 0 || dup2(s, 4) < 0 || dup2(pf, 5) < 0)
+                _exit(1);
+        if (syscall(SYS_close_range, 6U, ~0U, 0U) < 0)
+                _exit(1);
+        (void) setsid();
+        relay_main(u);
 }

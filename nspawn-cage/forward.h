@@ -11,12 +11,13 @@
 #define FORWARD_SSH_AGENT_PATH "/run/nspawn-cage/ssh-agent"
 
 typedef struct Forward {
-        int ssh_fd;       /* O_PATH, the socket SSH_AUTH_SOCK names; -1 if none */
+        int ssh_fd;        /* O_PATH, the socket SSH_AUTH_SOCK names; -1 if none */
+        int ssh_listen_fd; /* the cage's end: a socket of nspawn-cage's, relayed to ssh_fd */
         int gitconfig_fd; /* ~/.gitconfig, -1 if not forwarded or absent */
         int gitdir_fd;    /* ~/.config/git, likewise */
 } Forward;
 
-#define FORWARD_NULL ((Forward) { .ssh_fd = -1, .gitconfig_fd = -1, .gitdir_fd = -1 })
+#define FORWARD_NULL ((Forward) { .ssh_fd = -1, .ssh_listen_fd = -1, .gitconfig_fd = -1, .gitdir_fd = -1 })
 
 void forward_done(Forward *f);
 
@@ -29,10 +30,18 @@ int forward_open_ssh_agent(const HostUser *u, const char *sock, Forward *f, char
 int forward_open_git(const HostUser *u, Forward *f, char **ret_error);
 
 /* Stage what is open in cage_fd/forward (known to nspawn as cage_dir), add
- * the binds to the spec and write forward/environment. The ssh-agent
- * socket must be idmapped (the agent connects as the user's uid in the
- * cage) unless others may connect to it: -EOPNOTSUPP otherwise. */
-int forward_stage(const Forward *f, int cage_fd, const char *cage_dir, CageSpec *s, char **ret_error);
+ * the binds to the spec and write forward/environment. ssh-agent refuses
+ * peers of another uid than its own, and the agent in the cage is
+ * base+uid on the host: so the cage gets a socket of nspawn-cage's
+ * (forward/ssh-agent, 0666 in a root-only directory), relayed to the
+ * user's by forward_start_relay(). The git configuration is staged
+ * idmapped where possible (stage.h) and bound read-only. */
+int forward_stage(Forward *f, int cage_fd, const char *cage_dir, CageSpec *s, char **ret_error);
+/* Fork the relay: as the user (so ssh-agent sees its own uid), with only
+ * the two sockets and a pidfd of the cage's leader; each connection from
+ * the cage is copied both ways to a new connection to the user's agent.
+ * It ends when the leader does (the cage stopped), kept cages included. */
+int forward_start_relay(Forward *f, const HostUser *u, pid_t leader);
 /* Detach the host's staging mounts (the cage keeps its own). */
 int forward_unstage(int cage_fd);
 /* SSH_AUTH_SOCK for the agent, as forward_stage wrote it. */

@@ -909,7 +909,7 @@ static int network_up(Host *h, const CageSpec *s) {
 
 /* Build the closure, render the rootfs and the settings, start the unit.
  * Every failure undoes what was made. Returns the locked cage dir fd. */
-static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *display, const Forward *fwd, uid_t uid_base,
+static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *display, Forward *fwd, uid_t uid_base,
                              int uid_lock_fd, int *ret_lock_fd) {
         CageSpec *s = cage->spec;
         _cleanup_free_ char *unit = unit_name(s->name), *gcroot = strdup_printf("%s/gcroots/%s", STATE_DIR, s->name);
@@ -1052,6 +1052,14 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
                 cage_teardown_keep_lock(h, s->name);
                 return -1;
         }
+        if (fwd->ssh_listen_fd >= 0) {
+                pid_t leader;
+                if ((r = bus_machine_leader(h->bus, s->name, &leader)) < 0 || (r = forward_start_relay(fwd, &s->user, leader)) < 0) {
+                        log_error("cage %s: starting the ssh-agent relay (SSHAgent=yes): %s", s->name, strerror(-r));
+                        cage_teardown_keep_lock(h, s->name);
+                        return -1;
+                }
+        }
         /* nspawn has bound them into the cage: the host needs them no more. */
         if ((r = staging_umount(s->name)) < 0)
                 fprintf(stderr, "nspawn-cage: note: %s: cannot detach a staging mount (%s); stop or gc removes it\n", s->project_staged, strerror(-r));
@@ -1066,7 +1074,7 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
 
 /* The cage gets a 64K uid range of its own, locked from the pick until the
  * unit holds the lock (as nspawn's stdin) and dropped on any failure. */
-static int cage_start(Host *h, Cage *cage, const Args *a, const Display *display, const Forward *fwd, int *ret_lock_fd) {
+static int cage_start(Host *h, Cage *cage, const Args *a, const Display *display, Forward *fwd, int *ret_lock_fd) {
         uid_t base;
         int uid_lock = -1;
         if (check_idmap(cage->spec) < 0) /* fail early, before any build */
