@@ -29,6 +29,14 @@ user_config ''
 project_config ''
 chown alice:alice "$conf/config" "$proj/.nspawn-cage.conf"
 
+# The preset's closure once up front (the first build takes minutes).
+t0=$(date +%s)
+nix-build "$DATADIR/nix/cage.nix" --argstr nixpkgs "$top_srcdir/tests/pkgs" --argstr packages "bash coreutils fake-agent git openssh" \
+        --argstr name warmup --no-out-link --option substituters '' > /tmp/warm-agents.log 2>&1
+st=$?
+tap_ok $st "the preset's packages build offline ($(( $(date +%s) - t0 )) s)"
+[ $st = 0 ] || tail -n 20 /tmp/warm-agents.log | sed 's/^/# /'
+
 # Keys: only in files readable by their owners (alice's, root's pattern files).
 rnd() { head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 key1="gk-env-$(rnd)"             # 23 characters
@@ -63,7 +71,9 @@ rm -f "$proj/.go"
 as_alice_bg /tmp/agent1.out 'GEMINI_API_KEY=$(cat ~/.key1) OPENAI_API_KEY=$(cat ~/.key-other) sudo --preserve-env=GEMINI_API_KEY,OPENAI_API_KEY nspawn-cage --name agent1 ~/agentproj'
 for _ in $(seq 1500); do grep -q 'fake-agent: waiting' /tmp/agent1.out && break; kill -0 $bg_pid 2> /dev/null || break; sleep 0.4; done
 grep -q 'fake-agent: waiting' /tmp/agent1.out
-tap_ok $? "the preset's agent runs in cage agent1 (and waits)" || sed 's/^/# /' /tmp/agent1.out | tail -n 20
+st=$?
+tap_ok $st "the preset's agent runs in cage agent1 (and waits)"
+[ $st = 0 ] || tail -n 20 /tmp/agent1.out | sed 's/^/# /'
 apid=$(pgrep -f 'bin/fake-agent from-preset' | head -n 1)
 grep -qaF -f /root/key1 "/proc/$apid/environ" 2> /dev/null
 tap_ok $? "control: the key is in the fake agent's own environment (pid $apid), so the search below can find it"
