@@ -145,16 +145,14 @@ int envfile_parse(const char *data, size_t size, char *const *names, char ***ret
                 p = next;
         }
 done:
+        /* In the order of `names`; on failure every value is wiped. */
         for (size_t i = 0; i < n_names; i++) {
-                if (r >= 0 && values[i]) {
-                        if ((r = strv_push(&out, values[i])) < 0)
-                                values[i] = NULL; /* taken and freed by strv_push */
-                        else
-                                values[i] = NULL;
-                } else if (values[i]) {
-                        explicit_bzero(values[i], strlen(values[i]));
-                        free(values[i]);
-                        values[i] = NULL;
+                char *v = TAKE_PTR(values[i]);
+                if (v && r >= 0)
+                        r = strv_push(&out, v); /* takes v */
+                else if (v) {
+                        explicit_bzero(v, strlen(v));
+                        free(v);
                 }
         }
         if (r < 0)
