@@ -36,6 +36,7 @@ typedef enum ValueType {
         V_USER,
         V_TOPLEVEL,
         V_ALLOW,
+        V_FILE,
 } ValueType;
 
 #define L_ADMIN (1u << LAYER_ADMIN)
@@ -44,6 +45,8 @@ typedef enum ValueType {
 #define L_TRUSTED (L_ADMIN | L_USER)
 #define L_ALL (L_TRUSTED | L_PROJECT)
 #define L_DECLARED (1u << _LAYER_MAX) /* a declared cage's file only */
+#define L_USER_ONLY (L_USER | L_DECLARED) /* the user's own (or the admin's for one declared cage) */
+#define L_USER_OFF (L_USER | L_PROJECT)   /* the user's; the project may only turn it off */
 
 typedef struct SettingInfo {
         const char *section;
@@ -79,6 +82,9 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_STATE_DIRECTORY] = { "State", "Directory", V_STATE_PATHS, L_TRUSTED, _SETTING_INVALID },
         [SETTING_STATE_FILE] = { "State", "File", V_STATE_PATHS, L_TRUSTED, _SETTING_INVALID },
         [SETTING_PERSIST] = { "State", "Persist", V_BOOL, L_ALL, _SETTING_INVALID },
+        [SETTING_ENV_FILE] = { "Environment", "File", V_FILE, L_USER_ONLY, _SETTING_INVALID },
+        [SETTING_SSH_AGENT] = { "Forward", "SSHAgent", V_BOOL, L_USER_OFF, _SETTING_INVALID },
+        [SETTING_GIT_CONFIG] = { "Forward", "GitConfig", V_BOOL, L_USER_OFF, _SETTING_INVALID },
         [SETTING_ALLOW_USERS] = { "Policy", "AllowUsers", V_USERS, L_ADMIN, _SETTING_INVALID },
         [SETTING_MAX_CPUS] = { "Policy", "MaxCPUs", V_CPUS, L_ADMIN, _SETTING_INVALID },
         [SETTING_MAX_MEMORY] = { "Policy", "MaxMemory", V_SIZE, L_ADMIN, _SETTING_INVALID },
@@ -769,6 +775,11 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                         return fail(ctx, line, "%s= is only valid in a declared cage's file (%s/nspawn-cage/cages/NAME.conf); remove it here", key, SYSCONFDIR);
                 if (info->layers == L_ADMIN)
                         return fail(ctx, line, "%s= may only be set by the administrator (in /etc/nspawn-cage/nspawn-cage.conf); remove it here", key);
+                if (info->layers == L_USER_ONLY)
+                        return fail(ctx, line, "%s= may only be set in your user configuration (~/.config/nspawn-cage/config) or a declared cage's file, not %s; remove it here",
+                                    key, project ? "by the project" : "for every user");
+                if (info->layers == L_USER_OFF)
+                        return fail(ctx, line, "%s= may only be set in your user configuration (~/.config/nspawn-cage/config); a project may only turn it off; remove it here", key);
                 return fail(ctx, line, "%s= may only be set by the administrator or in your user configuration (~/.config/nspawn-cage/config), not by the project; remove it here", key);
         }
         if (!setting_is_list(id)) {
@@ -782,6 +793,14 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
         char cur[32], asked[32];
         _cleanup_free_ char *from = origin_short(&s->origin);
         switch (info->type) {
+        case V_FILE:
+                if (!path_is_safe_absolute(value) || streq(value, "/"))
+                        return fail(ctx, line, "File=%s: expected the absolute, normalised path of a file of NAME=VALUE lines", value);
+                if (startswith(value, "/nix/store/"))
+                        return fail(ctx, line, "File=%s: a file in the Nix store is readable by everyone; keep secrets outside it (e.g. /run/secrets)", value);
+                if (set_string(s, value) < 0)
+                        return -ENOMEM;
+                break;
         case V_PROJECT:
         case V_USER:
         case V_TOPLEVEL:

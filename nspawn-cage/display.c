@@ -21,6 +21,7 @@
 
 #include "display.h"
 #include "idmap.h"
+#include "stage.h"
 
 #define XAUTH_FILE_MAX (1024 * 1024)
 #define XAUTH_TIMEOUT_MSEC 15000
@@ -151,12 +152,6 @@ int xauth_render_wild(unsigned number, const char *cookie, size_t cookie_size, c
 
 /* ---- opening the user's files ---- */
 
-static int open_beneath(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
-        struct open_how how = { .flags = flags | O_CLOEXEC | O_NOFOLLOW, .resolve = resolve | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
-        int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-        return fd < 0 ? -errno : fd;
-}
-
 _printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
         va_list ap;
         free(*ret_error);
@@ -178,7 +173,7 @@ static const char *open_reason(int r) {
 }
 
 static int open_x11_socket(const HostUser *u, unsigned number, int *ret_fd, char **ret_error) {
-        _cleanup_close_ int dfd = open_beneath(AT_FDCWD, "/tmp/.X11-unix", O_PATH | O_DIRECTORY, 0);
+        _cleanup_close_ int dfd = stage_open_nofollow(AT_FDCWD, "/tmp/.X11-unix", O_PATH | O_DIRECTORY, 0);
         struct stat st;
         if (dfd < 0)
                 return fail(ret_error, dfd, "DISPLAY=:%u: /tmp/.X11-unix %s; is an X server running?", number, open_reason(dfd));
@@ -188,7 +183,7 @@ static int open_x11_socket(const HostUser *u, unsigned number, int *ret_fd, char
                 return fail(ret_error, -EPERM, "DISPLAY=:%u: /tmp/.X11-unix is not a root-owned sticky directory; refusing to trust its sockets", number);
         char name[16];
         snprintf(name, sizeof name, "X%u", number);
-        _cleanup_close_ int fd = open_beneath(dfd, name, O_PATH, RESOLVE_BENEATH);
+        _cleanup_close_ int fd = stage_open_nofollow(dfd, name, O_PATH, RESOLVE_BENEATH);
         if (fd < 0)
                 return fail(ret_error, fd, "DISPLAY=:%u: /tmp/.X11-unix/%s %s; is the display running?", number, name, open_reason(fd));
         if (fstat(fd, &st) < 0)
@@ -214,14 +209,14 @@ static int open_wayland_socket(const HostUser *u, const DisplayEnv *env, char **
         if (!display_wayland_name_is_valid(name))
                 return fail(ret_error, -EINVAL, "WAYLAND_DISPLAY=%s: expected the name of a socket in %s (such as wayland-0), not a path",
                             name, runtime);
-        _cleanup_close_ int dfd = open_beneath(AT_FDCWD, runtime, O_PATH | O_DIRECTORY, 0);
+        _cleanup_close_ int dfd = stage_open_nofollow(AT_FDCWD, runtime, O_PATH | O_DIRECTORY, 0);
         if (dfd < 0)
                 return fail(ret_error, dfd, "XDG_RUNTIME_DIR %s %s; are you logged in to a graphical session?", runtime, open_reason(dfd));
         if (fstat(dfd, &st) < 0)
                 return -errno;
         if (st.st_uid != u->uid)
                 return fail(ret_error, -EPERM, "%s is owned by uid %u, not by you (%s)", runtime, (unsigned) st.st_uid, u->name);
-        _cleanup_close_ int fd = open_beneath(dfd, name, O_PATH, RESOLVE_BENEATH);
+        _cleanup_close_ int fd = stage_open_nofollow(dfd, name, O_PATH, RESOLVE_BENEATH);
         if (fd < 0)
                 return fail(ret_error, fd, "WAYLAND_DISPLAY=%s: %s/%s %s; is the compositor running? (pass WAYLAND_DISPLAY through sudo with --preserve-env=WAYLAND_DISPLAY)",
                             name, runtime, name, open_reason(fd));
@@ -468,7 +463,7 @@ static int xauth_trusted(int xauth_fd, unsigned number, const char *hostname, ch
 }
 
 static int find_gpu_nodes(char ***ret, char **ret_error) {
-        _cleanup_close_ int dfd = open_beneath(AT_FDCWD, "/dev/dri", O_RDONLY | O_DIRECTORY, 0);
+        _cleanup_close_ int dfd = stage_open_nofollow(AT_FDCWD, "/dev/dri", O_RDONLY | O_DIRECTORY, 0);
         if (dfd < 0)
                 return fail(ret_error, dfd, "GPU=yes: /dev/dri %s; this host has no GPU device nodes", open_reason(dfd));
         DIR *d = fdopendir(dfd);
@@ -539,54 +534,11 @@ int display_open(const CageSpec *s, const DisplayEnv *env, bool trusted, Display
 
 /* ---- staging ---- */
 
-static int bind_fd_onto(int dirfd, const char *name, int source_fd) {
-        _cleanup_close_ int mp = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (mp < 0)
-                return -errno;
-        char src[64], dst[64], top[PATH_MAX];
-        snprintf(src, sizeof src, "/proc/self/fd/%d", source_fd);
-        snprintf(dst, sizeof dst, "/proc/self/fd/%d", mp);
-        if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
-                return -errno;
-        /* Private: the cage's copy then lives on after display_unstage()
-         * takes the host's away, and no unmount propagates into the cage.
-         * (`mp` is the file below the mount; the name reaches the mount.) */
-        snprintf(top, sizeof top, "/proc/self/fd/%d/%s", dirfd, name);
-        if (mount(NULL, top, NULL, MS_PRIVATE, NULL) < 0)
-                return -errno;
-        return 0;
-}
-
-/* A socket of the user's, bound so that the agent may connect: through an
- * idmapped mount in which the user's uid is the agent's, where the socket's
- * file system allows one; else as it is (then its mode must let others
- * connect, as X11's sockets do). */
+/* A socket of the user's, bound so that the agent may connect (stage.h):
+ * as it is only where its file system has no idmapped mounts, and then its
+ * mode must let others connect, as X11's sockets do. */
 static int stage_socket(int dirfd, const char *dir, const char *name, int source_fd, const CageSpec *s) {
-        _cleanup_free_ char *staging = strdup_printf("%s/%s", dir, name);
-        if (!staging)
-                return -ENOMEM;
-        int r = idmap_mount_project(source_fd, s->user.uid, s->user.gid, s->uid_base, staging);
-        if (r != -EOPNOTSUPP && r != -ENOSYS && r != -EPERM)
-                return r;
-        (void) unlinkat(dirfd, name, 0);
-        return bind_fd_onto(dirfd, name, source_fd);
-}
-
-static int add_bind(CageSpec *s, char *source, const char *destination, bool read_only) {
-        BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
-        if (!t || !source) {
-                free(source);
-                return -ENOMEM;
-        }
-        s->binds = t;
-        /* display.c binds only sockets, device nodes and its own staging. */
-        BindSpec b = { .source = source, .destination = strdup(destination), .read_only = read_only, .as_is = true };
-        if (!b.destination) {
-                free(source);
-                return -ENOMEM;
-        }
-        s->binds[s->n_binds++] = b;
-        return 0;
+        return stage_user_fd(dirfd, dir, name, source_fd, s, NULL);
 }
 
 int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec *s) {
@@ -638,7 +590,7 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
                 }
                 if (fchown(rfd, agent_uid, agent_gid) < 0)
                         return -errno;
-                if ((r = add_bind(s, strdup_printf("%s/display/run", cage_dir), runtime, false)) < 0)
+                if ((r = stage_add_bind(s, strdup_printf("%s/display/run", cage_dir), runtime, false)) < 0)
                         return r;
                 strbuf_appendf(&env, "XDG_RUNTIME_DIR=%s\n", runtime);
         }
@@ -656,7 +608,7 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
                 if (!wdir)
                         return -ENOMEM;
                 if ((r = stage_socket(wfd, wdir, d->wayland_name, d->wayland_socket_fd, s)) < 0 ||
-                    (r = add_bind(s, strdup_printf("%s/display/wayland/%s", cage_dir, d->wayland_name), inside, false)) < 0)
+                    (r = stage_add_bind(s, strdup_printf("%s/display/wayland/%s", cage_dir, d->wayland_name), inside, false)) < 0)
                         return r;
         }
         if (d->x11) {
@@ -670,14 +622,14 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
                 if (!xdir)
                         return -ENOMEM;
                 if ((r = stage_socket(xfd, xdir, name, d->x11_socket_fd, s)) < 0 ||
-                    (r = add_bind(s, strdup_printf("%s/display/x11/%s", cage_dir, name), inside, false)) < 0)
+                    (r = stage_add_bind(s, strdup_printf("%s/display/x11/%s", cage_dir, name), inside, false)) < 0)
                         return r;
                 strbuf_appendf(&env, "DISPLAY=:%u\nXAUTHORITY=%s/Xauthority\n", d->x11_number, runtime);
         }
         if (d->wayland)
                 strbuf_appendf(&env, "WAYLAND_DISPLAY=%s\n", d->wayland_name);
         for (size_t i = 0; d->gpu_nodes && d->gpu_nodes[i]; i++)
-                if ((r = add_bind(s, strdup(d->gpu_nodes[i]), d->gpu_nodes[i], false)) < 0 ||
+                if ((r = stage_add_bind(s, strdup(d->gpu_nodes[i]), d->gpu_nodes[i], false)) < 0 ||
                     (r = strv_extend(&s->devices, d->gpu_nodes[i])) < 0)
                         return r;
         _cleanup_free_ char *text = NULL;
@@ -686,58 +638,12 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
         return write_file_atomic_at(dfd, "environment", text, 0600);
 }
 
-static void unmount_entries(int dirfd) {
-        _cleanup_close_ int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        if (!d)
-                return;
-        fd = -1;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-                if (streq(e->d_name, ".") || streq(e->d_name, ".."))
-                        continue;
-                char path[PATH_MAX];
-                snprintf(path, sizeof path, "/proc/self/fd/%d/%s", dirfd, e->d_name);
-                /* Stacked mounts come off one by one; EINVAL: not a mount. */
-                for (int i = 0; i < 16 && umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0; i++)
-                        ;
-        }
-        closedir(d);
-}
-
 int display_unstage(int cage_fd) {
-        _cleanup_close_ int dfd = openat(cage_fd, "display", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        static const char *const dirs[] = { "wayland", "x11" };
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                _cleanup_close_ int fd = openat(dfd, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd >= 0)
-                        unmount_entries(fd);
-        }
-        return 0;
+        int r = stage_unmount_dir(cage_fd, "display/wayland");
+        int k = stage_unmount_dir(cage_fd, "display/x11");
+        return r < 0 ? r : k;
 }
 
 int display_read_environment(int cage_fd, char ***ret) {
-        _cleanup_close_ int fd = openat(cage_fd, "display/environment", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_free_ char *data = NULL;
-        size_t size = 0;
-        *ret = NULL;
-        if (fd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        int r = read_all_fd(fd, 4096, &data, &size);
-        if (r < 0)
-                return r;
-        data[size] = 0;
-        _cleanup_strv_free_ char **l = NULL;
-        for (char *line = data, *nl; *line; line = nl + 1) {
-                nl = strchr(line, '\n');
-                if (!nl)
-                        break;
-                *nl = 0;
-                if (*line && (r = strv_extend(&l, line)) < 0)
-                        return r;
-        }
-        *ret = TAKE_PTR(l);
-        return 0;
+        return stage_read_environment(cage_fd, "display/environment", ret);
 }

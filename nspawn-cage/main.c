@@ -26,6 +26,8 @@
 #include "config.h"
 #include "idmap.h"
 #include "display.h"
+#include "envfile.h"
+#include "forward.h"
 #include "network.h"
 #include "rootfs.h"
 #include "settings.h"
@@ -689,6 +691,8 @@ static int teardown(Host *h, const char *name, bool remove_lock) {
         _cleanup_close_ int cage_fd = openat(h->state_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (cage_fd >= 0 && (r = display_unstage(cage_fd)) < 0)
                 ret = log_error("%s/%s/display: %s", STATE_DIR, dir, strerror(-r));
+        if (cage_fd >= 0 && (r = forward_unstage(cage_fd)) < 0)
+                ret = log_error("%s/%s/forward: %s", STATE_DIR, dir, strerror(-r));
         if ((r = state_remove_environment(ENVIRONMENT_DIR, name)) < 0)
                 ret = log_error("%s/%s: %s", ENVIRONMENT_DIR, name, strerror(-r));
         if ((r = state_remove_dir(h->state_fd, dir, &busy)) < 0)
@@ -743,9 +747,17 @@ static bool is_display_variable(const char *name) {
         return streq(name, "DISPLAY") || streq(name, "XAUTHORITY") || streq(name, "WAYLAND_DISPLAY") || streq(name, "XDG_RUNTIME_DIR");
 }
 
-/* The agent's environment: the user's basics, the variables named in Pass=
- * from our environment (or, for a shell into a declared cage, the values
- * its start kept), what display_stage wrote for this cage (the host's own
+static bool env_has_name(char *const *l, const char *assignment) {
+        size_t n = strcspn(assignment, "=");
+        for (size_t i = 0; l && l[i]; i++)
+                if (strncmp(l[i], assignment, n) == 0 && l[i][n] == '=')
+                        return true;
+        return false;
+}
+
+/* The agent's environment: the user's basics, the values of Pass= (from
+ * passed_environment(), or for a shell the values the cage's start kept),
+ * what display_stage and forward_stage wrote for this cage (the host's own
  * values of those variables never reach the agent), then Set=. */
 static int agent_environment(const CageSpec *s, char *const *kept, char *const *display, char ***ret) {
         _cleanup_strv_free_ char **env = NULL;
@@ -756,30 +768,93 @@ static int agent_environment(const CageSpec *s, char *const *kept, char *const *
         r = r ?: strv_push(&env, strdup("SHELL=/bin/bash"));
         r = r ?: strv_push(&env, strdup("PATH=/bin:/usr/bin"));
         r = r ?: strv_push(&env, strdup_printf("TERM=%s", getenv("TERM") && strv_contains(s->pass, "TERM") ? getenv("TERM") : "xterm-256color"));
-        for (size_t i = 0; s->pass && s->pass[i] && r >= 0; i++) {
-                const char *v = getenv(s->pass[i]);
-                if (v && !streq(s->pass[i], "TERM") && !is_display_variable(s->pass[i]) && !string_has_cc(v))
-                        r = strv_push(&env, strdup_printf("%s=%s", s->pass[i], v));
-        }
         for (size_t i = 0; kept && kept[i] && r >= 0; i++)
-                r = strv_extend(&env, kept[i]);
+                if (!startswith(kept[i], "TERM=") && !env_has_name(display, kept[i]))
+                        r = strv_extend(&env, kept[i]);
         for (size_t i = 0; display && display[i] && r >= 0; i++)
                 r = strv_extend(&env, display[i]);
         for (size_t i = 0; s->set && s->set[i] && r >= 0; i++)
                 r = strv_extend(&env, s->set[i]);
-        if (r < 0)
+        if (r < 0) {
+                strv_free_erase(TAKE_PTR(env));
                 return log_error("out of memory");
+        }
         *ret = TAKE_PTR(env);
         return 0;
 }
 
+static const char *envfile_reason(int r) {
+        switch (r) {
+        case -ENOENT: return "does not exist; create it or remove File=";
+        case -ELOOP: return "is a symbolic link; give the path of the file itself";
+        case -EBADFD: return "is not a regular file";
+        case -EFBIG: return "is larger than 64 KiB";
+        case -EPERM: return "can be read or written by others; make it private (chmod 600 on it)";
+        case -EACCES: return "cannot be read with your rights";
+        default: return strerror(-r);
+        }
+}
+
+/* The values of Pass= for the agent: from [Environment] File= where it has
+ * the name, else from our environment (what sudo kept, or for a declared
+ * cage EnvironmentFile= of its unit). TERM and the display's variables are
+ * the agent's own. Logs what is wrong with File=, naming where it is set. */
+static int passed_environment(const Cage *cage, char ***ret) {
+        const CageSpec *s = cage->spec;
+        const Setting *fs = &cage->config->settings[SETTING_ENV_FILE];
+        _cleanup_(strv_free_erasep) char **from_file = NULL, **l = NULL;
+        int r;
+        if (s->env_file) {
+                _cleanup_close_ int fd = -1;
+                if ((r = envfile_open(s->env_file, s->env_file_as_root ? NULL : &s->user, &fd)) < 0)
+                        return log_error("%s:%u: File=%s %s", fs->origin.file, fs->origin.line, s->env_file, envfile_reason(r));
+                _cleanup_free_ char *data = NULL;
+                size_t size = 0;
+                r = config_read_fd(fd, &data, &size);
+                if (r < 0)
+                        return log_error("%s:%u: File=%s %s", fs->origin.file, fs->origin.line, s->env_file, envfile_reason(r));
+                unsigned line = 0;
+                const char *reason = NULL;
+                r = envfile_parse(data, size, s->pass, &from_file, &line, &reason);
+                explicit_bzero(data, size);
+                if (r == -EINVAL)
+                        return log_error("%s:%u: %s (File= of %s:%u)", s->env_file, line, reason, fs->origin.file, fs->origin.line);
+                if (r < 0)
+                        return log_error("out of memory");
+        }
+        for (size_t i = 0; s->pass && s->pass[i]; i++) {
+                const char *name = s->pass[i];
+                if (streq(name, "TERM") || is_display_variable(name))
+                        continue;
+                _cleanup_free_ char *prefix = strdup_printf("%s=", name);
+                const char *v = NULL;
+                if (!prefix)
+                        return log_error("out of memory");
+                for (size_t j = 0; from_file && from_file[j] && !v; j++)
+                        v = startswith(from_file[j], prefix);
+                if (!v)
+                        v = getenv(name);
+                if (v && !string_has_cc(v) && strv_push(&l, strdup_printf("%s=%s", name, v)) < 0)
+                        return log_error("out of memory");
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
 static int attach(Host *h, const CageSpec *s, char *const *command, char *const *kept) {
-        _cleanup_strv_free_ char **argv = NULL, **env = NULL, **display = NULL;
+        _cleanup_strv_free_ char **argv = NULL, **display = NULL;
+        _cleanup_(strv_free_erasep) char **env = NULL;
         _cleanup_free_ char *dir = strdup_printf("cages/%s", s->name);
         _cleanup_close_ int cage_fd = dir ? openat(h->state_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) : -1;
+        _cleanup_strv_free_ char **forward = NULL;
         int k = cage_fd >= 0 ? display_read_environment(cage_fd, &display) : 0;
         if (k < 0)
                 return log_error("%s/%s/display/environment: %s", STATE_DIR, dir, strerror(-k));
+        k = cage_fd >= 0 ? forward_read_environment(cage_fd, &forward) : 0;
+        for (size_t i = 0; k >= 0 && forward && forward[i]; i++)
+                k = strv_extend(&display, forward[i]);
+        if (k < 0)
+                return log_error("%s/%s/forward/environment: %s", STATE_DIR, dir, strerror(-k));
         if (resolve_command(s, command, &argv) < 0 || agent_environment(s, kept, display, &env) < 0)
                 return -1;
         AgentRun run = { .machine = s->name, .argv = argv, .environ = env, .user = s->user.name, .directory = s->project };
@@ -939,7 +1014,8 @@ static int network_up(Host *h, const CageSpec *s) {
 
 /* Build the closure, render the rootfs and the settings, start the unit.
  * Every failure undoes what was made. Returns the locked cage dir fd. */
-static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *display, uid_t uid_base, int uid_lock_fd, int *ret_lock_fd) {
+static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *display, Forward *fwd, uid_t uid_base,
+                             int uid_lock_fd, int *ret_lock_fd) {
         CageSpec *s = cage->spec;
         _cleanup_free_ char *unit = unit_name(s->name), *gcroot = strdup_printf("%s/gcroots/%s", STATE_DIR, s->name);
         _cleanup_free_ char *settings = NULL, *etc_settings = NULL, *error = NULL, *bad = NULL, *tmp = NULL;
@@ -1051,6 +1127,12 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
                 cage_teardown_keep_lock(h, s->name);
                 return -1;
         }
+        _cleanup_free_ char *fwd_error = NULL;
+        if ((r = forward_stage(fwd, cage_fd, cage_dir, s, &fwd_error)) < 0) {
+                log_error("%s/forward: %s", cage_dir, fwd_error ? fwd_error : strerror(-r));
+                cage_teardown_keep_lock(h, s->name);
+                return -1;
+        }
 
         _cleanup_free_ char *text = NULL;
         if ((r = settings_render(s, &text, &bad)) < 0) {
@@ -1088,11 +1170,19 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
                 cage_teardown_keep_lock(h, s->name);
                 return -1;
         }
+        if (fwd->ssh_listen_fd >= 0) {
+                pid_t leader;
+                if ((r = bus_machine_leader(h->bus, s->name, &leader)) < 0 || (r = forward_start_relay(fwd, &s->user, leader)) < 0) {
+                        log_error("cage %s: starting the ssh-agent relay (SSHAgent=yes): %s", s->name, strerror(-r));
+                        cage_teardown_keep_lock(h, s->name);
+                        return -1;
+                }
+        }
         /* nspawn has bound them into the cage: the host needs them no more. */
         if ((r = staging_umount(s->name)) < 0)
                 fprintf(stderr, "nspawn-cage: note: %s: cannot detach a staging mount (%s); stop or gc removes it\n", s->project_staged, strerror(-r));
-        if ((r = display_unstage(cage_fd)) < 0) {
-                log_error("%s/display: %s", cage_dir, strerror(-r));
+        if ((r = display_unstage(cage_fd)) < 0 || (r = forward_unstage(cage_fd)) < 0) {
+                log_error("%s: detaching the staged sockets and files: %s", cage_dir, strerror(-r));
                 cage_teardown_keep_lock(h, s->name);
                 return -1;
         }
@@ -1144,7 +1234,7 @@ static int resolve_allow(CageSpec *s) {
 
 /* The cage gets a 64K uid range of its own, locked from the pick until the
  * unit holds the lock (as nspawn's stdin) and dropped on any failure. */
-static int cage_start(Host *h, Cage *cage, const Args *a, const Display *display, int *ret_lock_fd) {
+static int cage_start(Host *h, Cage *cage, const Args *a, const Display *display, Forward *fwd, int *ret_lock_fd) {
         uid_t base;
         int uid_lock = -1;
         if (state_prepare(cage->spec) < 0 || check_idmap(cage->spec) < 0) /* fail early, before any build */
@@ -1159,7 +1249,7 @@ static int cage_start(Host *h, Cage *cage, const Args *a, const Display *display
         if (r < 0)
                 return log_error("%s: no free 64K uid range for the cage's user namespace: %s", IDMAP_LOCK_DIR,
                                  r == -EBUSY ? "all tried are in use" : strerror(-r));
-        r = cage_start_locked(h, cage, a, display, base, uid_lock, ret_lock_fd);
+        r = cage_start_locked(h, cage, a, display, fwd, base, uid_lock, ret_lock_fd);
         if (r < 0)
                 idmap_release_range(NULL, base, uid_lock);
         else
@@ -1184,6 +1274,35 @@ static int open_display(const Cage *cage, Display *ret) {
         int r = display_open(s, &env, trusted->number, ret, &error);
         if (r < 0)
                 return log_error("%s", error ? error : strerror(-r));
+        return 0;
+}
+
+/* SSHAgent=, GitConfig=: open what is forwarded as the user, before
+ * anything is made; errors name the line that asked for it. */
+static int open_forward(const Cage *cage, Forward *f) {
+        const CageSpec *s = cage->spec;
+        _cleanup_free_ char *error = NULL;
+        int r;
+        if (s->ssh_agent && (r = forward_open_ssh_agent(&s->user, getenv("SSH_AUTH_SOCK"), f, &error)) < 0) {
+                const Origin *o = &cage->config->settings[SETTING_SSH_AGENT].origin;
+                return log_error("%s:%u: SSHAgent=yes: %s", strempty(o->file), o->line, error ? error : strerror(-r));
+        }
+        if (s->git_config && (r = forward_open_git(&s->user, f, &error)) < 0) {
+                const Origin *o = &cage->config->settings[SETTING_GIT_CONFIG].origin;
+                return log_error("%s:%u: %s", strempty(o->file), o->line, error ? error : strerror(-r));
+        }
+        return 0;
+}
+
+/* Keep the values of Pass= for the shells opened into the cage later
+ * (root's, 0600, on tmpfs; removed with the cage). */
+static int keep_environment(Host *h, const CageSpec *s, char *const *passed) {
+        int r = state_save_environment(ENVIRONMENT_DIR, s->name, passed);
+        if (r < 0) {
+                log_error("%s/%s: keeping the environment for later shells: %s", ENVIRONMENT_DIR, s->name, strerror(-r));
+                cage_teardown(h, s->name);
+                return -1;
+        }
         return 0;
 }
 
@@ -1227,7 +1346,10 @@ static int verb_run(const Args *a) {
                                 strv_free(p);
                                 cage_record_done(&r2);
                         }
-                        int st = attach(&h, s, command, NULL);
+                        _cleanup_(strv_free_erasep) char **passed = NULL;
+                        if (passed_environment(&cage, &passed) < 0)
+                                return 1;
+                        int st = attach(&h, s, command, passed);
                         return st < 0 ? 1 : st;
                 }
                 if (busy)
@@ -1236,14 +1358,23 @@ static int verb_run(const Args *a) {
                         return log_error("cage %s left state that could not be removed; see above, then run 'nspawn-cage gc'", s->name), 1;
         }
 
+        _cleanup_(strv_free_erasep) char **passed = NULL;
+        if (passed_environment(&cage, &passed) < 0)
+                return 1;
         _cleanup_(display_done) Display display = DISPLAY_NULL;
         if (open_display(&cage, &display) < 0)
                 return 1;
+        _cleanup_(forward_done) Forward fwd = FORWARD_NULL;
+        if (open_forward(&cage, &fwd) < 0)
+                return 1;
         _cleanup_close_ int lock_fd = -1;
-        if (cage_start(&h, &cage, a, &display, &lock_fd) < 0)
+        if (cage_start(&h, &cage, a, &display, &fwd, &lock_fd) < 0)
                 return 1;
         display_done(&display); /* the cage holds what it needs: drop the sockets and the cookie */
-        int status = attach(&h, s, command, NULL);
+        forward_done(&fwd);
+        if (keep_environment(&h, s, passed) < 0)
+                return 1;
+        int status = attach(&h, s, command, passed);
         if (a->keep) {
                 /* Detach: the cage runs on without us. */
                 CageRecord r2 = {};
@@ -1348,26 +1479,22 @@ static int verb_start(const Args *a) {
                 if (cage_teardown(&h, cage.spec->name) < 0)
                         return 1;
         }
+        /* The values of Pass= (from File= or EnvironmentFile= of the
+         * unit), for the shells opened into the cage later. */
+        _cleanup_(strv_free_erasep) char **kept = NULL;
+        if (passed_environment(&cage, &kept) < 0)
+                return 1;
         _cleanup_(display_done) Display display = DISPLAY_NULL;
         if (open_display(&cage, &display) < 0)
                 return 1;
+        _cleanup_(forward_done) Forward fwd = FORWARD_NULL;
+        if (open_forward(&cage, &fwd) < 0)
+                return 1;
         _cleanup_close_ int lock_fd = -1;
-        if (cage_start(&h, &cage, &b, &display, &lock_fd) < 0)
+        if (cage_start(&h, &cage, &b, &display, &fwd, &lock_fd) < 0)
                 return 1;
-        /* The values of Pass= (from EnvironmentFile= of the unit), for the
-         * shells opened into the cage later. */
-        _cleanup_strv_free_ char **kept = NULL;
-        for (size_t i = 0; cage.spec->pass && cage.spec->pass[i]; i++) {
-                const char *v = getenv(cage.spec->pass[i]);
-                if (v && !string_has_cc(v) && strv_push(&kept, strdup_printf("%s=%s", cage.spec->pass[i], v)) < 0)
-                        break;
-        }
-        int r = state_save_environment(ENVIRONMENT_DIR, cage.spec->name, kept);
-        if (r < 0) {
-                log_error("%s/%s: keeping the environment for later shells: %s", ENVIRONMENT_DIR, cage.spec->name, strerror(-r));
-                cage_teardown(&h, cage.spec->name);
+        if (keep_environment(&h, cage.spec, kept) < 0)
                 return 1;
-        }
         CageRecord r2 = {};
         if (state_read_record(h.state_fd, cage.spec->name, &r2) >= 0) {
                 r2.helper = 0;
@@ -1418,7 +1545,7 @@ static int verb_shell(const Args *a) {
                 return log_error("the cage's user (uid %u) no longer exists", (unsigned) rec.uid), 1;
         }
         s.user = owner;
-        _cleanup_strv_free_ char **kept = NULL;
+        _cleanup_(strv_free_erasep) char **kept = NULL;
         int r = state_load_environment(ENVIRONMENT_DIR, rec.name, &kept);
         if (r < 0) {
                 log_error("%s/%s: %s", ENVIRONMENT_DIR, rec.name, r == -EPERM ? "not root's or readable by others; ignored" : strerror(-r));

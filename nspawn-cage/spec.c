@@ -35,6 +35,7 @@ CageSpec *cage_spec_free(CageSpec *s) {
         free(s->binds);
         strv_free(s->pass);
         strv_free(s->set);
+        free(s->env_file);
         strv_free(s->devices);
         strv_free(s->state_dirs);
         strv_free(s->state_files);
@@ -359,6 +360,13 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
         s->protect_git = st[SETTING_PROTECT_GIT].number;
         if ((r = add_allow(s, c, err)) < 0)
                 return r;
+        s->ssh_agent = st[SETTING_SSH_AGENT].number;
+        s->git_config = st[SETTING_GIT_CONFIG].number;
+        if (st[SETTING_ENV_FILE].string) {
+                if (!(s->env_file = strdup(st[SETTING_ENV_FILE].string)))
+                        return -ENOMEM;
+                s->env_file_as_root = st[SETTING_ENV_FILE].origin.layer != LAYER_USER;
+        }
 
         if ((r = add_binds(s, &st[SETTING_BIND], false, err)) < 0 ||
             (r = add_binds(s, &st[SETTING_BIND_READ_ONLY], true, err)) < 0)

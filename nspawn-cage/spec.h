@@ -48,6 +48,9 @@ typedef struct CageSpec {
         size_t n_binds;
         char **pass; /* names of variables passed to the agent */
         char **set;  /* NAME=VALUE for the agent */
+        char *env_file;       /* [Environment] File=: Pass= values are taken from it first */
+        bool env_file_as_root; /* set by a declared cage's (root's) file, not the user's */
+        bool ssh_agent, git_config; /* [Forward] */
         uid_t uid_base;       /* the cage's 64K range on the host (PrivateUsers=); 0 until picked */
         char *project_staged; /* the project's idmapped staging mount, bound by nspawn */
         char *store_dir;      /* the rootfs's own /nix/store directory: bound read-only over

@@ -77,6 +77,18 @@ ln -s /etc "$p/escape"
 printf '[Files]\nBindReadOnly=%s/escape:/x\n' "$p" | conf
 expect_refused "project bind of a symlink pointing out of the project refused" "$p/.nspawn-cage.conf:2:" "BindReadOnly= may only be set"
 
+new_project env-file
+printf '[Environment]\nFile=/etc/shadow\n' | conf
+expect_refused "File= from the project (read a file as the user into the agent)" "$p/.nspawn-cage.conf:2:" "File= may only be set in your user configuration"
+
+new_project ssh-agent
+printf '[Forward]\nSSHAgent=yes\n' | conf
+expect_refused "SSHAgent=yes from the project" "$p/.nspawn-cage.conf:2:" "SSHAgent=yes is not allowed"
+
+new_project git-config
+printf '[Forward]\nGitConfig=yes\n' | conf
+expect_refused "GitConfig=yes from the project" "$p/.nspawn-cage.conf:2:" "GitConfig=yes is not allowed"
+
 new_project network
 printf '[Network]\nMode=host\n' | conf
 expect_refused "Mode=host when the user allows private" "$p/.nspawn-cage.conf:2:" "Mode=host asks for more network than allowed: at most private"

@@ -101,6 +101,8 @@ let
     getent = mkDeb { name = "getent"; debs = [ "libc-bin" ]; onlyBins = "getent"; };
     xdpyinfo = mkDeb { name = "xdpyinfo"; debs = [ "x11-utils" ]; onlyBins = "xdpyinfo"; };
     wayland-utils = mkDeb { name = "wayland-utils"; debs = [ "wayland-utils" ]; };
+    # ssh-add/ssh-agent/ssh-keygen/ssh only (tests of [Forward] SSHAgent=)
+    openssh = mkDeb { name = "openssh"; debs = [ "openssh-client" ]; onlyBins = "ssh ssh-add ssh-agent ssh-keygen"; };
 
     # Stand-in for an AI coding agent: prints what it was started with.
     # Secrets are never printed, only whether they are set.

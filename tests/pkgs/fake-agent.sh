@@ -30,4 +30,20 @@ if [ "${FAKE_AGENT_STATE:-0}" = 1 ]; then
   echo "run $n" >> ~/.fake-agent/notes
   printf '{"runs":%d}\n' "$n" > ~/.fake-agent.json.tmp && mv ~/.fake-agent.json.tmp ~/.fake-agent.json
 fi
+# For tests/integration/agents.sh: a key's length tells where its value came
+# from without printing it; the forwarded ssh-agent and git configuration.
+for v in GEMINI_API_KEY; do
+  if [ -n "${!v+x}" ]; then echo "fake-agent: $v=set"; val=${!v}; echo "fake-agent: ${v}_length=${#val}"; else echo "fake-agent: $v=unset"; fi
+done
+echo "fake-agent: SSH_AUTH_SOCK=${SSH_AUTH_SOCK-unset}"
+if [ -n "${SSH_AUTH_SOCK-}" ] && command -v ssh-add > /dev/null; then
+  ssh-add -l 2>&1 | while IFS= read -r l; do echo "fake-agent: ssh-add: $l"; done
+fi
+if command -v git > /dev/null; then echo "fake-agent: git-email=$(git config --global user.email 2>&1)"; fi
+# FAKE_AGENT_WAIT=FILE: stay until FILE exists (in the working directory),
+# so that a test can look at the running agent from outside.
+if [ -n "${FAKE_AGENT_WAIT-}" ]; then
+  echo "fake-agent: waiting"
+  while [ ! -e "$FAKE_AGENT_WAIT" ]; do read -r -t 0.2 _ < /dev/tty 2> /dev/null || read -r -t 0.2 _ 2> /dev/null || :; done
+fi
 exit "${FAKE_AGENT_EXIT:-0}"

@@ -1,0 +1,162 @@
+/* envfile.c: reading [Environment] File= (see envfile.h). The file is the
+ * user's secret: opened as the user, refused when others could read or
+ * write it, parsed in memory that is wiped afterwards. */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "config.h"
+#include "envfile.h"
+
+void strv_free_erase(char **l) {
+        for (size_t i = 0; l && l[i]; i++)
+                explicit_bzero(l[i], strlen(l[i]));
+        strv_free(l);
+}
+
+int envfile_open(const char *path, const HostUser *u, int *ret_fd) {
+        FsIdentity id = {};
+        int r;
+        if (u && (r = user_fs_enter(u, &id)) < 0)
+                return r;
+        /* Links in the directories are fine (NixOS's /run/secrets is one),
+         * followed with the reader's rights; the file itself is no link. */
+        struct open_how how = { .flags = O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+                                .resolve = RESOLVE_NO_MAGICLINKS };
+        _cleanup_close_ int fd = (int) syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+        if (fd < 0 && errno == ENOSYS) /* before Linux 5.6 (and under valgrind): O_NOFOLLOW does the same for the file */
+                fd = openat(AT_FDCWD, path, (int) how.flags);
+        int saved = -errno;
+        if (u)
+                user_fs_leave(&id);
+        if (fd < 0)
+                return saved;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if (st.st_size > ENVFILE_MAX)
+                return -EFBIG;
+        if (st.st_mode & (S_IROTH | S_IWOTH))
+                return -EPERM;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int fail(unsigned line, const char *reason, unsigned *ret_line, const char **ret_reason) {
+        *ret_line = line;
+        *ret_reason = reason;
+        return -EINVAL;
+}
+
+int envfile_parse(const char *data, size_t size, char *const *names, char ***ret, unsigned *ret_line,
+                  const char **ret_reason) {
+        size_t n_names = strv_length(names);
+        _cleanup_free_ char **values = calloc(n_names + 1, sizeof(char *));
+        _cleanup_(strv_free_erasep) char **out = NULL;
+        int r = 0;
+        if (!values)
+                return -ENOMEM;
+        if (memchr(data, 0, size)) {
+                r = fail(0, "the file contains a NUL byte; it is not a text file", ret_line, ret_reason);
+                goto done;
+        }
+        unsigned line = 0;
+        for (const char *p = data, *end = data + size; p < end && r >= 0;) {
+                line++;
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                const char *eol = nl ? nl : end;
+                const char *next = nl ? nl + 1 : end;
+                while (p < eol && (*p == ' ' || *p == '\t'))
+                        p++;
+                if (p == eol || *p == '#' || *p == ';') {
+                        p = next;
+                        continue;
+                }
+                const char *k = p;
+                while (p < eol && (isalnum((unsigned char) *p) || *p == '_'))
+                        p++;
+                char name[129];
+                size_t kn = (size_t) (p - k);
+                if (kn == 0 || kn >= sizeof name) {
+                        r = fail(line, "expected NAME=VALUE with a variable name of letters, digits and '_' (no 'export')", ret_line, ret_reason);
+                        break;
+                }
+                memcpy(name, k, kn);
+                name[kn] = 0;
+                while (p < eol && (*p == ' ' || *p == '\t'))
+                        p++;
+                if (p == eol || *p != '=' || !env_name_is_valid(name)) {
+                        r = fail(line, "expected NAME=VALUE with a variable name of letters, digits and '_' (no 'export')", ret_line, ret_reason);
+                        break;
+                }
+                p++;
+                while (p < eol && (*p == ' ' || *p == '\t'))
+                        p++;
+                StrBuf v = {};
+                if (p < eol && (*p == '"' || *p == '\'')) {
+                        char q = *p++;
+                        bool closed = false;
+                        while (p < eol) {
+                                if (*p == q) {
+                                        closed = true;
+                                        p++;
+                                        break;
+                                }
+                                if (q == '"' && *p == '\\' && p + 1 < eol && strchr("\\\"$`", p[1]))
+                                        p++;
+                                strbuf_appendn(&v, p++, 1);
+                        }
+                        while (p < eol && (*p == ' ' || *p == '\t'))
+                                p++;
+                        if (!closed)
+                                r = fail(line, "unterminated quote (values spanning lines are not supported)", ret_line, ret_reason);
+                        else if (p < eol)
+                                r = fail(line, "text after the closing quote", ret_line, ret_reason);
+                } else {
+                        const char *e = eol;
+                        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+                                e--;
+                        strbuf_appendn(&v, p, (size_t) (e - p));
+                }
+                if (r >= 0 && v.error)
+                        r = v.error;
+                if (r >= 0 && string_has_cc(strempty(v.s)))
+                        r = fail(line, "the value holds a control character (a carriage return? save the file with LF line endings)",
+                                 ret_line, ret_reason);
+                for (size_t i = 0; r >= 0 && i < n_names; i++) {
+                        if (!streq(names[i], name))
+                                continue;
+                        if (values[i]) {
+                                explicit_bzero(values[i], strlen(values[i]));
+                                free(values[i]);
+                        }
+                        if (!(values[i] = strdup_printf("%s=%s", name, strempty(v.s))))
+                                r = -ENOMEM;
+                }
+                if (v.s)
+                        explicit_bzero(v.s, v.cap);
+                strbuf_done(&v);
+                p = next;
+        }
+done:
+        /* In the order of `names`; on failure every value is wiped. */
+        for (size_t i = 0; i < n_names; i++) {
+                char *v = TAKE_PTR(values[i]);
+                if (v && r >= 0)
+                        r = strv_push(&out, v); /* takes v */
+                else if (v) {
+                        explicit_bzero(v, strlen(v));
+                        free(v);
+                }
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
