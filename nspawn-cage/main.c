@@ -1405,7 +1405,7 @@ static int verb_presets(const Args *a) {
                 return 1;
         const char *dirs[] = { user_dir, sys_dir };
         _cleanup_strv_free_ char **seen = NULL;
-        printf("%-14s %-8s %-10s %-28s %s\n", "PRESET", "FROM", "NETWORK", "COMMAND", "NEEDS");
+        printf("%-14s %-8s %-10s %-12s %-28s %s\n", "PRESET", "FROM", "NETWORK", "COMMAND", "NEEDS", "STATE");
         for (size_t d = 0; d < ELEMENTSOF(dirs); d++) {
                 FsIdentity id;
                 if (user_fs_enter(&user, &id) < 0)
@@ -1423,13 +1423,20 @@ static int verb_presets(const Args *a) {
                         Preset p = {};
                         ConfigError err = {};
                         if (fd >= 0 && config_read_fd(fd, &data, &size) >= 0 && preset_parse(path, data, size, &p, &err) >= 0) {
-                                _cleanup_free_ char *needs = NULL;
-                                StrBuf b = {};
+                                _cleanup_free_ char *needs = NULL, *state = NULL;
+                                StrBuf b = {}, st = {};
                                 for (size_t k = 0; p.wants_pass && p.wants_pass[k]; k++)
                                         strbuf_appendf(&b, "%s%s", k ? " " : "", p.wants_pass[k]);
-                                if (strbuf_steal(&b, &needs) >= 0)
-                                        printf("%-14s %-8s %-10s %-28s %s\n", name, d == 0 ? "user" : "shipped",
-                                               network_mode_to_string(p.wants_network), p.command ? p.command : "bash -l", needs);
+                                /* What persists: ~/DIR/ for a bound directory, ~/FILE for a copied file. */
+                                for (size_t k = 0; p.state_dirs && p.state_dirs[k]; k++)
+                                        strbuf_appendf(&st, "%s~/%s/", st.len ? " " : "", p.state_dirs[k]);
+                                for (size_t k = 0; p.state_files && p.state_files[k]; k++)
+                                        strbuf_appendf(&st, "%s~/%s", st.len ? " " : "", p.state_files[k]);
+                                int r1 = strbuf_steal(&b, &needs), r2 = strbuf_steal(&st, &state);
+                                if (r1 >= 0 && r2 >= 0)
+                                        printf("%-14s %-8s %-10s %-12s %-28s %s\n", name, d == 0 ? "user" : "shipped",
+                                               network_mode_to_string(p.wants_network), p.command ? p.command : "bash -l",
+                                               isempty(needs) ? "-" : needs, isempty(state) ? "-" : state);
                                 (void) strv_extend(&seen, name);
                         } else if (fd >= 0)
                                 fprintf(stderr, "nspawn-cage: %s:%u: %s\n", path, err.line, err.message ? err.message : "cannot be read");

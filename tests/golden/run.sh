@@ -104,4 +104,13 @@ for src in "$top_srcdir"/tests/golden/*/; do
         diff -r "$case_dir/out" "$case_dir/out2" > /dev/null
         tap_ok $? "$name: render is deterministic"
 done
+
+# `presets`: the shipped presets as a user sees them (the user's own, if the
+# test user has any, are left out).
+case_dir=$work/presets
+mkdir -p "$case_dir"
+$runas "$NSPAWN_CAGE" presets --data-dir "$top_srcdir" > "$case_dir/all" 2> "$case_dir/stderr"
+tap_ok $? "presets exits 0"
+awk 'NR == 1 || $2 == "shipped"' "$case_dir/all" > "$case_dir/shipped"
+compare "$top_srcdir/tests/golden/presets.expected" "$case_dir/shipped" "presets: the shipped presets, their network, command, needs and state"
 tap_done
