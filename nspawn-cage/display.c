@@ -152,46 +152,26 @@ int xauth_render_wild(unsigned number, const char *cookie, size_t cookie_size, c
 
 /* ---- opening the user's files ---- */
 
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        free(*ret_error);
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return r;
-}
-
-static const char *open_reason(int r) {
-        switch (r) {
-        case -ELOOP: return "is or passes through a symbolic link; give the real path";
-        case -ENOENT: return "does not exist";
-        case -EACCES: return "cannot be read with your rights";
-        case -ENOTDIR: return "is not a directory";
-        default: return strerror(-r);
-        }
-}
-
 static int open_x11_socket(const HostUser *u, unsigned number, int *ret_fd, char **ret_error) {
         _cleanup_close_ int dfd = stage_open_nofollow(AT_FDCWD, "/tmp/.X11-unix", O_PATH | O_DIRECTORY, 0);
         struct stat st;
         if (dfd < 0)
-                return fail(ret_error, dfd, "DISPLAY=:%u: /tmp/.X11-unix %s; is an X server running?", number, open_reason(dfd));
+                return error_printf(ret_error, dfd, "DISPLAY=:%u: /tmp/.X11-unix %s; is an X server running?", number, stage_open_reason(dfd));
         if (fstat(dfd, &st) < 0)
                 return -errno;
         if (st.st_uid != 0 || !(st.st_mode & S_ISVTX))
-                return fail(ret_error, -EPERM, "DISPLAY=:%u: /tmp/.X11-unix is not a root-owned sticky directory; refusing to trust its sockets", number);
+                return error_printf(ret_error, -EPERM, "DISPLAY=:%u: /tmp/.X11-unix is not a root-owned sticky directory; refusing to trust its sockets", number);
         char name[16];
         snprintf(name, sizeof name, "X%u", number);
         _cleanup_close_ int fd = stage_open_nofollow(dfd, name, O_PATH, RESOLVE_BENEATH);
         if (fd < 0)
-                return fail(ret_error, fd, "DISPLAY=:%u: /tmp/.X11-unix/%s %s; is the display running?", number, name, open_reason(fd));
+                return error_printf(ret_error, fd, "DISPLAY=:%u: /tmp/.X11-unix/%s %s; is the display running?", number, name, stage_open_reason(fd));
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISSOCK(st.st_mode))
-                return fail(ret_error, -ENOTSOCK, "DISPLAY=:%u: /tmp/.X11-unix/%s is not a socket", number, name);
+                return error_printf(ret_error, -ENOTSOCK, "DISPLAY=:%u: /tmp/.X11-unix/%s is not a socket", number, name);
         if (st.st_uid != u->uid && st.st_uid != 0)
-                return fail(ret_error, -EPERM, "DISPLAY=:%u: /tmp/.X11-unix/%s belongs to uid %u, not to you (%s) or root; it is not your display",
+                return error_printf(ret_error, -EPERM, "DISPLAY=:%u: /tmp/.X11-unix/%s belongs to uid %u, not to you (%s) or root; it is not your display",
                             number, name, (unsigned) st.st_uid, u->name);
         *ret_fd = TAKE_FD(fd);
         return 0;
@@ -204,28 +184,28 @@ static int open_wayland_socket(const HostUser *u, const DisplayEnv *env, char **
         if (!runtime)
                 return -ENOMEM;
         if (env->xdg_runtime_dir && !streq(env->xdg_runtime_dir, runtime))
-                return fail(ret_error, -EPERM, "XDG_RUNTIME_DIR=%s is not your runtime directory %s; only your own compositor can be forwarded",
+                return error_printf(ret_error, -EPERM, "XDG_RUNTIME_DIR=%s is not your runtime directory %s; only your own compositor can be forwarded",
                             env->xdg_runtime_dir, runtime);
         if (!display_wayland_name_is_valid(name))
-                return fail(ret_error, -EINVAL, "WAYLAND_DISPLAY=%s: expected the name of a socket in %s (such as wayland-0), not a path",
+                return error_printf(ret_error, -EINVAL, "WAYLAND_DISPLAY=%s: expected the name of a socket in %s (such as wayland-0), not a path",
                             name, runtime);
         _cleanup_close_ int dfd = stage_open_nofollow(AT_FDCWD, runtime, O_PATH | O_DIRECTORY, 0);
         if (dfd < 0)
-                return fail(ret_error, dfd, "XDG_RUNTIME_DIR %s %s; are you logged in to a graphical session?", runtime, open_reason(dfd));
+                return error_printf(ret_error, dfd, "XDG_RUNTIME_DIR %s %s; are you logged in to a graphical session?", runtime, stage_open_reason(dfd));
         if (fstat(dfd, &st) < 0)
                 return -errno;
         if (st.st_uid != u->uid)
-                return fail(ret_error, -EPERM, "%s is owned by uid %u, not by you (%s)", runtime, (unsigned) st.st_uid, u->name);
+                return error_printf(ret_error, -EPERM, "%s is owned by uid %u, not by you (%s)", runtime, (unsigned) st.st_uid, u->name);
         _cleanup_close_ int fd = stage_open_nofollow(dfd, name, O_PATH, RESOLVE_BENEATH);
         if (fd < 0)
-                return fail(ret_error, fd, "WAYLAND_DISPLAY=%s: %s/%s %s; is the compositor running? (pass WAYLAND_DISPLAY through sudo with --preserve-env=WAYLAND_DISPLAY)",
-                            name, runtime, name, open_reason(fd));
+                return error_printf(ret_error, fd, "WAYLAND_DISPLAY=%s: %s/%s %s; is the compositor running? (pass WAYLAND_DISPLAY through sudo with --preserve-env=WAYLAND_DISPLAY)",
+                            name, runtime, name, stage_open_reason(fd));
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISSOCK(st.st_mode))
-                return fail(ret_error, -ENOTSOCK, "WAYLAND_DISPLAY=%s: %s/%s is not a socket", name, runtime, name);
+                return error_printf(ret_error, -ENOTSOCK, "WAYLAND_DISPLAY=%s: %s/%s is not a socket", name, runtime, name);
         if (st.st_uid != u->uid)
-                return fail(ret_error, -EPERM, "WAYLAND_DISPLAY=%s: %s/%s belongs to uid %u, not to you (%s)",
+                return error_printf(ret_error, -EPERM, "WAYLAND_DISPLAY=%s: %s/%s belongs to uid %u, not to you (%s)",
                             name, runtime, name, (unsigned) st.st_uid, u->name);
         if (!(*ret_name = strdup(name)))
                 return -ENOMEM;
@@ -241,7 +221,7 @@ static int open_xauthority(const HostUser *u, const DisplayEnv *env, int *ret_fd
         if (!def)
                 return -ENOMEM;
         if (path[0] != '/')
-                return fail(ret_error, -EINVAL, "XAUTHORITY=%s: expected an absolute path", path);
+                return error_printf(ret_error, -EINVAL, "XAUTHORITY=%s: expected an absolute path", path);
         FsIdentity id;
         int r = user_fs_enter(u, &id);
         if (r < 0)
@@ -252,15 +232,15 @@ static int open_xauthority(const HostUser *u, const DisplayEnv *env, int *ret_fd
         int saved = -errno;
         user_fs_leave(&id);
         if (fd < 0)
-                return fail(ret_error, saved, "XAUTHORITY=%s %s", path, open_reason(saved));
+                return error_printf(ret_error, saved, "XAUTHORITY=%s %s", path, stage_open_reason(saved));
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode))
-                return fail(ret_error, -EBADFD, "XAUTHORITY=%s is not a regular file", path);
+                return error_printf(ret_error, -EBADFD, "XAUTHORITY=%s is not a regular file", path);
         if (st.st_uid != u->uid)
-                return fail(ret_error, -EPERM, "XAUTHORITY=%s belongs to uid %u, not to you (%s)", path, (unsigned) st.st_uid, u->name);
+                return error_printf(ret_error, -EPERM, "XAUTHORITY=%s belongs to uid %u, not to you (%s)", path, (unsigned) st.st_uid, u->name);
         if (st.st_size > XAUTH_FILE_MAX)
-                return fail(ret_error, -EFBIG, "XAUTHORITY=%s is larger than 1 MiB", path);
+                return error_printf(ret_error, -EFBIG, "XAUTHORITY=%s is larger than 1 MiB", path);
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -395,7 +375,7 @@ static int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char
                 long left = XAUTH_TIMEOUT_MSEC - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
                 struct pollfd pfd = { .fd = in, .events = POLLIN };
                 if (left <= 0 || poll(&pfd, 1, (int) left) == 0) {
-                        r = fail(ret_error, -ETIMEDOUT, "xauth did not answer within %d s; is the X server of DISPLAY=:%u responsive?",
+                        r = error_printf(ret_error, -ETIMEDOUT, "xauth did not answer within %d s; is the X server of DISPLAY=:%u responsive?",
                                  XAUTH_TIMEOUT_MSEC / 1000, number);
                         (void) kill(-pid, SIGKILL);
                         (void) kill(pid, SIGKILL);
@@ -429,7 +409,7 @@ static int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char
                 size_t l = n > 1 ? n - 1 : 0;
                 while (l > 0 && (buf[l] == '\n' || buf[l] == ' '))
                         l--;
-                return fail(ret_error, -EIO,
+                return error_printf(ret_error, -EIO,
                             "DISPLAY=:%u: xauth could not make an untrusted cookie (%.*s); the X server needs the SECURITY extension, "
                             "or set X11Trusted=yes in your user configuration to forward your own cookie",
                             number, (int) l, n > 1 ? buf + 1 : "no answer");
@@ -439,7 +419,7 @@ static int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char
         r = xauth_find_cookie(buf + 1, n - 1, number, NULL, true, &cookie, &cs);
         explicit_bzero(buf, n);
         if (r < 0)
-                return fail(ret_error, r, "DISPLAY=:%u: xauth made no MIT-MAGIC-COOKIE-1 entry", number);
+                return error_printf(ret_error, r, "DISPLAY=:%u: xauth made no MIT-MAGIC-COOKIE-1 entry", number);
         r = xauth_render_wild(number, cookie, cs, ret, ret_size);
         explicit_bzero(cookie, cs);
         return r;
@@ -450,13 +430,13 @@ static int xauth_trusted(int xauth_fd, unsigned number, const char *hostname, ch
         size_t size = 0, cs = 0;
         int r = read_all_fd(xauth_fd, XAUTH_FILE_MAX, &data, &size);
         if (r < 0)
-                return fail(ret_error, r, "reading XAUTHORITY: %s", strerror(-r));
+                return error_printf(ret_error, r, "reading XAUTHORITY: %s", strerror(-r));
         r = xauth_find_cookie(data, size, number, hostname, false, &cookie, &cs);
         explicit_bzero(data, size);
         if (r == -EBADMSG)
-                return fail(ret_error, r, "XAUTHORITY is not an Xauthority file");
+                return error_printf(ret_error, r, "XAUTHORITY is not an Xauthority file");
         if (r < 0)
-                return fail(ret_error, r, "XAUTHORITY holds no MIT-MAGIC-COOKIE-1 for display :%u of host %s", number, strempty(hostname));
+                return error_printf(ret_error, r, "XAUTHORITY holds no MIT-MAGIC-COOKIE-1 for display :%u of host %s", number, strempty(hostname));
         r = xauth_render_wild(number, cookie, cs, ret, ret_size);
         explicit_bzero(cookie, cs);
         return r;
@@ -465,7 +445,7 @@ static int xauth_trusted(int xauth_fd, unsigned number, const char *hostname, ch
 static int find_gpu_nodes(char ***ret, char **ret_error) {
         _cleanup_close_ int dfd = stage_open_nofollow(AT_FDCWD, "/dev/dri", O_RDONLY | O_DIRECTORY, 0);
         if (dfd < 0)
-                return fail(ret_error, dfd, "GPU=yes: /dev/dri %s; this host has no GPU device nodes", open_reason(dfd));
+                return error_printf(ret_error, dfd, "GPU=yes: /dev/dri %s; this host has no GPU device nodes", stage_open_reason(dfd));
         DIR *d = fdopendir(dfd);
         if (!d)
                 return -errno;
@@ -484,7 +464,7 @@ static int find_gpu_nodes(char ***ret, char **ret_error) {
         if (r < 0)
                 return r;
         if (!l)
-                return fail(ret_error, -ENODEV, "GPU=yes: /dev/dri holds no card or render node");
+                return error_printf(ret_error, -ENODEV, "GPU=yes: /dev/dri holds no card or render node");
         strv_sort(l);
         *ret = TAKE_PTR(l);
         return 0;
@@ -500,9 +480,9 @@ int display_open(const CageSpec *s, const DisplayEnv *env, bool trusted, Display
         d.gpu = s->gpu;
         if (d.x11) {
                 if (!env->display)
-                        return fail(ret_error, -ENXIO, "X11=yes, but DISPLAY is not set; run from your X session (sudo keeps DISPLAY and XAUTHORITY)");
+                        return error_printf(ret_error, -ENXIO, "X11=yes, but DISPLAY is not set; run from your X session (sudo keeps DISPLAY and XAUTHORITY)");
                 if (display_parse_x11(env->display, &d.x11_number) < 0)
-                        return fail(ret_error, -EINVAL, "DISPLAY=%s: only a local display (:N) can be forwarded", env->display);
+                        return error_printf(ret_error, -EINVAL, "DISPLAY=%s: only a local display (:N) can be forwarded", env->display);
                 if ((r = user_fs_enter(u, &id)) < 0)
                         return r;
                 r = open_x11_socket(u, d.x11_number, &d.x11_socket_fd, ret_error);

@@ -260,14 +260,13 @@ static int add_binds(CageSpec *s, const Setting *st, bool read_only, ConfigError
                 Origin o = it->origin;
                 if (o.file && !(o.file = strdup(o.file)))
                         return -ENOMEM;
-                BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
-                if (!t) {
+                BindSpec *b = cage_spec_add_bind(s, TAKE_PTR(src), TAKE_PTR(dst));
+                if (!b) {
                         free((char *) o.file);
                         return -ENOMEM;
                 }
-                s->binds = t;
-                s->binds[s->n_binds++] = (BindSpec) { .source = TAKE_PTR(src), .destination = TAKE_PTR(dst), .read_only = read_only,
-                                                      .origin = o };
+                b->read_only = read_only;
+                b->origin = o;
         }
         return 0;
 }
@@ -415,35 +414,25 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
         return 0;
 }
 
-static int add_bind(CageSpec *s, const char *path, bool read_only) {
-        BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
-        if (!t)
-                return -ENOMEM;
-        s->binds = t;
-        BindSpec b = { .source = strdup(path), .destination = strdup(path), .read_only = read_only };
-        if (!b.source || !b.destination) {
-                free(b.source);
-                free(b.destination);
-                return -ENOMEM;
+BindSpec *cage_spec_add_bind(CageSpec *s, char *source, char *destination) {
+        BindSpec *t = source && destination ? realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1)) : NULL;
+        if (!t) {
+                free(source);
+                free(destination);
+                return NULL;
         }
-        s->binds[s->n_binds++] = b;
-        return 0;
+        s->binds = t;
+        t[s->n_binds] = (BindSpec) { .source = source, .destination = destination };
+        return &t[s->n_binds++];
 }
 
 int cage_spec_add_state_binds(CageSpec *s, const char *state_dir) {
         for (size_t i = 0; s->persist && s->state_dirs && s->state_dirs[i]; i++) {
-                BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
-                if (!t)
+                BindSpec *b = cage_spec_add_bind(s, strdup_printf("%s/%s", state_dir, s->state_dirs[i]),
+                                                 strdup_printf("%s/%s", s->user.home, s->state_dirs[i]));
+                if (!b)
                         return -ENOMEM;
-                s->binds = t;
-                BindSpec b = { .source = strdup_printf("%s/%s", state_dir, s->state_dirs[i]),
-                               .destination = strdup_printf("%s/%s", s->user.home, s->state_dirs[i]), .as_user = true };
-                if (!b.source || !b.destination) {
-                        free(b.source);
-                        free(b.destination);
-                        return -ENOMEM;
-                }
-                s->binds[s->n_binds++] = b;
+                b->as_user = true;
         }
         return 0;
 }
@@ -486,9 +475,11 @@ int cage_spec_protect_git(CageSpec *s, int project_fd) {
                 struct stat st;
                 if (fd < 0 || fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != parts[i].type)
                         continue; /* absent, a link, or not what git makes: nothing to protect */
-                _cleanup_free_ char *path = strdup_printf("%s/%s", s->project, parts[i].rel);
-                if (!path || add_bind(s, path, true) < 0)
+                BindSpec *b = cage_spec_add_bind(s, strdup_printf("%s/%s", s->project, parts[i].rel),
+                                                 strdup_printf("%s/%s", s->project, parts[i].rel));
+                if (!b)
                         return -ENOMEM;
+                b->read_only = true;
         }
         return 0;
 }

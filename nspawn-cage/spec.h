@@ -97,6 +97,10 @@ int state_paths_check(char *const *dirs, char *const *files, const char **ret_a,
  * environment is not trusted). `home` should be canonical. */
 char *state_dir_path(const char *home, const char *preset);
 
+/* Append a bind of source to destination (both taken, even on failure),
+ * all else zero for the caller to set. NULL when out of memory. */
+BindSpec *cage_spec_add_bind(CageSpec *s, char *source, char *destination);
+
 /* Bind each [State] Directory= read-write from state_dir/DIR to ~/DIR (as_user:
  * staged through an idmapped mount of its own). Call before
  * cage_spec_set_userns(); a no-op without persistence. */

@@ -14,6 +14,16 @@
 #include "idmap.h"
 #include "stage.h"
 
+const char *stage_open_reason(int r) {
+        switch (r) {
+        case -ELOOP: return "is or passes through a symbolic link; give the real path";
+        case -ENOENT: return "does not exist";
+        case -EACCES: return "cannot be read with your rights";
+        case -ENOTDIR: return "is not a directory";
+        default: return strerror(-r);
+        }
+}
+
 int stage_open_nofollow(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
         struct open_how how = { .flags = flags | O_CLOEXEC | O_NOFOLLOW, .resolve = resolve | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
         int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof how);
@@ -66,20 +76,13 @@ int stage_user_fd(int dirfd, const char *dir, const char *name, int source_fd, c
 }
 
 int stage_add_bind(CageSpec *s, char *source, const char *destination, bool read_only) {
-        BindSpec *t = realloc(s->binds, sizeof(BindSpec) * (s->n_binds + 1));
-        if (!t || !source) {
-                free(source);
+        BindSpec *b = cage_spec_add_bind(s, source, strdup(destination));
+        if (!b)
                 return -ENOMEM;
-        }
-        s->binds = t;
         /* Staged binds are sockets, device nodes, nspawn-cage's own staging
          * or read-only files: bound as they are. */
-        BindSpec b = { .source = source, .destination = strdup(destination), .read_only = read_only, .as_is = true };
-        if (!b.destination) {
-                free(source);
-                return -ENOMEM;
-        }
-        s->binds[s->n_binds++] = b;
+        b->read_only = read_only;
+        b->as_is = true;
         return 0;
 }
 

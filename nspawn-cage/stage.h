@@ -14,6 +14,10 @@
  * plus `resolve` (e.g. RESOLVE_BENEATH); -errno on failure. */
 int stage_open_nofollow(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
 
+/* Why opening a user's file failed, as the end of a sentence naming it
+ * ("is or passes through a symbolic link; give the real path"). */
+const char *stage_open_reason(int r);
+
 /* Mount source_fd at dirfd/name (a directory or an empty file made for it,
  * like the source), through an idmapped mount in which the user's uid and
  * gid are the agent's where the source's file system allows one, else as

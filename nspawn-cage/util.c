@@ -141,6 +141,16 @@ int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode
         return write_data_atomic_at(dirfd, name, contents, strlen(contents), mode, (uid_t) -1, (gid_t) -1);
 }
 
+int error_printf(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+        free(*ret_error);
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return r;
+}
+
 int read_regular_fd(int fd, size_t max, char **ret_data, size_t *ret_size) {
         struct stat st;
         if (fstat(fd, &st) < 0)
