@@ -99,10 +99,11 @@ int preset_parse(const char *label, const char *data, size_t size, Preset *ret, 
                 p.persist = (int) c->settings[SETTING_PERSIST].number;
         const char *a = NULL, *b = NULL;
         if (state_paths_check(p.state_dirs, p.state_files, &a, &b) < 0) {
-                preset_done(&p);
+                /* a and b point into p: the message first, then p goes. */
                 config_error_done(err);
                 err->file = strdup(label);
                 err->message = strdup_printf("[State] %s and %s overlap; name each directory or file once, none below another", a, b);
+                preset_done(&p);
                 return -EINVAL;
         }
         p.wants_network = c->settings[SETTING_NETWORK_MODE].set ? (NetworkMode) c->settings[SETTING_NETWORK_MODE].number : NETWORK_OFF;
