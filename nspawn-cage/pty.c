@@ -16,7 +16,7 @@
 struct PtyForward {
         sd_event *event;
         int master;
-        sd_event_source *in_source, *master_source, *winch_source;
+        sd_event_source *in_source, *master_source, *winch_source, *retry_source;
         bool stdin_tty, stdout_tty, stdin_eof;
         char out[65536];
         size_t out_len;
@@ -78,14 +78,34 @@ static int on_stdin(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        PtyForward *f = userdata;
+        (void) sd_event_source_set_enabled(f->master_source, SD_EVENT_ON);
+        (void) s;
+        (void) usec;
+        return 0;
+}
+
 static int on_master(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         PtyForward *f = userdata;
         ssize_t k = read(fd, f->out, sizeof f->out);
         if (k < 0 && (errno == EAGAIN || errno == EINTR))
                 return 0;
         if (k <= 0) {
-                /* EIO: every slave side closed. The unit's end is what ends us. */
+                /* EIO: no slave side open right now. Not the end: before the
+                 * agent's unit opens its tty, or while systemd resets it (opens
+                 * and closes it), there is none either, and the agent's output
+                 * would then wait for the final drain. Look again in 50 ms;
+                 * the unit's end is what ends us. */
                 sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                uint64_t now;
+                if (sd_event_now(f->event, CLOCK_MONOTONIC, &now) < 0)
+                        return 0;
+                if (f->retry_source) {
+                        (void) sd_event_source_set_time(f->retry_source, now + 50 * 1000);
+                        (void) sd_event_source_set_enabled(f->retry_source, SD_EVENT_ONESHOT);
+                } else
+                        (void) sd_event_add_time(f->event, &f->retry_source, CLOCK_MONOTONIC, now + 50 * 1000, 0, on_retry, f);
                 return 0;
         }
         write_all(STDOUT_FILENO, f->out, (size_t) k);
@@ -183,6 +203,7 @@ PtyForward *pty_forward_free(PtyForward *f) {
         sd_event_source_disable_unref(f->in_source);
         sd_event_source_disable_unref(f->master_source);
         sd_event_source_disable_unref(f->winch_source);
+        sd_event_source_disable_unref(f->retry_source);
         sd_event_unref(f->event);
         pty_restore_terminal();
         termios_saved = false;
