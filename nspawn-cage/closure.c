@@ -13,40 +13,13 @@
 #include "closure.h"
 #include "spec.h"
 
-static int read_all(int fd, size_t max, char **ret_data, size_t *ret_size) {
-        StrBuf b = {};
-        char buf[65536];
-        for (;;) {
-                ssize_t k = read(fd, buf, sizeof buf);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        strbuf_done(&b);
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                if (b.len + (size_t) k > max) {
-                        strbuf_done(&b);
-                        return -EFBIG;
-                }
-                strbuf_appendn(&b, buf, (size_t) k);
-        }
-        size_t n = b.len;
-        int r = strbuf_steal(&b, ret_data);
-        if (r < 0)
-                return r;
-        *ret_size = n;
-        return 0;
-}
-
 int closure_read_list(int fd, char **ret_data, size_t *ret_size) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode))
                 return -EBADFD;
-        return read_all(fd, CLOSURE_LIST_MAX, ret_data, ret_size);
+        return read_fd_bounded(fd, CLOSURE_LIST_MAX, ret_data, ret_size);
 }
 
 int closure_parse_list(const char *data, size_t size, char ***ret_paths, unsigned *ret_bad_line) {
@@ -132,7 +105,7 @@ static int run_capture(char *const *argv, char **ret_out, int *ret_status) {
         close(pipefd[1]);
         _cleanup_free_ char *out = NULL;
         size_t n;
-        r = read_all(pipefd[0], CLOSURE_LIST_MAX, &out, &n);
+        r = read_fd_bounded(pipefd[0], CLOSURE_LIST_MAX, &out, &n);
         close(pipefd[0]);
         int status;
         while (waitpid(pid, &status, 0) < 0)

@@ -245,28 +245,6 @@ static int open_xauthority(const HostUser *u, const DisplayEnv *env, int *ret_fd
         return 0;
 }
 
-static int read_all_fd(int fd, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = malloc(max + 1);
-        size_t n = 0;
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t k = read(fd, buf + n, max + 1 - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > max)
-                        return -EFBIG;
-        }
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
-        return 0;
-}
-
 static int become_user(const HostUser *u) {
         if (geteuid() != 0)
                 return 0;
@@ -332,7 +310,7 @@ _Noreturn static void generate_child(const HostUser *u, int xauth_fd, unsigned n
         _cleanup_free_ char *data = NULL;
         size_t size = 0;
         if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-            (cfd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0 && read_all_fd(cfd, XAUTH_FILE_MAX, &data, &size) >= 0) {
+            (cfd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0 && read_fd_bounded(cfd, XAUTH_FILE_MAX, &data, &size) >= 0) {
                 write_all(out, "C", 1);
                 write_all(out, data, size);
                 explicit_bzero(data, size);
@@ -428,7 +406,7 @@ static int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char
 static int xauth_trusted(int xauth_fd, unsigned number, const char *hostname, char **ret, size_t *ret_size, char **ret_error) {
         _cleanup_free_ char *data = NULL, *cookie = NULL;
         size_t size = 0, cs = 0;
-        int r = read_all_fd(xauth_fd, XAUTH_FILE_MAX, &data, &size);
+        int r = read_fd_bounded(xauth_fd, XAUTH_FILE_MAX, &data, &size);
         if (r < 0)
                 return error_printf(ret_error, r, "reading XAUTHORITY: %s", strerror(-r));
         r = xauth_find_cookie(data, size, number, hostname, false, &cookie, &cs);

@@ -151,18 +151,10 @@ int error_printf(char **ret_error, int r, const char *fmt, ...) {
         return r;
 }
 
-int read_regular_fd(int fd, size_t max, char **ret_data, size_t *ret_size) {
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if ((uint64_t) st.st_size > max)
-                return -EFBIG;
-        /* Sized by fstat(), grown up to max + 1 if the file grows meanwhile. */
-        size_t cap = (size_t) st.st_size + 2, n = 0;
+/* Read to the end, starting with room for `hint` bytes and growing up to
+ * max + 1, so that a file (or a pipe) longer than max is told apart. */
+static int read_grow(int fd, size_t max, size_t hint, char **ret_data, size_t *ret_size) {
+        size_t cap = (hint < max ? hint : max) + 2, n = 0;
         _cleanup_free_ char *buf = malloc(cap);
         if (!buf)
                 return -ENOMEM;
@@ -193,6 +185,24 @@ int read_regular_fd(int fd, size_t max, char **ret_data, size_t *ret_size) {
         *ret_data = TAKE_PTR(buf);
         *ret_size = n;
         return 0;
+}
+
+int read_fd_bounded(int fd, size_t max, char **ret_data, size_t *ret_size) {
+        return read_grow(fd, max, 4096, ret_data, ret_size);
+}
+
+int read_regular_fd(int fd, size_t max, char **ret_data, size_t *ret_size) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        /* Sized by fstat(), grown if the file grows meanwhile. */
+        return read_grow(fd, max, (size_t) st.st_size, ret_data, ret_size);
 }
 
 int write_data_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {

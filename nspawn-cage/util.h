@@ -103,6 +103,8 @@ int error_printf(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
  * for a directory, -EBADFD for anything else that is not a regular file
  * (FIFOs, devices, sockets), -EFBIG beyond max (also if it grows while read). */
 int read_regular_fd(int fd, size_t max, char **ret_data, size_t *ret_size);
+/* The same for any fd (a pipe, too), without the type check. */
+int read_fd_bounded(int fd, size_t max, char **ret_data, size_t *ret_size);
 /* pipe2(O_CLOEXEC), then fork(): *ret_pid is 0 in the child, the child's
  * pid in the parent. On failure nothing is left open. */
 int fork_with_pipe(int pipefd[2], pid_t *ret_pid);
