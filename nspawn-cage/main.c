@@ -1306,6 +1306,42 @@ static int keep_environment(Host *h, const CageSpec *s, char *const *passed) {
         return 0;
 }
 
+/* Start a cage with what it takes from the caller: the values of Pass=,
+ * the display and the forwards (dropped once the cage holds its own), and
+ * keep the values for later shells. Returns them and the locked cage dir. */
+static int cage_launch(Host *h, Cage *cage, const Args *a, char ***ret_passed, int *ret_lock_fd) {
+        _cleanup_(strv_free_erasep) char **passed = NULL;
+        if (passed_environment(cage, &passed) < 0)
+                return -1;
+        _cleanup_(display_done) Display display = DISPLAY_NULL;
+        if (open_display(cage, &display) < 0)
+                return -1;
+        _cleanup_(forward_done) Forward fwd = FORWARD_NULL;
+        if (open_forward(cage, &fwd) < 0)
+                return -1;
+        _cleanup_close_ int lock_fd = -1;
+        if (cage_start(h, cage, a, &display, &fwd, &lock_fd) < 0)
+                return -1;
+        display_done(&display); /* the cage holds what it needs: drop the sockets and the cookie */
+        forward_done(&fwd);
+        if (keep_environment(h, cage->spec, passed) < 0)
+                return -1;
+        *ret_passed = TAKE_PTR(passed);
+        *ret_lock_fd = TAKE_FD(lock_fd);
+        return 0;
+}
+
+/* The cage runs on without the nspawn-cage that started it: its record
+ * names no helper any more, so gc does not wait for that pid. */
+static void record_detached(Host *h, const char *name, int cage_fd) {
+        CageRecord rec = {};
+        if (state_read_record(h->state_fd, name, &rec) < 0)
+                return;
+        rec.helper = 0;
+        (void) state_write_record(cage_fd, &rec);
+        cage_record_done(&rec);
+}
+
 static char **default_command(const Args *a) {
         return a->command;
 }
@@ -1359,33 +1395,12 @@ static int verb_run(const Args *a) {
         }
 
         _cleanup_(strv_free_erasep) char **passed = NULL;
-        if (passed_environment(&cage, &passed) < 0)
-                return 1;
-        _cleanup_(display_done) Display display = DISPLAY_NULL;
-        if (open_display(&cage, &display) < 0)
-                return 1;
-        _cleanup_(forward_done) Forward fwd = FORWARD_NULL;
-        if (open_forward(&cage, &fwd) < 0)
-                return 1;
         _cleanup_close_ int lock_fd = -1;
-        if (cage_start(&h, &cage, a, &display, &fwd, &lock_fd) < 0)
-                return 1;
-        display_done(&display); /* the cage holds what it needs: drop the sockets and the cookie */
-        forward_done(&fwd);
-        if (keep_environment(&h, s, passed) < 0)
+        if (cage_launch(&h, &cage, a, &passed, &lock_fd) < 0)
                 return 1;
         int status = attach(&h, s, command, passed);
         if (a->keep) {
-                /* Detach: the cage runs on without us. */
-                CageRecord r2 = {};
-                if (state_read_record(h.state_fd, s->name, &r2) >= 0) {
-                        _cleanup_free_ char *dir = strdup_printf("cages/%s", s->name);
-                        _cleanup_close_ int fd = dir ? openat(h.state_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-                        r2.helper = 0;
-                        if (fd >= 0)
-                                (void) state_write_record(fd, &r2);
-                        cage_record_done(&r2);
-                }
+                record_detached(&h, s->name, lock_fd);
                 fprintf(stderr, "nspawn-cage: cage %s keeps running: 'nspawn-cage shell %s', 'machinectl shell %s@%s', 'nspawn-cage stop %s'\n",
                         s->name, s->name, s->user.name, s->name, s->name);
         } else if (cage_teardown(&h, s->name) < 0)
@@ -1487,27 +1502,12 @@ static int verb_start(const Args *a) {
                         return 1;
         }
         /* The values of Pass= (from File= or EnvironmentFile= of the
-         * unit), for the shells opened into the cage later. */
+         * unit) are kept for the shells opened into the cage later. */
         _cleanup_(strv_free_erasep) char **kept = NULL;
-        if (passed_environment(&cage, &kept) < 0)
-                return 1;
-        _cleanup_(display_done) Display display = DISPLAY_NULL;
-        if (open_display(&cage, &display) < 0)
-                return 1;
-        _cleanup_(forward_done) Forward fwd = FORWARD_NULL;
-        if (open_forward(&cage, &fwd) < 0)
-                return 1;
         _cleanup_close_ int lock_fd = -1;
-        if (cage_start(&h, &cage, &b, &display, &fwd, &lock_fd) < 0)
+        if (cage_launch(&h, &cage, &b, &kept, &lock_fd) < 0)
                 return 1;
-        if (keep_environment(&h, cage.spec, kept) < 0)
-                return 1;
-        CageRecord r2 = {};
-        if (state_read_record(h.state_fd, cage.spec->name, &r2) >= 0) {
-                r2.helper = 0;
-                (void) state_write_record(lock_fd, &r2);
-                cage_record_done(&r2);
-        }
+        record_detached(&h, cage.spec->name, lock_fd);
         printf("cage %s started: 'machinectl shell %s@%s', 'nspawn-cage stop %s'\n", cage.spec->name, cage.spec->user.name,
                cage.spec->name, cage.spec->name);
         return 0;
