@@ -369,13 +369,17 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
-static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+static void stop_agent(void *userdata) {
         AgentWait *w = userdata;
+        (void) sd_bus_call_method(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Unit", "Stop", NULL, NULL, "s", "replace");
+}
+
+static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) s;
         (void) si;
         /* SIGTERM/SIGHUP/SIGINT reached us (not the agent: its terminal is
          * the cage's pty): stop the agent's unit, then its end ends us. */
-        (void) sd_bus_call_method(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Unit", "Stop", NULL, NULL, "s", "replace");
-        (void) s;
+        stop_agent(userdata);
         return 0;
 }
 
@@ -447,7 +451,10 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
         if (r < 0 || (r = sd_bus_message_append(m, "ss", unit, "fail")) < 0 ||
             (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
                 return r;
-        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+        /* No TTYReset=/TTYVHangup=: systemd would flush the pty when the
+         * unit ends, before we read what the agent wrote last (pty.c sets
+         * the modes instead). */
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "Description", "s", "nspawn-cage agent",
                                   "User", "s", a->user,
                                   "WorkingDirectory", "s", a->directory,
@@ -455,7 +462,6 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
                                   "StandardOutput", "s", "tty",
                                   "StandardError", "s", "tty",
                                   "TTYPath", "s", pty,
-                                  "TTYReset", "b", 1,
                                   "SendSIGHUP", "b", 1,
                                   "IgnoreSIGPIPE", "b", 0,
                                   "AddRef", "b", 1,
@@ -488,8 +494,10 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
                 return r;
         (void) sd_bus_call_method(cage, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
 
-        /* Forward the terminal before the agent starts: nothing it prints is lost. */
-        if ((r = pty_forward_new(e, master, &fwd)) < 0)
+        /* Forward the terminal before the agent starts: nothing it prints is
+         * lost. Our stdout gone (`| head` ended) stops the agent, as SIGPIPE
+         * would in a pipeline. */
+        if ((r = pty_forward_new(e, master, STDIN_FILENO, STDOUT_FILENO, stop_agent, &w, &fwd)) < 0)
                 return r;
         const char *jobp;
         if ((r = start_transient(cage, m, &jobp, &job, ret_error)) < 0)
@@ -519,10 +527,12 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
         (void) check_agent(&w); /* it may be over already */
         while (!w.finished)
                 if ((r = sd_event_run(e, UINT64_MAX)) < 0 || (r = cage_gone(cage, ret_error)) < 0) {
-                        pty_forward_drain(fwd);
+                        (void) pty_forward_finish(fwd, PTY_FINISH_IDLE_MSEC);
                         return r;
                 }
-        pty_forward_drain(fwd);
+        /* The unit is over, so is every process of it: what they wrote is in
+         * the pty, and finishing reads it all. */
+        (void) pty_forward_finish(fwd, PTY_FINISH_IDLE_MSEC);
         *ret_status = w.status;
         return 0;
 }
