@@ -109,10 +109,27 @@ static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
+/* The pty's own modes, set here because the agent's unit does not reset
+ * the tty: a terminal's defaults, UTF-8 input; no echo of piped input; no
+ * output processing when our stdout is not a terminal, so that bytes arrive
+ * as the agent wrote them ("\n" stays "\n", binary output unchanged). */
+static void set_pty_modes(PtyForward *f) {
+        struct termios t;
+        if (tcgetattr(f->master, &t) < 0)
+                return;
+        t.c_iflag |= IUTF8;
+        if (!f->in_tty)
+                t.c_lflag &= ~(tcflag_t) (ECHO | ECHONL);
+        if (!f->out_tty)
+                t.c_oflag &= ~(tcflag_t) OPOST;
+        (void) tcsetattr(f->master, TCSANOW, &t);
+}
+
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         PtyForward *f = userdata;
         (void) s;
         (void) usec;
+        set_pty_modes(f); /* a hang-up reset them */
         (void) sd_event_source_set_enabled(f->master_source, SD_EVENT_ON);
         return 0;
 }
@@ -148,22 +165,6 @@ static int on_winch(sd_event_source *s, const struct signalfd_siginfo *si, void 
         (void) si;
         sync_window_size(userdata);
         return 0;
-}
-
-/* The pty's own modes, set here because the agent's unit does not reset
- * the tty: a terminal's defaults, UTF-8 input; no echo of piped input; no
- * output processing when our stdout is not a terminal, so that bytes arrive
- * as the agent wrote them ("\n" stays "\n", binary output unchanged). */
-static void set_pty_modes(PtyForward *f) {
-        struct termios t;
-        if (tcgetattr(f->master, &t) < 0)
-                return;
-        t.c_iflag |= IUTF8;
-        if (!f->in_tty)
-                t.c_lflag &= ~(tcflag_t) (ECHO | ECHONL);
-        if (!f->out_tty)
-                t.c_oflag &= ~(tcflag_t) OPOST;
-        (void) tcsetattr(f->master, TCSANOW, &t);
 }
 
 int pty_forward_new(sd_event *e, int master, int in_fd, int out_fd, PtyOutputGone output_gone, void *userdata,
