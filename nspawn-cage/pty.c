@@ -33,7 +33,7 @@ struct PtyForward {
         sd_event *event;
         int master, peer, in_fd, out_fd;
         sd_event_source *in_source, *master_source, *winch_source, *retry_source;
-        bool in_tty, out_tty, out_gone;
+        bool in_tty, out_tty, out_gone, in_partial_line;
         struct sigaction saved_sigpipe;
         PtyOutputGone output_gone;
         void *userdata;
@@ -90,6 +90,13 @@ static void emit(PtyForward *f, size_t n) {
         }
 }
 
+/* The end of piped input, as a terminal says it: VEOF at the start of a
+ * line; after a last line without its newline the first VEOF only hands
+ * that line over, so a second one is needed. */
+static void send_eof(PtyForward *f) {
+        (void) write_all(f->master, "\004\004", f->in_partial_line ? 2 : 1);
+}
+
 static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         PtyForward *f = userdata;
         char buf[4096];
@@ -102,10 +109,11 @@ static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata
                  * the EOF character (the pty stays in canonical mode then). */
                 sd_event_source_set_enabled(s, SD_EVENT_OFF);
                 if (!f->in_tty)
-                        (void) write_all(f->master, "\004", 1);
+                        send_eof(f);
                 return 0;
         }
         (void) write_all(f->master, buf, (size_t) k);
+        f->in_partial_line = buf[k - 1] != '\n';
         return 0;
 }
 
@@ -208,9 +216,11 @@ int pty_forward_new(sd_event *e, int master, int in_fd, int out_fd, PtyOutputGon
                 /* epoll refuses regular files (and /dev/null): read them at once. */
                 char buf[4096];
                 ssize_t k;
-                while ((k = read(in_fd, buf, sizeof buf)) > 0)
+                while ((k = read(in_fd, buf, sizeof buf)) > 0) {
                         (void) write_all(master, buf, (size_t) k);
-                (void) write_all(master, "\004", 1);
+                        f->in_partial_line = buf[k - 1] != '\n';
+                }
+                send_eof(f);
         } else if (r < 0)
                 return r;
         if (f->in_tty || f->out_tty) {

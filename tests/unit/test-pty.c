@@ -251,8 +251,9 @@ static void test_epipe(void) {
         close(m), close(in), close(p[1]);
 }
 
-/* stdin is a pipe: its bytes reach the agent, then its end, as EOF. */
-static void test_stdin_eof(void) {
+/* stdin is a pipe: its bytes reach the agent, then its end, as EOF, also
+ * after a last line without its newline. */
+static void test_stdin_eof(const char *input) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         sd_event_default(&e);
         int p[2], out = tmpfile_fd();
@@ -272,14 +273,14 @@ static void test_stdin_eof(void) {
                 while ((k = read(s, buf + got, sizeof buf - got - 1)) > 0)
                         got += (size_t) k;
                 buf[got] = 0;
-                _exit(k == 0 && streq(buf, "one\ntwo\n") ? 0 : 1);
+                _exit(k == 0 && streq(buf, input) ? 0 : 1);
         }
-        if (write(p[1], "one\ntwo\n", 8) != 8)
+        if (write(p[1], input, strlen(input)) != (ssize_t) strlen(input))
                 abort();
         close(p[1]);
         int st;
         run_until_exit(e, pid, &st);
-        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the agent read both lines, then EOF (status %d)", st);
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the agent read '%s', then EOF (status %d)", input[strlen(input) - 1] == '\n' ? "one\\ntwo\\n" : "one\\ntwo", st);
         (void) pty_forward_finish(f, 2000);
         size_t n;
         _cleanup_free_ char *b = read_back(out, &n);
@@ -314,7 +315,8 @@ int main(void) {
         test_vhangup();
         test_eagain_on_stdout();
         test_epipe();
-        test_stdin_eof();
+        test_stdin_eof("one\ntwo\n");
+        test_stdin_eof("one\ntwo");
         test_stray_holder();
         return tap_done();
 }

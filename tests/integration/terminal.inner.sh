@@ -1,0 +1,184 @@
+#!/bin/sh
+# Runs inside the test host (see terminal.sh). The attach contract as alice
+# sees it through the real sudo: output complete and in order, stdin from a
+# pipe and from a terminal, the terminal restored on every way out, Ctrl-C,
+# window size, exit status, binary output; then the stress tier, which
+# counts what was lost (it must be 0). Its size is a knob:
+# NSPAWN_CAGE_STRESS_RUNS (fresh cages, 200), NSPAWN_CAGE_STRESS_ATTACHES
+# (attaches to one running cage, 500), NSPAWN_CAGE_STRESS_LINES (200000).
+set -u
+. "$top_srcdir/tests/integration/lib.sh"
+inner_setup
+
+RUNS=${NSPAWN_CAGE_STRESS_RUNS:-200}
+ATTACHES=${NSPAWN_CAGE_STRESS_ATTACHES:-500}
+LINES=${NSPAWN_CAGE_STRESS_LINES:-200000}
+P=/home/alice/term
+for n in term term2; do nspawn-cage stop "$n" > /dev/null 2>&1; done
+tmux kill-server 2> /dev/null
+rm -rf "$P"
+install -d -o alice -g alice "$P"
+printf '[Cage]\nPackages=bash coreutils procps\n' > "$P/.nspawn-cage.conf"
+# Every byte value, for the binary check.
+i=0
+while [ $i -lt 256 ]; do printf "\\$(printf %03o $i)"; i=$((i + 1)); done > "$P/bytes"
+chown -R alice:alice "$P"
+
+# as_alice CMD: CMD as alice without a terminal (stdin /dev/null unless
+# redirected by the caller); stdout only in $out, the status is CMD's.
+as_alice() {
+        out=$(su alice -c "$1" 2> /tmp/term-err)
+}
+
+as_alice_pty "sudo nspawn-cage --keep --name term $P -- true"
+tap_is "$?" 0 "cage term starts, kept" || tap_diag "$out"
+
+# ---- Output: complete, in order, unchanged ----
+want=$(seq 1 20000 | md5sum)
+as_alice "sudo nspawn-cage shell term -- seq 1 20000"
+tap_is "$(printf '%s\n' "$out" | md5sum)" "$want" "20000 lines through a pipe arrive complete and in order, without carriage returns"
+as_alice_pty "sudo nspawn-cage shell term -- seq 1 20000"
+tap_is "$(printf '%s\n' "$out" | md5sum)" "$want" "20000 lines through a terminal arrive complete and in order"
+su alice -c "sudo nspawn-cage shell term -- cat $P/bytes" > /tmp/term-bytes 2> /dev/null < /dev/null
+cmp -s /tmp/term-bytes "$P/bytes"
+tap_ok $? "all 256 byte values arrive unchanged when stdout is not a terminal ($(wc -c < /tmp/term-bytes) bytes)"
+
+# ---- Exit status ----
+as_alice "sudo nspawn-cage shell term -- sh -c 'exit 42'" < /dev/null
+tap_is "$?" 42 "exit status 42 passes through"
+as_alice "sudo nspawn-cage shell term -- sh -c 'kill -TERM \$\$'" < /dev/null
+tap_is "$?" 143 "death by SIGTERM gives 128+15"
+as_alice "sudo nspawn-cage shell term -- sh -c 'kill -KILL \$\$'" < /dev/null
+tap_is "$?" 137 "death by SIGKILL gives 128+9"
+
+# ---- stdin from a pipe: its bytes, then EOF ----
+out=$(printf 'one\ntwo\n' | su alice -c "sudo nspawn-cage shell term -- sh -c 'cat; echo END'" 2> /dev/null)
+tap_is "$out" "one
+two
+END" "stdin from a pipe reaches the agent, then its end (cat ends), nothing echoed"
+out=$(head -c 100000 /dev/zero | tr '\0' 'x' | fold -w 99 | su alice -c "sudo nspawn-cage shell term -- wc -c" 2> /dev/null)
+tap_is "$out" 101010 "100000 bytes of piped input in lines arrive whole (wc -c)"
+
+# ---- stdout closed early (| head): the agent is stopped, the cage lives ----
+t0=$(date +%s)
+out=$(su alice -c "sudo nspawn-cage shell term -- sh -c 'while :; do echo y; done' | head -n 3" 2> /dev/null < /dev/null)
+tap_is "$out $(( $(date +%s) - t0 < 30 ))" "y
+y
+y 1" "a reader that leaves (| head -n 3) stops an endless writer"
+as_alice "sudo nspawn-cage shell term -- echo still-here" < /dev/null
+tap_is "$out" still-here "the cage still answers after that"
+
+# ---- A terminal: raw mode while attached, restored on every way out ----
+# stty_around CMD: in alice's pty, the terminal's modes before and after CMD.
+stty_around() {
+        as_alice_pty "stty -g > /tmp/term-before; $1; echo status=\$?; stty -g > /tmp/term-after"
+        [ -s /tmp/term-before ] && cmp -s /tmp/term-before /tmp/term-after
+}
+stty_around "sudo nspawn-cage shell term -- sh -c 'stty -a | grep -o -- \"-icanon\\|icanon\" | head -n 1'"
+tap_ok $? "the terminal's modes are restored after a normal end"
+printf '%s\n' "$out" | grep -qx icanon
+tap_ok $? "inside, the agent's own terminal is in canonical mode (the pty's modes, not ours)"
+
+(sleep 3; pkill -TERM -f '^sudo nspawn-cage shell term -- sleep 61') &
+stty_around "sudo nspawn-cage shell term -- sleep 61"
+tap_ok $? "restored when nspawn-cage gets SIGTERM"
+printf '%s\n' "$out" | grep -q 'status=143'
+tap_ok $? "SIGTERM stops the agent, whose death by SIGTERM is the status ($(printf '%s' "$out" | grep -o 'status=[0-9]*'))"
+wait
+
+(sleep 3; pkill -HUP -f '^sudo nspawn-cage shell term -- sleep 62') &
+stty_around "sudo nspawn-cage shell term -- sleep 62"
+tap_ok $? "restored when nspawn-cage gets SIGHUP"
+wait
+
+as_alice_pty "sudo nspawn-cage --keep --name term2 $P -- true"
+(sleep 3; nspawn-cage stop term2 > /dev/null 2>&1) &
+stty_around "sudo nspawn-cage shell term2 -- sleep 63"
+tap_ok $? "restored when the cage is stopped from another terminal"
+printf '%s\n' "$out" | grep -q 'the cage stopped while the command ran'
+tap_ok $? "and the user is told the cage stopped" || tap_diag "$out"
+wait
+
+# ---- tmux: Ctrl-C, window size at start and on SIGWINCH ----
+# pane: the visible text of the pane, without trailing blank lines.
+pane() { tmux capture-pane -p -t t | sed '/^$/d'; }
+wait_pane() { # TEXT: wait up to 30 s for TEXT in the pane
+        for _ in $(seq 150); do pane | grep -q -- "$1" && return 0; sleep 0.2; done
+        return 1
+}
+cat > "$P/tty-agent.sh" << 'EOF'
+trap 'echo got-INT' INT
+trap 'echo size-now $(stty size)' WINCH
+echo size-start $(stty size)
+echo ready
+i=0
+while [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); [ -e done-flag ] && break; done
+echo agent-end
+EOF
+chown alice:alice "$P/tty-agent.sh"
+rm -f "$P/done-flag"
+tmux new-session -d -s t -x 100 -y 30 "su - alice -c 'sudo nspawn-cage shell term -- sh $P/tty-agent.sh; echo nspawn-cage-status=\$?; sleep 30'"
+wait_pane ready
+tap_ok $? "the agent runs in tmux"
+pane | grep -q 'size-start 30 100'
+tap_ok $? "the window size reaches the agent at start (30 100)" || tap_diag "$(pane)"
+tmux resize-window -t t -x 120 -y 40 2> /dev/null || tmux resize-pane -t t -x 120 -y 40
+wait_pane 'size-now 40 120'
+tap_ok $? "a resize reaches the agent as SIGWINCH with the new size (40 120)" || tap_diag "$(pane)"
+tmux send-keys -t t C-c
+wait_pane got-INT
+tap_ok $? "Ctrl-C reaches the agent (its trap ran)"
+touch "$P/done-flag"
+wait_pane 'nspawn-cage-status=0'
+tap_ok $? "nspawn-cage was not interrupted: the agent ended by itself, status 0" || tap_diag "$(pane)"
+tmux kill-server 2> /dev/null
+
+# ---- Stress: fresh cages, attaches, a long output; nothing may be lost ----
+lost=0 bad=0
+i=0
+t0=$(date +%s)
+while [ $i -lt "$RUNS" ]; do
+        i=$((i + 1))
+        if [ $((i % 2)) = 0 ]; then
+                as_alice_pty "sudo nspawn-cage $P -- sh -c 'echo fresh-$i; exit $((i % 7))'"
+                st=$?
+                got=$(printf '%s\n' "$out" | grep -x "fresh-$i")
+        else
+                as_alice "sudo nspawn-cage $P -- sh -c 'echo fresh-$i; exit $((i % 7))'" < /dev/null
+                st=$?
+                got=$out
+        fi
+        [ "$got" = "fresh-$i" ] || { lost=$((lost + 1)); [ $lost -le 5 ] && tap_diag "fresh $i: got '$out'"; }
+        [ "$st" = $((i % 7)) ] || bad=$((bad + 1))
+done
+tap_is "$lost $bad" "0 0" "stress: $RUNS fresh cages (half with a terminal, half with pipes), each printing one line: $lost lost, $bad wrong status ($(( $(date +%s) - t0 )) s)"
+
+lost=0 bad=0
+i=0
+t0=$(date +%s)
+while [ $i -lt "$ATTACHES" ]; do
+        i=$((i + 1))
+        if [ $((i % 2)) = 0 ]; then
+                as_alice_pty "sudo nspawn-cage shell term -- sh -c 'echo attach-$i; exit $((i % 5))'"
+                st=$?
+                got=$(printf '%s\n' "$out" | grep -x "attach-$i")
+        else
+                as_alice "sudo nspawn-cage shell term -- sh -c 'echo attach-$i; exit $((i % 5))'" < /dev/null
+                st=$?
+                got=$out
+        fi
+        [ "$got" = "attach-$i" ] || { lost=$((lost + 1)); [ $lost -le 5 ] && tap_diag "attach $i: got '$out'"; }
+        [ "$st" = $((i % 5)) ] || bad=$((bad + 1))
+done
+tap_is "$lost $bad" "0 0" "stress: $ATTACHES attaches to a running cage: $lost lost, $bad wrong status ($(( $(date +%s) - t0 )) s)"
+
+want="$LINES $(seq 1 "$LINES" | md5sum)"
+as_alice "sudo nspawn-cage shell term -- seq 1 $LINES" < /dev/null
+tap_is "$(printf '%s\n' "$out" | wc -l) $(printf '%s\n' "$out" | md5sum)" "$want" "stress: $LINES lines through a pipe, by count and checksum"
+as_alice_pty "sudo nspawn-cage shell term -- seq 1 $LINES"
+tap_is "$(printf '%s\n' "$out" | wc -l) $(printf '%s\n' "$out" | md5sum)" "$want" "stress: $LINES lines through a terminal, by count and checksum"
+
+nspawn-cage stop term > /dev/null 2>&1
+audit term > /tmp/audit 2>&1
+tap_ok $? "nothing of cage term is left: $(cat /tmp/audit)"
+tap_done
