@@ -75,12 +75,37 @@ static int wait_job(sd_event *e, JobWait *w, uint64_t timeout_usec) {
 
 /* ---- building StartTransientUnit ---- */
 
+/* systemd expands $NAME, ${NAME} and $$ in a command's arguments when it
+ * runs it, transient units included: `sh -c 'kill $$'` would reach the agent
+ * as `kill $`. Each '$' is sent as "$$" so the words arrive as they were. */
+static char *escape_dollars(const char *s) {
+        size_t n = 0;
+        for (const char *p = s; *p; p++)
+                n += *p == '$' ? 2 : 1;
+        char *e = malloc(n + 1), *q = e;
+        if (!e)
+                return NULL;
+        for (const char *p = s; *p; p++) {
+                *q++ = *p;
+                if (*p == '$')
+                        *q++ = '$';
+        }
+        *q = 0;
+        return e;
+}
+
 static int append_exec(sd_bus_message *m, const char *key, const char *path, char *const *argv) {
+        _cleanup_strv_free_ char **words = NULL;
         int r;
+        for (size_t i = 0; argv[i]; i++) {
+                char *w = escape_dollars(argv[i]);
+                if (!w || strv_push(&words, w) < 0)
+                        return -ENOMEM;
+        }
         if ((r = sd_bus_message_open_container(m, 'r', "sv")) < 0 || (r = sd_bus_message_append(m, "s", key)) < 0 ||
             (r = sd_bus_message_open_container(m, 'v', "a(sasb)")) < 0 || (r = sd_bus_message_open_container(m, 'a', "(sasb)")) < 0 ||
             (r = sd_bus_message_open_container(m, 'r', "sasb")) < 0 || (r = sd_bus_message_append(m, "s", path)) < 0 ||
-            (r = sd_bus_message_append_strv(m, (char **) argv)) < 0 || (r = sd_bus_message_append(m, "b", 0)) < 0)
+            (r = sd_bus_message_append_strv(m, words)) < 0 || (r = sd_bus_message_append(m, "b", 0)) < 0)
                 return r;
         for (int i = 0; i < 4; i++)
                 if ((r = sd_bus_message_close_container(m)) < 0)
