@@ -54,6 +54,7 @@ typedef struct Args {
         bool shell;
         uint64_t timeout_usec;
         const char *declared; /* a declared cage's file: its user and project */
+        const char *preset;   /* --preset: the user's choice, as if in their configuration */
 } Args;
 
 _printf_(1, 2) static int log_error(const char *fmt, ...) {
@@ -306,6 +307,17 @@ static int cage_load(Cage *cage, const Args *a) {
         r = user_conf && project_conf ? 0 : -1;
         if (r == 0 && !a->declared)
                 r = load_file(cage->config, LAYER_USER, AT_FDCWD, user_conf, user_conf, true, cage->user.uid, true);
+        if (r == 0 && a->preset) {
+                /* The user's word, on the command line: read as their layer. */
+                _cleanup_free_ char *text = strdup_printf("[Cage]\nPreset=%s\n", a->preset);
+                ConfigError err = {};
+                r = text ? config_load_buffer(cage->config, LAYER_USER, "--preset", text, strlen(text), &err) : -ENOMEM;
+                if (r < 0) {
+                        config_error_log(&err, r);
+                        config_error_done(&err);
+                        r = -1;
+                }
+        }
         if (r == 0) {
                 _cleanup_close_ int pfd = open(project, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
                 r = pfd < 0 ? log_error("project %s: %s", project, strerror(errno))
@@ -1876,6 +1888,7 @@ static void help(void) {
                "  -h --help                     Show this help\n"
                "     --version                  Show the version\n"
                "     --shell                    Run a login shell instead of the agent\n"
+               "     --preset NAME              The preset to use (instead of Preset= of your configuration)\n"
                "     --keep                     Keep the cage running after the command ends\n"
                "  -n --name NAME                Machine name (default: derived from the project path)\n"
                "     --timeout SECONDS          How long the cage may take to boot (default 120)\n"
@@ -1891,7 +1904,7 @@ static void help(void) {
                ADMIN_DIR, ADMIN_DIR);
 }
 
-enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT };
+enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT, ARG_PRESET };
 
 static const struct option options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -1906,6 +1919,7 @@ static const struct option options[] = {
         { "keep", no_argument, NULL, ARG_KEEP },
         { "shell", no_argument, NULL, ARG_SHELL },
         { "timeout", required_argument, NULL, ARG_TIMEOUT },
+        { "preset", required_argument, NULL, ARG_PRESET },
         {}
 };
 
@@ -1928,6 +1942,7 @@ static int parse_args(int argc, char **argv, Args *a) {
                 case ARG_DATA_DIR: a->data_dir = optarg; break;
                 case ARG_KEEP: a->keep = true; break;
                 case ARG_SHELL: a->shell = true; break;
+                case ARG_PRESET: a->preset = optarg; break;
                 case ARG_TIMEOUT: {
                         uint64_t v;
                         if (parse_count(optarg, &v) < 0 || v == COUNT_INFINITY || v > 3600)
@@ -1999,6 +2014,8 @@ int main(int argc, char **argv) {
                 return log_error("%s takes no arguments", a.verb), 1;
         if (a.command && !verbs[v].command)
                 return log_error("only run and shell take a COMMAND after --"), 1;
+        if (a.preset && verbs[v].target != TARGET_PROJECT)
+                return log_error("--preset is for run, config and render (a declared cage's preset is in its file)"), 1;
         a.project = verbs[v].target != TARGET_NONE ? pos[0] : NULL;
         return verbs[v].run(&a);
 }
