@@ -568,6 +568,12 @@ static int host_open(Host *h) {
                 return log_error("cannot attach the bus: %s", strerror(-r));
         if ((r = state_open(STATE_DIR, &h->state_fd)) < 0)
                 return log_error("%s: %s (it must be a directory owned by root, not writable by others)", STATE_DIR, strerror(-r));
+        /* Leases and kept environments: root's only, like the state (an
+         * older version made it 0755: tightened here). */
+        _cleanup_close_ int run_fd = open("/run", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rt_fd = -1;
+        if (run_fd < 0 || (r = state_dir_open(run_fd, strrchr(RUNTIME_DIR, '/') + 1, &rt_fd)) < 0)
+                return log_error("%s: %s (it must be a directory owned by root, not writable by others)", RUNTIME_DIR,
+                                 strerror(run_fd < 0 ? errno : -r));
         return 0;
 }
 
@@ -1159,7 +1165,8 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
         (void) mkdir(SETTINGS_DIR, 0755);
         _cleanup_close_ int sfd = open(SETTINGS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_free_ char *sname = strdup_printf("%s.nspawn", s->name);
-        if (sfd < 0 || !sname || (r = write_file_atomic_at(sfd, sname, text, 0644)) < 0) {
+        /* nspawn reads it as root; nobody else needs the cage's paths and ids. */
+        if (sfd < 0 || !sname || (r = write_file_atomic_at(sfd, sname, text, 0600)) < 0) {
                 log_error("%s: %s", settings, strerror(sfd < 0 ? errno : -r));
                 cage_teardown_keep_lock(h, s->name);
                 return -1;

@@ -85,6 +85,40 @@ int main(void) {
         close(fd);
         rmdir(tmpl);
         {
+                /* Issue 14 (5): the state is root's alone. A fresh state
+                 * directory, its cages/ and gcroots/ are 0700; ones an older
+                 * version made 0755 are tightened; one writable by others is
+                 * refused; a cage directory is 0700, its record 0600. */
+                char t2[] = "/tmp/test-state-modes.XXXXXX";
+                ok(mkdtemp(t2) != NULL, "scratch dir");
+                char sdir[300], cmd[400];
+                snprintf(sdir, sizeof sdir, "%s/lib", t2);
+                int sfd = -1, cfd = -1;
+                struct stat st1, st2, st3;
+                ok(state_open(sdir, &sfd) == 0 && fstat(sfd, &st1) == 0 && fstatat(sfd, "cages", &st2, 0) == 0 &&
+                   fstatat(sfd, "gcroots", &st3, 0) == 0 && (st1.st_mode & 07777) == 0700 && (st2.st_mode & 07777) == 0700 &&
+                   (st3.st_mode & 07777) == 0700, "a new state directory, cages/ and gcroots/ are 0700");
+                close(sfd);
+                chmod(sdir, 0755);
+                snprintf(cmd, sizeof cmd, "%s/cages", sdir);
+                chmod(cmd, 0755);
+                ok(state_open(sdir, &sfd) == 0 && fstat(sfd, &st1) == 0 && fstatat(sfd, "cages", &st2, 0) == 0 &&
+                   (st1.st_mode & 07777) == 0700 && (st2.st_mode & 07777) == 0700, "0755 ones of an older version are tightened to 0700");
+                char *tmp = NULL;
+                CageRecord w = { .name = "m", .project = "/p", .user = "alice", .unit = "u" };
+                ok(state_begin_cage(sfd, "m", &cfd, &tmp) == 0 && fstat(cfd, &st1) == 0 && (st1.st_mode & 07777) == 0700 &&
+                   fstatat(cfd, "rootfs", &st2, 0) == 0 && (st2.st_mode & 07777) == 0755, "a cage directory is 0700 (its rootfs, the cage's /, 0755)");
+                ok(state_write_record(cfd, &w) == 0 && fstatat(cfd, "cage.record", &st1, 0) == 0 && (st1.st_mode & 07777) == 0600,
+                   "its record is 0600");
+                close(cfd);
+                free(tmp);
+                close(sfd);
+                chmod(cmd, 0777);
+                ok(state_open(sdir, &sfd) == -EPERM, "a cages/ writable by others is refused, not tightened");
+                snprintf(cmd, sizeof cmd, "rm -rf '%s'", t2);
+                (void) !system(cmd);
+        }
+        {
                 char *files[] = { "0123456789abcdef:.claude.json", "-:.config/x.json", NULL };
                 CageRecord w = { .name = "s1", .project = "/p", .user = "alice", .unit = "u", .state_dir = "/home/alice/.local/state/nspawn-cage/x",
                                  .state_home = "/home/alice", .state_files = files }, back = {};
