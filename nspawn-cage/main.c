@@ -339,6 +339,54 @@ static int cage_load(Cage *cage, const Args *a) {
         return 0;
 }
 
+/* ---- names ---- */
+
+/* The file that declares cage `name`, if the administrator declared one. */
+static char *declared_file(const Args *a, const char *name) {
+        return strdup_printf("%s/cages/%s.conf", a->admin_dir ? a->admin_dir : ADMIN_DIR, name);
+}
+
+static bool is_declared(const char *file) {
+        struct stat st;
+        return fstatat(AT_FDCWD, file, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+/* A declared cage's name is the administrator's: an ad hoc cage taking it
+ * would be what `start NAME` and root's `shell NAME` find instead. */
+static int declared_name_refuse(const Args *a, const char *name) {
+        _cleanup_free_ char *file = declared_file(a, name);
+        if (!file)
+                return log_error("out of memory");
+        if (is_declared(file))
+                return log_error("cage name %s is taken by the cage the administrator declared in %s; choose another --name "
+                                 "(to enter that cage if it is yours: 'nspawn-cage shell %s')", name, file, name);
+        return 0;
+}
+
+/* Root reaching a cage by name: say whose it is, and do not enter one that
+ * squats the name of a declared cage (another kind or user than declared). */
+static int cage_owner_check(const Args *a, const CageRecord *rec) {
+        _cleanup_free_ char *file = declared_file(a, rec->name), *dproject = NULL;
+        _cleanup_(host_user_done) HostUser duser = {};
+        if (!file)
+                return log_error("out of memory");
+        bool declared = is_declared(file);
+        if (declared && (!rec->declared || declared_identity(file, &duser, &dproject) < 0 || duser.uid != rec->uid)) {
+                if (streq(a->verb, "shell"))
+                        return log_error("cage %s is %s's %s cage (uid %u, project %s), not the one declared in %s%s%s; not entering it: "
+                                         "'nspawn-cage stop %s' removes it, 'nspawn-cage start %s' then starts the declared one",
+                                         rec->name, rec->user, rec->declared ? "declared" : "ad hoc", (unsigned) rec->uid, rec->project, file,
+                                         duser.name ? " for " : "", strempty(duser.name), rec->name, rec->name);
+                fprintf(stderr, "nspawn-cage: warning: cage %s is %s's %s cage (uid %u, project %s), not the one declared in %s\n",
+                        rec->name, rec->user, rec->declared ? "declared" : "ad hoc", (unsigned) rec->uid, rec->project, file);
+                return 0;
+        }
+        if (rec->uid != 0)
+                fprintf(stderr, "nspawn-cage: cage %s is %s's (uid %u, %s, project %s)\n", rec->name, rec->user, (unsigned) rec->uid,
+                        declared ? "declared" : "ad hoc", rec->project);
+        return 0;
+}
+
 static int verb_config(const Args *a) {
         _cleanup_(cage_done) Cage cage = {};
         if (cage_load(&cage, a) < 0)
@@ -1106,7 +1154,7 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
         r = rootfd < 0 ? -errno : rootfs_apply(&plan, rootfd, &bad);
         rootfs_plan_done(&plan);
         CageRecord rec = { .name = s->name, .project = s->project, .user = s->user.name, .uid = s->user.uid, .unit = unit,
-                           .toplevel = s->toplevel, .helper = getpid(), .keep = a->keep,
+                           .toplevel = s->toplevel, .helper = getpid(), .keep = a->keep, .declared = a->declared != NULL,
                            .created_usec = (uint64_t) time(NULL) * 1000000ULL, .n_store_paths = (unsigned) strv_length(s->store_paths),
                            .uid_base = uid_base };
         _cleanup_free_ char *state_path = NULL;
@@ -1373,6 +1421,8 @@ static int verb_run(const Args *a) {
         CageSpec *s = cage.spec;
         if (s->user.uid == 0)
                 return log_error("the cage's user would be root; run nspawn-cage through sudo as the user who owns the project"), 1;
+        if (declared_name_refuse(a, s->name) < 0)
+                return 1;
         if (host_open(&h) < 0 || check_machined(&h) < 0)
                 return 1;
 
@@ -1512,6 +1562,17 @@ static int verb_start(const Args *a) {
         CageRecord rec = {};
         if (state_read_record(h.state_fd, cage.spec->name, &rec) >= 0) {
                 bool running = cage_running(&h, &rec);
+                /* Only this declared cage (kind and user) is "already running":
+                 * anything else of that name is not the administrator's. */
+                bool same = rec.declared && rec.uid == cage.spec->user.uid;
+                if (running && !same) {
+                        log_error("a cage named %s is running, but it is %s's %s cage (uid %u, project %s), not the one declared in %s (User=%s); "
+                                  "not taking it for that: stop it with 'nspawn-cage stop %s', then start again",
+                                  rec.name, rec.user, rec.declared ? "declared" : "ad hoc", (unsigned) rec.uid, rec.project, file,
+                                  cage.spec->user.name, rec.name);
+                        cage_record_done(&rec);
+                        return 1;
+                }
                 cage_record_done(&rec);
                 if (running) {
                         printf("cage %s is already running\n", cage.spec->name);
@@ -1550,6 +1611,10 @@ static int open_cage(Host *h, const Args *a, CageRecord *ret) {
         if (user.uid != 0 && ret->uid != user.uid) {
                 cage_record_done(ret);
                 return log_error("cage %s belongs to another user", what);
+        }
+        if (user.uid == 0 && cage_owner_check(a, ret) < 0) {
+                cage_record_done(ret);
+                return -1;
         }
         return 0;
 }

@@ -26,9 +26,9 @@ void cage_record_done(CageRecord *r) {
 
 char *cage_record_format(const CageRecord *r) {
         StrBuf b = {};
-        _cleanup_free_ char *head = strdup_printf("name=%s\nproject=%s\nuser=%s\nuid=%u\nunit=%s\ntoplevel=%s\nhelper=%ld\nkeep=%d\ncreated=%" PRIu64 "\nstore_paths=%u\nuid_base=%u\n",
+        _cleanup_free_ char *head = strdup_printf("name=%s\nproject=%s\nuser=%s\nuid=%u\nunit=%s\ntoplevel=%s\nhelper=%ld\nkeep=%d\ndeclared=%d\ncreated=%" PRIu64 "\nstore_paths=%u\nuid_base=%u\n",
                              r->name, r->project, r->user, (unsigned) r->uid, r->unit, strempty(r->toplevel),
-                             (long) r->helper, r->keep ? 1 : 0, r->created_usec, r->n_store_paths, (unsigned) r->uid_base);
+                             (long) r->helper, r->keep ? 1 : 0, r->declared ? 1 : 0, r->created_usec, r->n_store_paths, (unsigned) r->uid_base);
         if (!head)
                 return NULL;
         strbuf_append(&b, head);
@@ -65,6 +65,8 @@ int cage_record_parse(const char *text, CageRecord *ret) {
                                 r.helper = (pid_t) strtol(eq, NULL, 10);
                         else if (streq(line, "keep"))
                                 r.keep = streq(eq, "1");
+                        else if (streq(line, "declared"))
+                                r.declared = streq(eq, "1");
                         else if (streq(line, "created"))
                                 r.created_usec = strtoull(eq, NULL, 10);
                         else if (streq(line, "store_paths"))

@@ -28,6 +28,7 @@ typedef struct CageRecord {
         char *toplevel;
         pid_t helper; /* the nspawn-cage that started it, 0 once detached */
         bool keep;
+        bool declared; /* started by `start NAME` from /etc/nspawn-cage/cages/NAME.conf */
         uint64_t created_usec;
         unsigned n_store_paths;
         uid_t uid_base; /* its user namespace's range (and lock file name), 0 if none */

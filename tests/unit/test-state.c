@@ -27,6 +27,18 @@ int main(void) {
            back.helper == 42 && back.n_store_paths == 9 && back.uid_base == 0x70000 && streq(back.unit, r.unit), "every field survives the round trip");
         cage_record_done(&back);
         free(text);
+        {
+                /* Issue 14 (9): a record says whether it is a declared cage;
+                 * one without the line (an ad hoc cage) is not. */
+                CageRecord d = { .name = "demo", .project = "/p", .user = "bob", .uid = 1001, .unit = "u", .declared = true }, db = {};
+                char *t = cage_record_format(&d);
+                ok(t && cage_record_parse(t, &db) == 0 && db.declared && db.uid == 1001, "a declared cage's record says so");
+                cage_record_done(&db);
+                free(t);
+                ok(cage_record_parse("name=demo\nproject=/p\nuser=alice\nuid=1000\nunit=u\n", &db) == 0 && !db.declared,
+                   "a record without declared=1 is an ad hoc cage's");
+                cage_record_done(&db);
+        }
         ok(cage_record_parse("name=.host\nproject=/x\nuser=a\nunit=u\n", &back) == -EBADMSG, "record with a bad name refused");
         ok(cage_record_parse("project=/x\n", &back) == -EBADMSG, "incomplete record refused");
 
