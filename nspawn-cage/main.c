@@ -371,7 +371,8 @@ static int cage_owner_check(const Args *a, const CageRecord *rec) {
         if (!file)
                 return log_error("out of memory");
         bool declared = is_declared(file);
-        if (declared && (!rec->declared || declared_identity(file, &duser, &dproject) < 0 || duser.uid != rec->uid)) {
+        bool known = declared && declared_identity(file, &duser, &dproject) >= 0;
+        if (declared && (!rec->declared || !known || duser.uid != rec->uid)) {
                 if (streq(a->verb, "shell"))
                         return log_error("cage %s is %s's %s cage (uid %u, project %s), not the one declared in %s%s%s; not entering it: "
                                          "'nspawn-cage stop %s' removes it, 'nspawn-cage start %s' then starts the declared one",
