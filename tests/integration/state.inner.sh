@@ -110,7 +110,7 @@ st=$?
 printf '%s\n' "$out" | grep -qx 'fake-agent: json=none'
 ok_out $(( st || $? )) "Persist=no in alice's own configuration: no state either"
 tap_is "$(cd /home/alice/.local/state && find . | sort; cd $A && find . -type f -exec sha256sum {} + | sort)" "$before" "... and nothing new"
-if [ -f /tmp/state-alice-config ]; then cp -a /tmp/state-alice-config /home/alice/.config/nspawn-cage/config; else rm -f /home/alice/.config/nspawn-cage/config; fi
+printf '[Cage]\nPreset=fake\n' > /home/alice/.config/nspawn-cage/config
 
 # 5. A link or a FIFO planted as ~/.fake-agent.json is never followed on copy-out.
 shadow_before=$(sha256sum /etc/shadow)
@@ -141,4 +141,5 @@ tap_is "$(cat $A/.fake-agent.json)" '{"runs":99}' "after kill -9 of nspawn-cage,
 tap_ok $(( k9 || gc_status )) "gc (status $gc_status) left nothing of cage st6: $(cat /tmp/audit)"
 
 rm -f /etc/sudoers.d/bob
+if [ -f /tmp/state-alice-config ]; then cp -a /tmp/state-alice-config /home/alice/.config/nspawn-cage/config; else rm -f /home/alice/.config/nspawn-cage/config; fi
 tap_done
