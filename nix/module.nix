@@ -271,9 +271,9 @@ in
     systemd.packages = [ cfg.package ];
 
     systemd.tmpfiles.rules = [
-      "d /var/lib/nspawn-cage 0755 root root -"
-      "d /var/lib/nspawn-cage/cages 0755 root root -"
-      "d /var/lib/nspawn-cage/gcroots 0755 root root -"
+      "d /var/lib/nspawn-cage 0700 root root -"
+      "d /var/lib/nspawn-cage/cages 0700 root root -"
+      "d /var/lib/nspawn-cage/gcroots 0700 root root -"
     ];
 
     # One instance of the template per declared cage: a drop-in (the unit

@@ -57,8 +57,10 @@ typedef struct SettingInfo {
 } SettingInfo;
 
 static const SettingInfo setting_table[_SETTING_MAX] = {
-        [SETTING_PRESET] = { "Cage", "Preset", V_PRESET, L_ALL, _SETTING_INVALID },
-        [SETTING_COMMAND] = { "Cage", "Command", V_COMMAND, L_ALL, _SETTING_INVALID },
+        /* Which agent runs, with which of the user's saved states: a choice
+         * of trust context, never the project's (the agent writes it). */
+        [SETTING_PRESET] = { "Cage", "Preset", V_PRESET, L_TRUSTED, _SETTING_INVALID },
+        [SETTING_COMMAND] = { "Cage", "Command", V_COMMAND, L_TRUSTED, _SETTING_INVALID },
         [SETTING_PACKAGES] = { "Cage", "Packages", V_PACKAGES, L_ALL, _SETTING_INVALID },
         [SETTING_NIXPKGS] = { "Cage", "Nixpkgs", V_NIXPKGS, L_TRUSTED, _SETTING_INVALID },
         [SETTING_NAME] = { "Cage", "Name", V_NAME, L_TRUSTED, _SETTING_INVALID },
@@ -780,6 +782,10 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                                     key, project ? "by the project" : "for every user");
                 if (info->layers == L_USER_OFF)
                         return fail(ctx, line, "%s= may only be set in your user configuration (~/.config/nspawn-cage/config); a project may only turn it off; remove it here", key);
+                if (id == SETTING_PRESET)
+                        return fail(ctx, line, "Preset= is not taken from the project: it chooses the agent and which of your saved agent states (logins) the cage gets; set it in ~/.config/nspawn-cage/config or with --preset NAME, and remove it here");
+                if (id == SETTING_COMMAND)
+                        return fail(ctx, line, "Command= is not taken from the project: it chooses what runs with your terminal and passed variables; set it in ~/.config/nspawn-cage/config or give it on the command line (nspawn-cage PROJECT -- COMMAND...), and remove it here");
                 return fail(ctx, line, "%s= may only be set by the administrator or in your user configuration (~/.config/nspawn-cage/config), not by the project; remove it here", key);
         }
         if (!setting_is_list(id)) {

@@ -54,6 +54,7 @@ typedef struct Args {
         bool shell;
         uint64_t timeout_usec;
         const char *declared; /* a declared cage's file: its user and project */
+        const char *preset;   /* --preset: the user's choice, as if in their configuration */
 } Args;
 
 _printf_(1, 2) static int log_error(const char *fmt, ...) {
@@ -306,6 +307,17 @@ static int cage_load(Cage *cage, const Args *a) {
         r = user_conf && project_conf ? 0 : -1;
         if (r == 0 && !a->declared)
                 r = load_file(cage->config, LAYER_USER, AT_FDCWD, user_conf, user_conf, true, cage->user.uid, true);
+        if (r == 0 && a->preset) {
+                /* The user's word, on the command line: read as their layer. */
+                _cleanup_free_ char *text = strdup_printf("[Cage]\nPreset=%s\n", a->preset);
+                ConfigError err = {};
+                r = text ? config_load_buffer(cage->config, LAYER_USER, "--preset", text, strlen(text), &err) : -ENOMEM;
+                if (r < 0) {
+                        config_error_log(&err, r);
+                        config_error_done(&err);
+                        r = -1;
+                }
+        }
         if (r == 0) {
                 _cleanup_close_ int pfd = open(project, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
                 r = pfd < 0 ? log_error("project %s: %s", project, strerror(errno))
@@ -324,6 +336,55 @@ static int cage_load(Cage *cage, const Args *a) {
                 config_error_done(&err);
                 return -1;
         }
+        return 0;
+}
+
+/* ---- names ---- */
+
+/* The file that declares cage `name`, if the administrator declared one. */
+static char *declared_file(const Args *a, const char *name) {
+        return strdup_printf("%s/cages/%s.conf", a->admin_dir ? a->admin_dir : ADMIN_DIR, name);
+}
+
+static bool is_declared(const char *file) {
+        struct stat st;
+        return fstatat(AT_FDCWD, file, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+/* A declared cage's name is the administrator's: an ad hoc cage taking it
+ * would be what `start NAME` and root's `shell NAME` find instead. */
+static int declared_name_refuse(const Args *a, const char *name) {
+        _cleanup_free_ char *file = declared_file(a, name);
+        if (!file)
+                return log_error("out of memory");
+        if (is_declared(file))
+                return log_error("cage name %s is taken by the cage the administrator declared in %s; choose another --name "
+                                 "(to enter that cage if it is yours: 'nspawn-cage shell %s')", name, file, name);
+        return 0;
+}
+
+/* Root reaching a cage by name: say whose it is, and do not enter one that
+ * squats the name of a declared cage (another kind or user than declared). */
+static int cage_owner_check(const Args *a, const CageRecord *rec) {
+        _cleanup_free_ char *file = declared_file(a, rec->name), *dproject = NULL;
+        _cleanup_(host_user_done) HostUser duser = {};
+        if (!file)
+                return log_error("out of memory");
+        bool declared = is_declared(file);
+        bool known = declared && declared_identity(file, &duser, &dproject) >= 0;
+        if (declared && (!rec->declared || !known || duser.uid != rec->uid)) {
+                if (streq(a->verb, "shell"))
+                        return log_error("cage %s is %s's %s cage (uid %u, project %s), not the one declared in %s%s%s; not entering it: "
+                                         "'nspawn-cage stop %s' removes it, 'nspawn-cage start %s' then starts the declared one",
+                                         rec->name, rec->user, rec->declared ? "declared" : "ad hoc", (unsigned) rec->uid, rec->project, file,
+                                         duser.name ? " for " : "", strempty(duser.name), rec->name, rec->name);
+                fprintf(stderr, "nspawn-cage: warning: cage %s is %s's %s cage (uid %u, project %s), not the one declared in %s\n",
+                        rec->name, rec->user, rec->declared ? "declared" : "ad hoc", (unsigned) rec->uid, rec->project, file);
+                return 0;
+        }
+        if (rec->uid != 0)
+                fprintf(stderr, "nspawn-cage: cage %s is %s's (uid %u, %s, project %s)\n", rec->name, rec->user, (unsigned) rec->uid,
+                        declared ? "declared" : "ad hoc", rec->project);
         return 0;
 }
 
@@ -556,6 +617,12 @@ static int host_open(Host *h) {
                 return log_error("cannot attach the bus: %s", strerror(-r));
         if ((r = state_open(STATE_DIR, &h->state_fd)) < 0)
                 return log_error("%s: %s (it must be a directory owned by root, not writable by others)", STATE_DIR, strerror(-r));
+        /* Leases and kept environments: root's only, like the state (an
+         * older version made it 0755: tightened here). */
+        _cleanup_close_ int run_fd = open("/run", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rt_fd = -1;
+        if (run_fd < 0 || (r = state_dir_open(run_fd, strrchr(RUNTIME_DIR, '/') + 1, &rt_fd)) < 0)
+                return log_error("%s: %s (it must be a directory owned by root, not writable by others)", RUNTIME_DIR,
+                                 strerror(run_fd < 0 ? errno : -r));
         return 0;
 }
 
@@ -1088,7 +1155,7 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
         r = rootfd < 0 ? -errno : rootfs_apply(&plan, rootfd, &bad);
         rootfs_plan_done(&plan);
         CageRecord rec = { .name = s->name, .project = s->project, .user = s->user.name, .uid = s->user.uid, .unit = unit,
-                           .toplevel = s->toplevel, .helper = getpid(), .keep = a->keep,
+                           .toplevel = s->toplevel, .helper = getpid(), .keep = a->keep, .declared = a->declared != NULL,
                            .created_usec = (uint64_t) time(NULL) * 1000000ULL, .n_store_paths = (unsigned) strv_length(s->store_paths),
                            .uid_base = uid_base };
         _cleanup_free_ char *state_path = NULL;
@@ -1147,7 +1214,8 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
         (void) mkdir(SETTINGS_DIR, 0755);
         _cleanup_close_ int sfd = open(SETTINGS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_free_ char *sname = strdup_printf("%s.nspawn", s->name);
-        if (sfd < 0 || !sname || (r = write_file_atomic_at(sfd, sname, text, 0644)) < 0) {
+        /* nspawn reads it as root; nobody else needs the cage's paths and ids. */
+        if (sfd < 0 || !sname || (r = write_file_atomic_at(sfd, sname, text, 0600)) < 0) {
                 log_error("%s: %s", settings, strerror(sfd < 0 ? errno : -r));
                 cage_teardown_keep_lock(h, s->name);
                 return -1;
@@ -1354,6 +1422,8 @@ static int verb_run(const Args *a) {
         CageSpec *s = cage.spec;
         if (s->user.uid == 0)
                 return log_error("the cage's user would be root; run nspawn-cage through sudo as the user who owns the project"), 1;
+        if (declared_name_refuse(a, s->name) < 0)
+                return 1;
         if (host_open(&h) < 0 || check_machined(&h) < 0)
                 return 1;
 
@@ -1493,6 +1563,17 @@ static int verb_start(const Args *a) {
         CageRecord rec = {};
         if (state_read_record(h.state_fd, cage.spec->name, &rec) >= 0) {
                 bool running = cage_running(&h, &rec);
+                /* Only this declared cage (kind and user) is "already running":
+                 * anything else of that name is not the administrator's. */
+                bool same = rec.declared && rec.uid == cage.spec->user.uid;
+                if (running && !same) {
+                        log_error("a cage named %s is running, but it is %s's %s cage (uid %u, project %s), not the one declared in %s (User=%s); "
+                                  "not taking it for that: stop it with 'nspawn-cage stop %s', then start again",
+                                  rec.name, rec.user, rec.declared ? "declared" : "ad hoc", (unsigned) rec.uid, rec.project, file,
+                                  cage.spec->user.name, rec.name);
+                        cage_record_done(&rec);
+                        return 1;
+                }
                 cage_record_done(&rec);
                 if (running) {
                         printf("cage %s is already running\n", cage.spec->name);
@@ -1531,6 +1612,10 @@ static int open_cage(Host *h, const Args *a, CageRecord *ret) {
         if (user.uid != 0 && ret->uid != user.uid) {
                 cage_record_done(ret);
                 return log_error("cage %s belongs to another user", what);
+        }
+        if (user.uid == 0 && cage_owner_check(a, ret) < 0) {
+                cage_record_done(ret);
+                return -1;
         }
         return 0;
 }
@@ -1876,6 +1961,7 @@ static void help(void) {
                "  -h --help                     Show this help\n"
                "     --version                  Show the version\n"
                "     --shell                    Run a login shell instead of the agent\n"
+               "     --preset NAME              The preset to use (instead of Preset= of your configuration)\n"
                "     --keep                     Keep the cage running after the command ends\n"
                "  -n --name NAME                Machine name (default: derived from the project path)\n"
                "     --timeout SECONDS          How long the cage may take to boot (default 120)\n"
@@ -1891,7 +1977,7 @@ static void help(void) {
                ADMIN_DIR, ADMIN_DIR);
 }
 
-enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT };
+enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT, ARG_PRESET };
 
 static const struct option options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -1906,6 +1992,7 @@ static const struct option options[] = {
         { "keep", no_argument, NULL, ARG_KEEP },
         { "shell", no_argument, NULL, ARG_SHELL },
         { "timeout", required_argument, NULL, ARG_TIMEOUT },
+        { "preset", required_argument, NULL, ARG_PRESET },
         {}
 };
 
@@ -1928,6 +2015,7 @@ static int parse_args(int argc, char **argv, Args *a) {
                 case ARG_DATA_DIR: a->data_dir = optarg; break;
                 case ARG_KEEP: a->keep = true; break;
                 case ARG_SHELL: a->shell = true; break;
+                case ARG_PRESET: a->preset = optarg; break;
                 case ARG_TIMEOUT: {
                         uint64_t v;
                         if (parse_count(optarg, &v) < 0 || v == COUNT_INFINITY || v > 3600)
@@ -1999,6 +2087,8 @@ int main(int argc, char **argv) {
                 return log_error("%s takes no arguments", a.verb), 1;
         if (a.command && !verbs[v].command)
                 return log_error("only run and shell take a COMMAND after --"), 1;
+        if (a.preset && verbs[v].target != TARGET_PROJECT)
+                return log_error("--preset is for run, config and render (a declared cage's preset is in its file)"), 1;
         a.project = verbs[v].target != TARGET_NONE ? pos[0] : NULL;
         return verbs[v].run(&a);
 }

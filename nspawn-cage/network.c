@@ -82,9 +82,9 @@ int network_lease_take(const char *lease_dir, const char *name, const char *proc
                 return -ENOMEM;
         if (slash && slash != parent) {
                 *slash = 0;
-                (void) mkdir(parent, 0755);
+                (void) mkdir(parent, 0700);
         }
-        if (mkdir(lease_dir, 0755) < 0 && errno != EEXIST)
+        if (mkdir(lease_dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
         _cleanup_close_ int dfd = open(lease_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (dfd < 0)
@@ -97,7 +97,7 @@ int network_lease_take(const char *lease_dir, const char *name, const char *proc
                         continue;
                 char file[16];
                 snprintf(file, sizeof file, "%u", l.slot);
-                _cleanup_close_ int fd = openat(dfd, file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+                _cleanup_close_ int fd = openat(dfd, file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0) {
                         if (errno == EEXIST)
                                 continue;

@@ -26,9 +26,9 @@ void cage_record_done(CageRecord *r) {
 
 char *cage_record_format(const CageRecord *r) {
         StrBuf b = {};
-        _cleanup_free_ char *head = strdup_printf("name=%s\nproject=%s\nuser=%s\nuid=%u\nunit=%s\ntoplevel=%s\nhelper=%ld\nkeep=%d\ncreated=%" PRIu64 "\nstore_paths=%u\nuid_base=%u\n",
+        _cleanup_free_ char *head = strdup_printf("name=%s\nproject=%s\nuser=%s\nuid=%u\nunit=%s\ntoplevel=%s\nhelper=%ld\nkeep=%d\ndeclared=%d\ncreated=%" PRIu64 "\nstore_paths=%u\nuid_base=%u\n",
                              r->name, r->project, r->user, (unsigned) r->uid, r->unit, strempty(r->toplevel),
-                             (long) r->helper, r->keep ? 1 : 0, r->created_usec, r->n_store_paths, (unsigned) r->uid_base);
+                             (long) r->helper, r->keep ? 1 : 0, r->declared ? 1 : 0, r->created_usec, r->n_store_paths, (unsigned) r->uid_base);
         if (!head)
                 return NULL;
         strbuf_append(&b, head);
@@ -65,6 +65,8 @@ int cage_record_parse(const char *text, CageRecord *ret) {
                                 r.helper = (pid_t) strtol(eq, NULL, 10);
                         else if (streq(line, "keep"))
                                 r.keep = streq(eq, "1");
+                        else if (streq(line, "declared"))
+                                r.declared = streq(eq, "1");
                         else if (streq(line, "created"))
                                 r.created_usec = strtoull(eq, NULL, 10);
                         else if (streq(line, "store_paths"))
@@ -85,14 +87,19 @@ fail:
         return -EBADMSG;
 }
 
-static int mkdir_checked(int dirfd, const char *name, mode_t mode, int *ret_fd) {
-        if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+/* Root's directory dirfd/name, 0700: what is below (other users' homes in
+ * the rootfs, set-uid files the agent left there, records) is for root
+ * only. One made 0755 by an older version is tightened; one writable by
+ * others or not root's may have been tampered with and is refused. */
+int state_dir_open(int dirfd, const char *name, int *ret_fd) {
+        if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
                 return -errno;
         int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
         struct stat st;
-        if (fstat(fd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 0022)) {
+        if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0022) ||
+            ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0)) {
                 close(fd);
                 return -EPERM;
         }
@@ -112,11 +119,11 @@ int state_open(const char *dir, int *ret_fd) {
         _cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (pfd < 0)
                 return -errno;
-        int fd, r = mkdir_checked(pfd, slash + 1, 0755, &fd);
+        int fd, r = state_dir_open(pfd, slash + 1, &fd);
         if (r < 0)
                 return r;
         _cleanup_close_ int keep = fd, c = -1, g = -1;
-        if ((r = mkdir_checked(fd, "cages", 0755, &c)) < 0 || (r = mkdir_checked(fd, "gcroots", 0755, &g)) < 0)
+        if ((r = state_dir_open(fd, "cages", &c)) < 0 || (r = state_dir_open(fd, "gcroots", &g)) < 0)
                 return r;
         *ret_fd = TAKE_FD(keep);
         return 0;
@@ -137,7 +144,8 @@ int state_begin_cage(int state_fd, const char *name, int *ret_fd, char **ret_tmp
         if (!rel_copy)
                 return -ENOMEM;
         int fd = openat(state_fd, rel_copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0 || fchmod(fd, 0755) < 0 || mkdirat(fd, "rootfs", 0755) < 0) {
+        /* cages/NAME is root's alone; rootfs/ is the cage's / (0755 inside). */
+        if (fd < 0 || fchmod(fd, 0700) < 0 || mkdirat(fd, "rootfs", 0755) < 0) {
                 int r = -errno;
                 if (fd >= 0)
                         close(fd);
@@ -162,7 +170,7 @@ int state_write_record(int cage_fd, const CageRecord *r) {
         _cleanup_free_ char *text = cage_record_format(r);
         if (!text)
                 return -ENOMEM;
-        return write_file_atomic_at(cage_fd, "cage.record", text, 0644);
+        return write_file_atomic_at(cage_fd, "cage.record", text, 0600);
 }
 
 int state_read_record(int state_fd, const char *name, CageRecord *ret) {
@@ -283,7 +291,7 @@ static int environment_dir(const char *dir, bool create, int *ret_fd) {
                 if (!slash || slash == parent)
                         return -errno;
                 *slash = 0;
-                if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+                if (mkdir(parent, 0700) < 0 && errno != EEXIST)
                         return -errno;
                 if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                         return -errno;

@@ -14,7 +14,8 @@
 /* The values of Pass= variables a declared cage was started with, kept for
  * the shells opened into it later: root-only, on tmpfs, never in the
  * .nspawn file or on disk, removed with the cage. */
-#define ENVIRONMENT_DIR "/run/nspawn-cage/env"
+#define RUNTIME_DIR "/run/nspawn-cage"
+#define ENVIRONMENT_DIR RUNTIME_DIR "/env"
 /* cages/NAME/mnt: the idmapped staging mounts nspawn binds from. */
 #define STAGING_SUBDIR "mnt"
 
@@ -27,6 +28,7 @@ typedef struct CageRecord {
         char *toplevel;
         pid_t helper; /* the nspawn-cage that started it, 0 once detached */
         bool keep;
+        bool declared; /* started by `start NAME` from /etc/nspawn-cage/cages/NAME.conf */
         uint64_t created_usec;
         unsigned n_store_paths;
         uid_t uid_base; /* its user namespace's range (and lock file name), 0 if none */
@@ -41,9 +43,13 @@ void cage_record_done(CageRecord *r);
 char *cage_record_format(const CageRecord *r);
 int cage_record_parse(const char *text, CageRecord *ret);
 
-/* Open (creating) the state directory; refuses one not owned by root or
- * writable by others. */
+/* Open (creating) the state directory, its cages/ and gcroots/, each
+ * through state_dir_open(). */
 int state_open(const char *dir, int *ret_fd);
+/* Open (creating) dirfd/name as a directory of ours, mode 0700 (tightened
+ * if an older version made it wider); -EPERM if it is not ours or is
+ * writable by others. For the state and runtime directories. */
+int state_dir_open(int dirfd, const char *name, int *ret_fd);
 /* Make cages/.NAME.XXXXXX with a rootfs/ below; returns its fd and name. */
 int state_begin_cage(int state_fd, const char *name, int *ret_fd, char **ret_tmp);
 /* Publish it as cages/NAME; -EEXIST if a cage of that name exists. */

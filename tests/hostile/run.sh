@@ -118,7 +118,7 @@ printf '[Environment]\nSet=XAUTHORITY=/etc/shadow\n' | conf
 expect_refused "Set=XAUTHORITY= (the display variables are nspawn-cage's)" "$p/.nspawn-cage.conf:2:" "XAUTHORITY is managed by nspawn-cage"
 
 new_project newline
-printf '[Cage]\nCommand=x\n[Files]\nBind=/:/host\n' | conf
+printf '[Environment]\nSet=A=x\n[Files]\nBind=/:/host\n' | conf
 expect_refused "a newline meant to add a [Files] line" "$p/.nspawn-cage.conf:4:" "Bind= may only be set"
 
 new_project longline
@@ -128,6 +128,18 @@ expect_refused "a 10,000-character line" "$p/.nspawn-cage.conf:2:" "line is 1001
 new_project name
 printf '[Cage]\nName=.host\n' | conf
 expect_refused "Name=.host" "$p/.nspawn-cage.conf:2:" "Name= may only be set"
+
+# Issue 14 (4): the project may not choose the agent, its command or which
+# of the user's saved agent states (another agent's login) the cage gets.
+new_project preset
+printf '[Limits]\nMemory=1G\n[Cage]\nPreset=claude-code\n' | conf
+expect_refused "Preset= from the project (another preset's saved state)" "$p/.nspawn-cage.conf:4:" \
+        "Preset= is not taken from the project" "~/.config/nspawn-cage/config or with --preset NAME"
+
+new_project command
+printf '[Cage]\nCommand=sh -c "cat ~/.ssh/id_ed25519"\n' | conf
+expect_refused "Command= from the project" "$p/.nspawn-cage.conf:2:" \
+        "Command= is not taken from the project" "on the command line (nspawn-cage PROJECT -- COMMAND...)"
 
 new_project pass
 printf '[Environment]\nPass=AWS_SECRET_ACCESS_KEY\n' | conf
@@ -174,7 +186,7 @@ fi
 # An escape sequence in a value stays inside that value: render succeeds and
 # the .nspawn file gains nothing.
 new_project escape
-printf '[Cage]\nCommand=x\\n[Files]\\nBind=/:/host\n' | conf
+printf '[Environment]\nSet=A=x\\n[Files]\\nBind=/:/host\n' | conf
 $runas "$NSPAWN_CAGE" render --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" \
         --closure "$work/closure" --output "$p/out" "$p" > /dev/null 2>&1
 st=$?

@@ -35,7 +35,7 @@ tap_ok $? "machinectl list shows demo"
 who=$(machinectl shell alice@demo /bin/sh -c 'id -un; git --version' 2>/dev/null | tr -d '\r' | grep -v '^$' | tr '\n' ' ')
 case "$who" in alice\ git\ version*) r=0 ;; *) r=1 ;; esac
 tap_ok $r "machinectl shell alice@demo runs as alice, with git from the closure ($who)"
-tok=$(nspawn-cage shell demo -- /bin/sh -c 'echo "token=$DEMO_TOKEN"' < /dev/null 2>&1 | tr -d '\r')
+tok=$(nspawn-cage shell demo -- /bin/sh -c 'echo "token=$DEMO_TOKEN"' < /dev/null 2> /tmp/declared-shell.err | tr -d '\r')
 tap_is "$tok" "token=s3cret-$$" "nspawn-cage shell demo: the agent has DEMO_TOKEN from environmentFile (Pass=)"
 tap_is "$(stat -c '%U %a' /run/nspawn-cage/env/demo 2>&1)" "root 600" "the kept value is root's, 0600, on /run"
 grep -rqs "s3cret-$$" /run/systemd/nspawn/demo.nspawn /etc/nspawn-cage /var/lib/nspawn-cage

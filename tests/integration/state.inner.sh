@@ -25,20 +25,22 @@ ok_out() {
         [ "$1" -eq 0 ] || tap_diag "$out"
 }
 
-# setup_user USER: the "fake" preset and a project whose configuration picks it.
+# setup_user USER: the "fake" preset, picked by the user's configuration (the
+# project may not pick a preset), and a project.
 setup_user() {
         _h=/home/$1
         install -d -o "$1" -g "$1" "$_h/.config" "$_h/.config/nspawn-cage" "$_h/.config/nspawn-cage/presets" "$_h/state-proj"
         printf '[Cage]\nCommand=fake-agent\nPackages=fake-agent bash coreutils\n\n[State]\nDirectory=.fake-agent\nFile=.fake-agent.json\n' \
                 > "$_h/.config/nspawn-cage/presets/fake.conf"
-        printf '[Cage]\nPreset=fake\n\n[Environment]\nSet=FAKE_AGENT_STATE=1\n' > "$_h/state-proj/.nspawn-cage.conf"
-        chown "$1:$1" "$_h/.config/nspawn-cage/presets/fake.conf" "$_h/state-proj/.nspawn-cage.conf"
+        printf '[Environment]\nSet=FAKE_AGENT_STATE=1\n' > "$_h/state-proj/.nspawn-cage.conf"
+        printf '[Cage]\nPreset=fake\n' > "$_h/.config/nspawn-cage/config"
+        chown "$1:$1" "$_h/.config/nspawn-cage/presets/fake.conf" "$_h/state-proj/.nspawn-cage.conf" "$_h/.config/nspawn-cage/config"
         rm -rf "$_h/.local/state/nspawn-cage/fake"
 }
 
 A=/home/alice/.local/state/nspawn-cage/fake
-setup_user alice
 [ -f /home/alice/.config/nspawn-cage/config ] && cp -a /home/alice/.config/nspawn-cage/config /tmp/state-alice-config
+setup_user alice
 
 # 1. First cage: no state yet; what the agent writes lands in alice's state directory.
 as_pty alice "sudo nspawn-cage --name st1 ~/state-proj"
@@ -95,20 +97,20 @@ ok_out $(( st || $? )) "with Persist=no in the project's configuration the agent
 tap_is "$(cd /home/alice/.local/state && find . | sort; cd $A && find . -type f -exec sha256sum {} + | sort)" "$before" "... and leaves nothing new in alice's state"
 audit st4 > /tmp/audit 2>&1
 tap_ok $? "nothing of cage st4 is left: $(cat /tmp/audit)"
-printf '[Cage]\nPreset=fake\n\n[Environment]\nSet=FAKE_AGENT_STATE=1\n\n[State]\nPersist=yes\n' > /home/alice/state-proj/.nspawn-cage.conf
-printf '[State]\nPersist=no\n' > /home/alice/.config/nspawn-cage/config
+printf '[Environment]\nSet=FAKE_AGENT_STATE=1\n\n[State]\nPersist=yes\n' > /home/alice/state-proj/.nspawn-cage.conf
+printf '[Cage]\nPreset=fake\n\n[State]\nPersist=no\n' > /home/alice/.config/nspawn-cage/config
 chown alice:alice /home/alice/.config/nspawn-cage/config
 su alice -c "nspawn-cage config /home/alice/state-proj" > /tmp/cfg.out 2> /tmp/cfg.err
 st=$?
-grep -q 'state-proj/.nspawn-cage.conf:8: Persist=yes is not allowed' /tmp/cfg.err
+grep -q 'state-proj/.nspawn-cage.conf:5: Persist=yes is not allowed' /tmp/cfg.err
 tap_ok $(( !st || $? )) "the project cannot turn Persist= back on when alice's configuration says no" || sed 's/^/# /' /tmp/cfg.err
-printf '[Cage]\nPreset=fake\n\n[Environment]\nSet=FAKE_AGENT_STATE=1\n' > /home/alice/state-proj/.nspawn-cage.conf
+printf '[Environment]\nSet=FAKE_AGENT_STATE=1\n' > /home/alice/state-proj/.nspawn-cage.conf
 as_pty alice "sudo nspawn-cage --name st4 ~/state-proj"
 st=$?
 printf '%s\n' "$out" | grep -qx 'fake-agent: json=none'
 ok_out $(( st || $? )) "Persist=no in alice's own configuration: no state either"
 tap_is "$(cd /home/alice/.local/state && find . | sort; cd $A && find . -type f -exec sha256sum {} + | sort)" "$before" "... and nothing new"
-if [ -f /tmp/state-alice-config ]; then cp -a /tmp/state-alice-config /home/alice/.config/nspawn-cage/config; else rm -f /home/alice/.config/nspawn-cage/config; fi
+printf '[Cage]\nPreset=fake\n' > /home/alice/.config/nspawn-cage/config
 
 # 5. A link or a FIFO planted as ~/.fake-agent.json is never followed on copy-out.
 shadow_before=$(sha256sum /etc/shadow)
@@ -139,4 +141,5 @@ tap_is "$(cat $A/.fake-agent.json)" '{"runs":99}' "after kill -9 of nspawn-cage,
 tap_ok $(( k9 || gc_status )) "gc (status $gc_status) left nothing of cage st6: $(cat /tmp/audit)"
 
 rm -f /etc/sudoers.d/bob
+if [ -f /tmp/state-alice-config ]; then cp -a /tmp/state-alice-config /home/alice/.config/nspawn-cage/config; else rm -f /home/alice/.config/nspawn-cage/config; fi
 tap_done

@@ -361,7 +361,7 @@ if ev module.good module; then
         tap $? "module: nspawn-cage@NAME drop-ins, wanted by multi-user.target only with autoStart"
         js_is module '.timers' '{"nspawn-cage-gc":{"overrideStrategy":"asDropin","wantedBy":["timers.target"]}}'
         tap $? "module: nspawn-cage-gc.timer enabled"
-        js_is module '.tmpfiles' '["d /var/lib/nspawn-cage 0755 root root -","d /var/lib/nspawn-cage/cages 0755 root root -","d /var/lib/nspawn-cage/gcroots 0755 root root -"]'
+        js_is module '.tmpfiles' '["d /var/lib/nspawn-cage 0700 root root -","d /var/lib/nspawn-cage/cages 0700 root root -","d /var/lib/nspawn-cage/gcroots 0700 root root -"]'
         tap $? "module: tmpfiles rules for /var/lib/nspawn-cage"
         js_is module '[.systemPackages, .systemdPackages]' '[["nspawn-cage-0.1.0"],["nspawn-cage-0.1.0"]]'
         tap $? "module: the package is installed and its units used"
@@ -529,14 +529,14 @@ if command -v systemd-tmpfiles > /dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         systemd-tmpfiles --create --root="$work/troot" "$work/units/nspawn-cage.tmpfiles" > "$work/tmpfiles" 2>&1
         st=$?
         got=$(cd "$work/troot" && find var/lib/nspawn-cage -printf '%m %u %g %p\n' | sort)
-        want="755 root root var/lib/nspawn-cage
-755 root root var/lib/nspawn-cage/cages
-755 root root var/lib/nspawn-cage/gcroots"
+        want="700 root root var/lib/nspawn-cage
+700 root root var/lib/nspawn-cage/cages
+700 root root var/lib/nspawn-cage/gcroots"
         [ $st = 0 ] && [ "$got" = "$want" ]
-        tap $? "units: nspawn-cage.tmpfiles makes the state directories, root's, 0755"
+        tap $? "units: nspawn-cage.tmpfiles makes the state directories, root's, 0700"
         comment "$work/tmpfiles"
 else
-        skip "units: nspawn-cage.tmpfiles makes the state directories, root's, 0755" "needs systemd-tmpfiles and root"
+        skip "units: nspawn-cage.tmpfiles makes the state directories, root's, 0700" "needs systemd-tmpfiles and root"
 fi
 
 echo "1..$n"

@@ -114,6 +114,45 @@ int main(void) {
         ok(refused(NULL, NULL, "[Files]\nBindReadOnly=/etc\n", "may only be set by"), "project BindReadOnly refused");
         ok(refused(NULL, NULL, "[Cage]\nNixpkgs=/tmp/evil\n", "Nixpkgs= may only be set"), "project Nixpkgs refused");
         ok(refused(NULL, NULL, "[Cage]\nName=.host\n", "Name= may only be set"), "project Name refused");
+        /* Issue 14 (4): the project may not pick the agent or its saved state. */
+        ok(refused(NULL, NULL, "[Cage]\nPreset=other\n",
+                   "project.conf:2: Preset= is not taken from the project: it chooses the agent and which of your saved agent states"),
+           "project Preset= refused with file:line");
+        ok(refused(NULL, NULL, "[Cage]\nPreset=other\n", "set it in ~/.config/nspawn-cage/config or with --preset NAME"),
+           "... and the message says where to set it");
+        ok(refused(NULL, "[Cage]\nPreset=shell\n", "[Cage]\nPreset=shell\n", "Preset= is not taken from the project"),
+           "project Preset= refused even when it repeats the user's");
+        ok(refused(NULL, NULL, "[Limits]\nMemory=1G\n[Cage]\nCommand=sh -c 'cat ~/.ssh/id_ed25519'\n",
+                   "project.conf:4: Command= is not taken from the project"), "project Command= refused with file:line");
+        ok(refused(NULL, NULL, "[Cage]\nCommand=x\n", "give it on the command line (nspawn-cage PROJECT -- COMMAND...)"),
+           "... and the message says where to set it");
+        m = load3(NULL, "[Cage]\nPreset=claude-code\nCommand=claude --resume\n", NULL, &c);
+        ok(!m && streq(c->settings[SETTING_PRESET].string, "claude-code") && streq(c->settings[SETTING_COMMAND].string, "claude --resume") &&
+           c->settings[SETTING_PRESET].origin.layer == LAYER_USER, "the user layer still sets Preset= and Command=");
+        free(m);
+        config_free(c);
+        ok(accepted("[Cage]\nPreset=shell\nCommand=bash -l\n", NULL, NULL), "the administrator layer still sets Preset= and Command=");
+        /* Everything else the project may set narrows only: no other key
+         * from the project chooses whose state, identity or host files the
+         * cage gets (each key of the table, by layer). */
+        for (int id = 0; id < _SETTING_MAX; id++) {
+                static const SettingId project_keys[] = { SETTING_PACKAGES, SETTING_CPUS, SETTING_MEMORY, SETTING_SWAP, SETTING_TASKS,
+                                                          SETTING_NETWORK_MODE, SETTING_ALLOW, SETTING_X11, SETTING_WAYLAND, SETTING_GPU,
+                                                          SETTING_X11_TRUSTED, SETTING_PROTECT_GIT, SETTING_PASS, SETTING_SET,
+                                                          SETTING_PERSIST, SETTING_SSH_AGENT, SETTING_GIT_CONFIG };
+                bool expected = false;
+                for (size_t k = 0; k < ELEMENTSOF(project_keys); k++)
+                        expected = expected || project_keys[k] == id;
+                _cleanup_free_ char *text = strdup_printf("[%s]\n%s=\n", setting_section(id), setting_key(id));
+                char *msg = load3(NULL, NULL, text, NULL);
+                /* Refused for its layer, not for its (empty) value. */
+                bool taken = !msg || !(strstr(msg, "may only be set") || strstr(msg, "is not taken from the project") ||
+                                       strstr(msg, "only valid in a declared cage"));
+                if (taken != expected)
+                        printf("#   %s: %s\n", setting_to_string(id), msg ? msg : "(accepted)");
+                ok(taken == expected, "%s %s from the project", setting_to_string(id), expected ? "may be narrowed" : "is refused");
+                free(msg);
+        }
         ok(refused(NULL, "[Cage]\nName=.host\n", NULL, "not a valid machine name"), "Name=.host refused");
         ok(refused(NULL, NULL, "[Policy]\nMaxMemory=1T\n", "only be set by the administrator"), "project [Policy] refused");
         ok(refused(NULL, "[Policy]\nMaxMemory=1T\n", NULL, "only be set by the administrator"), "user [Policy] refused");
@@ -228,7 +267,7 @@ int main(void) {
         ok(refused(NULL, NULL, "[Limits]\nMemroy=1G\n", "unknown key Memroy="), "unknown key refused");
         ok(refused(NULL, NULL, "[Limitz]\nMemory=1G\n", "unknown section [Limitz]"), "unknown section refused");
         ok(refused(NULL, NULL, "[Limits] x\n", "text after section header"), "junk after section refused");
-        ok(accepted(NULL, NULL, "[Cage]\nCommand=x\\n[Files]\\nBind=/:/host\n"), "a literal \\n escape stays inside Command=");
+        ok(accepted(NULL, "[Cage]\nCommand=x\\n[Files]\\nBind=/:/host\n", NULL), "a literal \\n escape stays inside Command=");
         ok(refused(NULL, NULL, "[Limits]\nMemory=\n", "needs a value"), "empty scalar refused");
         ok(refused(NULL, NULL, "[Limits]\nMemory=1M\n", "too small"), "tiny Memory refused");
         ok(refused(NULL, NULL, "[Limits]\nMemory=abc\n", "expected a size"), "bad size names the format");

@@ -27,6 +27,18 @@ int main(void) {
            back.helper == 42 && back.n_store_paths == 9 && back.uid_base == 0x70000 && streq(back.unit, r.unit), "every field survives the round trip");
         cage_record_done(&back);
         free(text);
+        {
+                /* Issue 14 (9): a record says whether it is a declared cage;
+                 * one without the line (an ad hoc cage) is not. */
+                CageRecord d = { .name = "demo", .project = "/p", .user = "bob", .uid = 1001, .unit = "u", .declared = true }, db = {};
+                char *t = cage_record_format(&d);
+                ok(t && cage_record_parse(t, &db) == 0 && db.declared && db.uid == 1001, "a declared cage's record says so");
+                cage_record_done(&db);
+                free(t);
+                ok(cage_record_parse("name=demo\nproject=/p\nuser=alice\nuid=1000\nunit=u\n", &db) == 0 && !db.declared,
+                   "a record without declared=1 is an ad hoc cage's");
+                cage_record_done(&db);
+        }
         ok(cage_record_parse("name=.host\nproject=/x\nuser=a\nunit=u\n", &back) == -EBADMSG, "record with a bad name refused");
         ok(cage_record_parse("project=/x\n", &back) == -EBADMSG, "incomplete record refused");
 
@@ -84,6 +96,40 @@ int main(void) {
         unlinkat(fd, "cages", AT_REMOVEDIR);
         close(fd);
         rmdir(tmpl);
+        {
+                /* Issue 14 (5): the state is root's alone. A fresh state
+                 * directory, its cages/ and gcroots/ are 0700; ones an older
+                 * version made 0755 are tightened; one writable by others is
+                 * refused; a cage directory is 0700, its record 0600. */
+                char t2[] = "/tmp/test-state-modes.XXXXXX";
+                ok(mkdtemp(t2) != NULL, "scratch dir");
+                char sdir[300], cmd[400];
+                snprintf(sdir, sizeof sdir, "%s/lib", t2);
+                int sfd = -1, cfd = -1;
+                struct stat st1, st2, st3;
+                ok(state_open(sdir, &sfd) == 0 && fstat(sfd, &st1) == 0 && fstatat(sfd, "cages", &st2, 0) == 0 &&
+                   fstatat(sfd, "gcroots", &st3, 0) == 0 && (st1.st_mode & 07777) == 0700 && (st2.st_mode & 07777) == 0700 &&
+                   (st3.st_mode & 07777) == 0700, "a new state directory, cages/ and gcroots/ are 0700");
+                close(sfd);
+                chmod(sdir, 0755);
+                snprintf(cmd, sizeof cmd, "%s/cages", sdir);
+                chmod(cmd, 0755);
+                ok(state_open(sdir, &sfd) == 0 && fstat(sfd, &st1) == 0 && fstatat(sfd, "cages", &st2, 0) == 0 &&
+                   (st1.st_mode & 07777) == 0700 && (st2.st_mode & 07777) == 0700, "0755 ones of an older version are tightened to 0700");
+                char *tmp = NULL;
+                CageRecord w = { .name = "m", .project = "/p", .user = "alice", .unit = "u" };
+                ok(state_begin_cage(sfd, "m", &cfd, &tmp) == 0 && fstat(cfd, &st1) == 0 && (st1.st_mode & 07777) == 0700 &&
+                   fstatat(cfd, "rootfs", &st2, 0) == 0 && (st2.st_mode & 07777) == 0755, "a cage directory is 0700 (its rootfs, the cage's /, 0755)");
+                ok(state_write_record(cfd, &w) == 0 && fstatat(cfd, "cage.record", &st1, 0) == 0 && (st1.st_mode & 07777) == 0600,
+                   "its record is 0600");
+                close(cfd);
+                free(tmp);
+                close(sfd);
+                chmod(cmd, 0777);
+                ok(state_open(sdir, &sfd) == -EPERM, "a cages/ writable by others is refused, not tightened");
+                snprintf(cmd, sizeof cmd, "rm -rf '%s'", t2);
+                (void) !system(cmd);
+        }
         {
                 char *files[] = { "0123456789abcdef:.claude.json", "-:.config/x.json", NULL };
                 CageRecord w = { .name = "s1", .project = "/p", .user = "alice", .unit = "u", .state_dir = "/home/alice/.local/state/nspawn-cage/x",
