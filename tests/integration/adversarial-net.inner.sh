@@ -26,6 +26,7 @@ pids=""
 cleanup() {
         for p in $pids; do kill "$p" 2> /dev/null; done
         nspawn-cage stop $N > /dev/null 2>&1
+        nspawn-cage stop ${N}9 > /dev/null 2>&1
         su alice -c '. ~/.sshnet/agent.env > /dev/null 2>&1 && ssh-agent -k' > /dev/null 2>&1
         if [ -f /tmp/advnet-config.saved ]; then mv /tmp/advnet-config.saved "$UCONF"; else rm -f "$UCONF"; fi
 }
@@ -126,4 +127,18 @@ systemctl list-units --all --no-legend "$SCOPE" 2> /dev/null | grep -q .
 tap_ok $((! $?)) "nor its scope"
 audit $N > /tmp/audit 2>&1
 tap_ok $? "nothing of $N is left: $(cat /tmp/audit)"
+
+# ---- kill -9 of nspawn-cage while the agent runs, then gc ----
+su alice -c "SSH_AUTH_SOCK=~/.sshnet/agent.sock sudo --preserve-env=SSH_AUTH_SOCK nspawn-cage --name ${N}9 $P -- sleep 300" \
+        < /dev/null > /dev/null 2>&1 &
+pids="$pids $!"
+for _ in $(seq 300); do systemctl is-active -q "nspawn-cage-${N}9-ssh-agent.scope" && break; sleep 0.2; done
+systemctl is-active -q "nspawn-cage-${N}9-ssh-agent.scope"
+tap_ok $? "cage ${N}9 runs, its relay in nspawn-cage-${N}9-ssh-agent.scope"
+kill9_gc ${N}9
+for _ in $(seq 50); do [ "$(relays)" = 0 ] && break; sleep 0.2; done
+systemctl list-units --all --no-legend "nspawn-cage-${N}9-ssh-agent.scope" 2> /dev/null | grep -q .
+tap_ok $([ $? != 0 ] && [ "$(relays)" = 0 ]; echo $?) "after kill -9 of nspawn-cage and gc, neither the relay nor its scope is left"
+[ -s /tmp/audit ]
+tap_ok $((! $?)) "nothing of ${N}9 is left (gc status $gc_status): $(cat /tmp/audit)"
 tap_done
