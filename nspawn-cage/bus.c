@@ -262,6 +262,47 @@ int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout
         return ok ? 0 : -EIO;
 }
 
+int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeout_usec, char **ret_error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_free_ char *job = NULL;
+        JobWait w = {};
+        int r = sd_bus_match_signal(bus, &slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w);
+        if (r < 0)
+                return r;
+        (void) sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
+        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
+        if (r < 0 || (r = sd_bus_message_append(m, "ss", c->unit, "fail")) < 0 ||
+            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
+                return r;
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                  "Description", "s", c->description,
+                                  "Slice", "s", "machine.slice",
+                                  "PIDs", "au", 1, (uint32_t) c->pid,
+                                  "BindsTo", "as", 1, c->bound_to,
+                                  "PartOf", "as", 1, c->bound_to,
+                                  "After", "as", 1, c->bound_to,
+                                  "CollectMode", "s", "inactive-or-failed",
+                                  "TasksMax", "t", c->tasks_max,
+                                  "MemoryMax", "t", c->memory_max);
+        if (r < 0 || (r = sd_bus_message_close_container(m)) < 0)
+                return r;
+        const char *jobp;
+        if ((r = start_transient(bus, m, &jobp, &job, ret_error)) < 0)
+                return r;
+        w.job = job;
+        if ((r = wait_job(e, &w, timeout_usec)) < 0) {
+                if (r == -ETIMEDOUT)
+                        *ret_error = strdup_printf("starting %s: no answer within %" PRIu64 " s", c->unit, timeout_usec / 1000000);
+                return r;
+        }
+        bool ok = streq(w.result, "done");
+        if (!ok)
+                *ret_error = strdup_printf("starting %s: job %s (see 'journalctl -u %s')", c->unit, w.result, c->unit);
+        free(w.result);
+        return ok ? 0 : -EIO;
+}
+
 int bus_stop_unit(sd_bus *bus, sd_event *e, const char *unit, uint64_t timeout_usec) {
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;

@@ -28,6 +28,21 @@ typedef struct CageUnit {
  * cage's systemd reports ready, or the job fails, or the timeout. */
 int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, char **ret_error);
 
+/* A host process nspawn-cage leaves running for a cage (the ssh-agent
+ * relay): moved into a transient scope of the host's systemd in
+ * machine.slice, bound to the cage's unit (BindsTo=, PartOf=, After=: it is
+ * stopped first when the cage stops, and with it), with its own TasksMax=
+ * and MemoryMax=, so it is counted and limited like the cage. */
+typedef struct CageScope {
+        const char *unit;     /* nspawn-cage-NAME-WHAT.scope */
+        const char *bound_to; /* nspawn-cage-NAME.service */
+        const char *description;
+        pid_t pid;
+        uint64_t tasks_max, memory_max;
+} CageScope;
+/* Start it and wait for its job (the process is in the scope on success). */
+int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeout_usec, char **ret_error);
+
 /* Stop a unit and wait for its job. -ENOENT if it is not loaded. */
 int bus_stop_unit(sd_bus *bus, sd_event *e, const char *unit, uint64_t timeout_usec);
 /* Forget a failed unit, if any. */

@@ -14,6 +14,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
 
 #include "forward.h"
 #include "stage.h"
@@ -27,6 +30,13 @@ void forward_done(Forward *f) {
                 close(f->gitconfig_fd);
         if (f->gitdir_fd >= 0)
                 close(f->gitdir_fd);
+        if (f->relay_go_fd >= 0) {
+                /* Forked, never released: it must not outlive the failed start. */
+                close(f->relay_go_fd);
+                (void) kill(f->relay_pid, SIGKILL);
+                while (waitpid(f->relay_pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
         *f = FORWARD_NULL;
 }
 
@@ -165,97 +175,199 @@ int forward_read_environment(int cage_fd, char ***ret) {
 
 /* ---- the relay ---- */
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return -1;
-                p += k;
-                n -= (size_t) k;
-        }
+/* What the cage may hold open at once, and what is buffered per direction:
+ * the relay's memory and file descriptors do not grow with what the agent
+ * does. More connections are accepted and closed at once. */
+#define RELAY_MAX_PAIRS 16
+#define RELAY_BUFFER 16384
+
+typedef struct RelayPair {
+        int fd[2];                  /* 0: the cage's connection, 1: ours to the user's agent; -1: free slot */
+        char buf[2][RELAY_BUFFER]; /* buf[i]: read from fd[i], not yet written to fd[1 - i] */
+        size_t off[2], len[2];
+        bool hup[2];                /* fd[i] hung up while buf[i] was full: not polled until it drains */
+} RelayPair;
+
+static void pair_close(RelayPair *p) {
+        for (int i = 0; i < 2; i++)
+                if (p->fd[i] >= 0)
+                        close(p->fd[i]);
+        *p = (RelayPair) { .fd = { -1, -1 } };
+}
+
+/* A new connection to the user's agent (fd 4, O_PATH), non-blocking: a
+ * busy agent refuses (EAGAIN) rather than stalling every other pair. */
+static int connect_agent(void) {
+        int a = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+        snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/4");
+        if (a < 0 || connect(a, (struct sockaddr *) &sun, sizeof sun) == 0)
+                return a;
+        close(a);
+        return -1;
+}
+
+/* Move what fd[i] has into buf[i], or buf[i] on to fd[1 - i]. -1 when the
+ * pair is over: a side closed or failed (as before, one side's end ends both). */
+static int pair_read(RelayPair *p, int i) {
+        ssize_t n = read(p->fd[i], p->buf[i], sizeof p->buf[i]);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (n <= 0)
+                return -1;
+        p->off[i] = 0;
+        p->len[i] = (size_t) n;
         return 0;
 }
 
-/* Copy both ways until either side closes. */
-static void relay_pair(int a, int b) {
-        char buf[16384];
-        struct pollfd p[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
-        for (;;) {
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return;
-                }
-                for (int i = 0; i < 2; i++) {
-                        if (!p[i].revents)
-                                continue;
-                        ssize_t n = read(p[i].fd, buf, sizeof buf);
-                        if (n <= 0 || write_all(p[1 - i].fd, buf, (size_t) n) < 0)
-                                return;
-                }
-        }
+static int pair_write(RelayPair *p, int i) {
+        ssize_t n = send(p->fd[1 - i], p->buf[i] + p->off[i], p->len[i], MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (n <= 0)
+                return -1;
+        p->off[i] += (size_t) n;
+        p->len[i] -= (size_t) n;
+        return 0;
 }
 
-_Noreturn static void relay_main(const HostUser *u) {
-        /* fds: 3 the cage's listening socket, 4 the user's agent (O_PATH), 5 the leader's pidfd. */
-        struct sigaction sa = { .sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT };
-        (void) sigaction(SIGCHLD, &sa, NULL);
-        (void) prctl(PR_SET_NAME, "nspawn-cage-ssh");
-        if (initgroups(u->name, u->gid) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 || setresuid(u->uid, u->uid, u->uid) < 0)
-                _exit(1);
-        struct pollfd p[2] = { { .fd = 3, .events = POLLIN }, { .fd = 5, .events = POLLIN } };
+static void relay_refused_once(const char *cage, bool *logged) {
+        if (*logged)
+                return;
+        *logged = true;
+        sd_journal_print(LOG_WARNING, "nspawn-cage: cage %s holds %d connections to the ssh-agent relay: further ones are closed "
+                         "until one ends (logged once)", cage, RELAY_MAX_PAIRS);
+}
+
+/* One process, one poll loop, whatever the cage does: fds 3 the cage's
+ * listening socket, 4 the user's agent (O_PATH), 5 the leader's pidfd. */
+_Noreturn static void relay_loop(const char *cage) {
+        static RelayPair pairs[RELAY_MAX_PAIRS];
+        struct pollfd p[2 + 2 * RELAY_MAX_PAIRS];
+        bool logged = false;
+        for (size_t k = 0; k < RELAY_MAX_PAIRS; k++)
+                pairs[k].fd[0] = pairs[k].fd[1] = -1;
         for (;;) {
-                if (poll(p, 2, -1) < 0) {
+                p[0] = (struct pollfd) { .fd = 3, .events = POLLIN };
+                p[1] = (struct pollfd) { .fd = 5, .events = POLLIN };
+                for (size_t k = 0; k < RELAY_MAX_PAIRS; k++)
+                        for (int i = 0; i < 2; i++) {
+                                RelayPair *q = &pairs[k];
+                                short ev = (q->len[i] == 0 ? POLLIN : 0) | (q->len[1 - i] > 0 ? POLLOUT : 0);
+                                bool polled = q->fd[i] >= 0 && !(q->hup[i] && q->len[i] > 0);
+                                p[2 + 2 * k + i] = (struct pollfd) { .fd = polled ? q->fd[i] : -1, .events = ev };
+                        }
+                if (poll(p, ELEMENTSOF(p), -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         _exit(1);
                 }
                 if (p[1].revents)
                         _exit(0); /* the cage's leader is gone */
-                if (!p[0].revents)
+                for (size_t k = 0; k < RELAY_MAX_PAIRS; k++)
+                        for (int i = 0; i < 2; i++) {
+                                RelayPair *q = &pairs[k];
+                                short re = p[2 + 2 * k + i].revents;
+                                if (q->fd[i] < 0 || !re)
+                                        continue;
+                                if ((re & POLLOUT) && q->len[1 - i] > 0 && pair_write(q, 1 - i) < 0)
+                                        pair_close(q);
+                                else if (q->len[i] == 0 && (re & (POLLIN | POLLHUP | POLLERR)) && pair_read(q, i) < 0)
+                                        pair_close(q);
+                                else if (re & (POLLHUP | POLLERR))
+                                        /* Gone, with what it sent still on its way to the other side:
+                                         * deliver that first (it is polled again once buf[i] is empty,
+                                         * and then its end ends the pair). */
+                                        q->hup[i] = true;
+                        }
+                if (!(p[0].revents & POLLIN))
                         continue;
-                int c = accept4(3, NULL, NULL, SOCK_CLOEXEC);
+                int c = accept4(3, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
                 if (c < 0)
                         continue;
-                pid_t pid = fork();
-                if (pid == 0) {
-                        close(3);
-                        close(5);
-                        int a = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                        struct sockaddr_un sun = { .sun_family = AF_UNIX };
-                        snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/4");
-                        if (a >= 0 && connect(a, (struct sockaddr *) &sun, sizeof sun) == 0)
-                                relay_pair(c, a);
-                        _exit(0);
+                RelayPair *free_pair = NULL;
+                for (size_t k = 0; k < RELAY_MAX_PAIRS && !free_pair; k++)
+                        if (pairs[k].fd[0] < 0)
+                                free_pair = &pairs[k];
+                int a = free_pair ? connect_agent() : -1;
+                if (!free_pair)
+                        relay_refused_once(cage, &logged);
+                if (a < 0) {
+                        close(c);
+                        continue;
                 }
-                close(c);
+                free_pair->fd[0] = c;
+                free_pair->fd[1] = a;
         }
 }
 
-int forward_start_relay(Forward *f, const HostUser *u, pid_t leader) {
+_Noreturn static void relay_main(const HostUser *u, const char *cage) {
+        /* fds: 3 the cage's listening socket, 4 the user's agent (O_PATH),
+         * 5 the leader's pidfd, 6 the go pipe. */
+        /* systemd stops the scope with SIGTERM: whatever nspawn-cage blocked
+         * or ignored is not inherited. */
+        sigset_t none;
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        (void) signal(SIGTERM, SIG_DFL);
+        (void) signal(SIGPIPE, SIG_IGN);
+        (void) prctl(PR_SET_NAME, "nspawn-cage-ssh");
+        if (initgroups(u->name, u->gid) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 || setresuid(u->uid, u->uid, u->uid) < 0)
+                _exit(1);
+        /* Nothing is accepted before nspawn-cage has put us into the
+         * relay's scope: EOF instead of the byte means it could not. */
+        char go;
+        ssize_t n;
+        while ((n = read(6, &go, 1)) < 0 && errno == EINTR)
+                ;
+        if (n != 1)
+                _exit(1);
+        close(6);
+        relay_loop(cage);
+}
+
+int forward_fork_relay(Forward *f, const HostUser *u, const char *cage, pid_t leader) {
         if (f->ssh_listen_fd < 0)
                 return 0;
         _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, leader, 0);
         if (pidfd < 0)
                 return -errno;
-        pid_t pid = fork();
-        if (pid < 0)
+        int go[2];
+        if (pipe2(go, O_CLOEXEC) < 0)
                 return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(go[0]);
+                close(go[1]);
+                return r;
+        }
         if (pid > 0) {
+                close(go[0]);
                 close(f->ssh_listen_fd);
                 f->ssh_listen_fd = -1;
+                f->relay_pid = pid;
+                f->relay_go_fd = go[1];
                 return 0;
         }
         /* Only what the relay needs survives: not the cage's lock, not the bus. */
-        int l = fcntl(f->ssh_listen_fd, F_DUPFD, 10), s = fcntl(f->ssh_fd, F_DUPFD, 10), pf = fcntl(pidfd, F_DUPFD, 10);
+        int l = fcntl(f->ssh_listen_fd, F_DUPFD, 10), s = fcntl(f->ssh_fd, F_DUPFD, 10), pf = fcntl(pidfd, F_DUPFD, 10),
+            g = fcntl(go[0], F_DUPFD, 10);
         int null = open("/dev/null", O_RDWR);
-        if (l < 0 || s < 0 || pf < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
-            dup2(l, 3) < 0 || dup2(s, 4) < 0 || dup2(pf, 5) < 0)
+        if (l < 0 || s < 0 || pf < 0 || g < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+            dup2(l, 3) < 0 || dup2(s, 4) < 0 || dup2(pf, 5) < 0 || dup2(g, 6) < 0)
                 _exit(1);
-        if (syscall(SYS_close_range, 6U, ~0U, 0U) < 0)
+        if (syscall(SYS_close_range, 7U, ~0U, 0U) < 0)
                 _exit(1);
         (void) setsid();
-        relay_main(u);
+        relay_main(u, cage);
+}
+
+int forward_release_relay(Forward *f) {
+        if (f->relay_go_fd < 0)
+                return 0;
+        ssize_t n = write(f->relay_go_fd, "g", 1);
+        close(f->relay_go_fd);
+        f->relay_go_fd = -1;
+        return n == 1 ? 0 : -EIO;
 }

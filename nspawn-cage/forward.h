@@ -15,9 +15,19 @@ typedef struct Forward {
         int ssh_listen_fd; /* the cage's end: a socket of nspawn-cage's, relayed to ssh_fd */
         int gitconfig_fd; /* ~/.gitconfig, -1 if not forwarded or absent */
         int gitdir_fd;    /* ~/.config/git, likewise */
+        pid_t relay_pid;  /* the ssh-agent relay, once forked */
+        int relay_go_fd;  /* its go pipe until released: the relay waits on it to start */
 } Forward;
 
-#define FORWARD_NULL ((Forward) { .ssh_fd = -1, .ssh_listen_fd = -1, .gitconfig_fd = -1, .gitdir_fd = -1 })
+#define FORWARD_NULL \
+        ((Forward) { .ssh_fd = -1, .ssh_listen_fd = -1, .gitconfig_fd = -1, .gitdir_fd = -1, .relay_pid = 0, .relay_go_fd = -1 })
+
+/* The transient scope of the host's systemd the relay runs in (see
+ * forward_fork_relay), and its limits: the relay is one process, and
+ * RELAY_MAX_PAIRS connections of 2 x 16 KiB buffers each. */
+#define FORWARD_RELAY_SCOPE_FMT "nspawn-cage-%s-ssh-agent.scope"
+#define FORWARD_RELAY_TASKS_MAX 4
+#define FORWARD_RELAY_MEMORY_MAX (UINT64_C(16) << 20)
 
 void forward_done(Forward *f);
 
@@ -37,11 +47,18 @@ int forward_open_git(const HostUser *u, Forward *f, char **ret_error);
  * user's by forward_start_relay(). The git configuration is staged
  * idmapped where possible (stage.h) and bound read-only. */
 int forward_stage(Forward *f, int cage_fd, const char *cage_dir, CageSpec *s, char **ret_error);
-/* Fork the relay: as the user (so ssh-agent sees its own uid), with only
- * the two sockets and a pidfd of the cage's leader; each connection from
- * the cage is copied both ways to a new connection to the user's agent.
- * It ends when the leader does (the cage stopped), kept cages included. */
-int forward_start_relay(Forward *f, const HostUser *u, pid_t leader);
+/* Fork the relay, as the user (so ssh-agent sees its own uid), with only
+ * the two sockets and a pidfd of the cage's leader: one process with one
+ * poll loop, at most 16 connections from the cage at a time (more are
+ * closed at once, logged once to the journal), each copied both ways
+ * through two bounded buffers to its own connection to the user's agent.
+ * It ends when the leader does (the cage stopped), kept cages included.
+ * It waits, accepting nothing, until forward_release_relay(): the caller
+ * first moves it (relay_pid) into a scope bound to the cage's unit
+ * (bus_start_scope), so the host's systemd counts, limits and stops it with
+ * the cage. forward_done() kills a relay never released. */
+int forward_fork_relay(Forward *f, const HostUser *u, const char *cage, pid_t leader);
+int forward_release_relay(Forward *f);
 /* Detach the host's staging mounts (the cage keeps its own). */
 int forward_unstage(int cage_fd);
 /* SSH_AUTH_SOCK for the agent, as forward_stage wrote it. */

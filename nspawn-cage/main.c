@@ -1074,8 +1074,29 @@ static int network_up(Host *h, const CageSpec *s) {
         if ((r = network_lease_take(NULL, s->name, routes, &l)) < 0)
                 return log_error("%s: no free /30 for cage %s in 10.231.0.0/16: %s", NETWORK_LEASE_DIR, s->name,
                                  r == -EBUSY ? "all in use or overlapping the host's routes" : strerror(-r));
-        if ((r = network_setup(s->name, &l, s->allow, s->n_allow, leader, &error)) < 0)
+        if ((r = network_setup(s->name, &l, s->user.uid, s->allow, s->n_allow, leader, &error)) < 0)
                 return log_error("cage %s: setting up its network (Mode=private): %s", s->name, error ? error : strerror(-r));
+        return 0;
+}
+
+/* SSHAgent=yes: the relay is the one process a cage makes nspawn-cage leave
+ * on the host. It runs in its own scope bound to the cage's unit, so the
+ * host's systemd counts and limits it and stops it with the cage. */
+static int relay_up(Host *h, const CageSpec *s, const char *cage_unit, Forward *fwd) {
+        pid_t leader;
+        _cleanup_free_ char *error = NULL, *scope = strdup_printf(FORWARD_RELAY_SCOPE_FMT, s->name),
+                            *desc = strdup_printf("nspawn-cage %s: ssh-agent relay for %s", s->name, s->user.name);
+        int r;
+        if (!scope || !desc)
+                return log_error("out of memory");
+        if ((r = bus_machine_leader(h->bus, s->name, &leader)) < 0 || (r = forward_fork_relay(fwd, &s->user, s->name, leader)) < 0)
+                return log_error("cage %s: starting the ssh-agent relay (SSHAgent=yes): %s", s->name, strerror(-r));
+        CageScope c = { .unit = scope, .bound_to = cage_unit, .description = desc, .pid = fwd->relay_pid,
+                        .tasks_max = FORWARD_RELAY_TASKS_MAX, .memory_max = FORWARD_RELAY_MEMORY_MAX };
+        if ((r = bus_start_scope(h->bus, h->event, &c, UINT64_C(30000000), &error)) < 0)
+                return log_error("cage %s: the ssh-agent relay's scope (SSHAgent=yes): %s", s->name, error ? error : strerror(-r));
+        if ((r = forward_release_relay(fwd)) < 0)
+                return log_error("cage %s: the ssh-agent relay did not start: %s", s->name, strerror(-r));
         return 0;
 }
 
@@ -1238,13 +1259,9 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
                 cage_teardown_keep_lock(h, s->name);
                 return -1;
         }
-        if (fwd->ssh_listen_fd >= 0) {
-                pid_t leader;
-                if ((r = bus_machine_leader(h->bus, s->name, &leader)) < 0 || (r = forward_start_relay(fwd, &s->user, leader)) < 0) {
-                        log_error("cage %s: starting the ssh-agent relay (SSHAgent=yes): %s", s->name, strerror(-r));
-                        cage_teardown_keep_lock(h, s->name);
-                        return -1;
-                }
+        if (fwd->ssh_listen_fd >= 0 && relay_up(h, s, unit, fwd) < 0) {
+                cage_teardown_keep_lock(h, s->name);
+                return -1;
         }
         /* nspawn has bound them into the cage: the host needs them no more. */
         if ((r = staging_umount(s->name)) < 0)

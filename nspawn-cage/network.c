@@ -130,7 +130,7 @@ static bool is_ipv4(const char *s) {
         return s && inet_pton(AF_INET, s, &a) == 1;
 }
 
-int network_nft_ruleset(const char *name, const NetworkLease *l, const NetworkAllow *allow, size_t n_allow, char **ret) {
+int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, char **ret) {
         if (!name_is_plain(name))
                 return -EINVAL;
         for (size_t i = 0; i < n_allow; i++) {
@@ -182,6 +182,18 @@ int network_nft_ruleset(const char *name, const NetworkLease *l, const NetworkAl
                                "\t\tiifname \"%s\" meta l4proto { tcp, udp } ip daddr . th dport @allow accept\n"
                                "\t\tiifname \"%s\" drop\n", l->ifname, l->ifname);
         strbuf_append(&b, "\t}\n");
+        /* The host's other users: what the agent listens on is the invoking
+         * user's. A packet from a local socket of anyone else (root aside)
+         * that would open something in the cage is dropped; packets of no
+         * socket (the kernel's neighbour discovery) do not match skuid. */
+        char owners[32];
+        snprintf(owners, sizeof owners, owner == 0 ? "0" : "{ 0, %u }", (unsigned) owner);
+        strbuf_appendf(&b,
+                       "\tchain output {\n"
+                       "\t\ttype filter hook output priority filter - 10; policy accept;\n"
+                       "\t\toifname \"%s\" ct state established,related accept\n"
+                       "\t\toifname \"%s\" meta skuid != %s drop\n"
+                       "\t}\n", l->ifname, l->ifname, owners);
         strbuf_appendf(&b,
                        "\tchain postrouting {\n"
                        "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
@@ -326,7 +338,8 @@ static int write_sysctl(const char *path, const char *value) {
         return 0;
 }
 
-int network_setup(const char *name, const NetworkLease *l, const NetworkAllow *allow, size_t n_allow, pid_t leader, char **ret_error) {
+int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, pid_t leader,
+                  char **ret_error) {
         _cleanup_free_ char *ruleset = NULL, *pid = strdup_printf("%d", (int) leader), *host_cidr = NULL, *cage_cidr = NULL;
         _cleanup_free_ char *table = strdup_printf("nspawn-cage-%s", name), *nsp = strdup_printf("/proc/%d/ns/net", (int) leader);
         _cleanup_free_ char *localnet = strdup_printf("/proc/sys/net/ipv4/conf/%s/route_localnet", l->ifname);
@@ -334,7 +347,7 @@ int network_setup(const char *name, const NetworkLease *l, const NetworkAllow *a
         if (!pid || !table || !nsp || !localnet || !(host_cidr = strdup_printf("%s/30", l->host_addr)) ||
             !(cage_cidr = strdup_printf("%s/30", l->cage_addr)))
                 return -ENOMEM;
-        if ((r = network_nft_ruleset(name, l, allow, n_allow, &ruleset)) < 0) {
+        if ((r = network_nft_ruleset(name, l, owner, allow, n_allow, &ruleset)) < 0) {
                 *ret_error = strdup_printf("cage name %s cannot name an nftables table", name);
                 return r;
         }

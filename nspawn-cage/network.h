@@ -59,11 +59,12 @@ int network_lease_take(const char *lease_dir, const char *name, const char *proc
  * what leaves from its /30, drop what it sends to the host itself
  * (INPUT: the host's services on any address) and what it sends to
  * link-local (169.254.0.0/16: cloud metadata), loopback or other cages'
- * addresses or over IPv6. With an allowlist (n_allow > 0, every entry
+ * addresses or over IPv6; drop what local sockets of users other than
+ * owner (the invoking user) and root send into it (OUTPUT), but replies. With an allowlist (n_allow > 0, every entry
  * resolved), a set "allow" of address . port and nothing else forwarded
  * from the cage: no DNS, no ICMP, no other port. A pure function; -EINVAL
  * for a name nft would read as syntax or an address that is no IPv4 one. */
-int network_nft_ruleset(const char *name, const NetworkLease *l, const NetworkAllow *allow, size_t n_allow, char **ret);
+int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, char **ret);
 
 /* The IPv4 addresses of host as the host resolves it now (getaddrinfo(3),
  * AF_INET; an IPv4 literal is itself), sorted, unique, at most 32. On
@@ -77,10 +78,12 @@ int network_allow_hosts(const NetworkAllow *allow, size_t n_allow, char **ret);
 
 /* Wire up cage name whose init is leader: the veth (its cage end moved into
  * the leader's network namespace as host0), addresses, the cage's default
- * route, IPv4 forwarding on, the nftables table (with allow's set, if any). On failure what was made
+ * route, IPv4 forwarding on, the nftables table (with allow's set, if any;
+ * owner: the only user but root whose sockets reach the cage). On failure what was made
  * stays for network_release to remove. ret_error: what failed, for the
  * caller's message. */
-int network_setup(const char *name, const NetworkLease *l, const NetworkAllow *allow, size_t n_allow, pid_t leader, char **ret_error);
+int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, pid_t leader,
+                  char **ret_error);
 
 /* Remove everything network_setup and network_lease_take made for cage
  * name: its nftables table, its host-side interface (gone by itself when

@@ -8,6 +8,11 @@
  *   adv-probe exchange A B S  swap A and B (renameat2 RENAME_EXCHANGE) over
  *                             and over for S seconds: a directory and a
  *                             symbolic link trading places under a racing start
+ *   adv-probe hold PATH N S   connect N stream sockets to PATH, hold them S
+ *                             seconds (one process: the cage's Tasks= do not
+ *                             limit it), print "held K" (K connected)
+ *   adv-probe listen PORT S   TCP on every address (IPv4 and IPv6) of PORT for
+ *                             S seconds, answering "hello-from-cage"
  *
  * Prints "ok" and exits 0 when the call succeeded, else the error and 1. */
 #define _GNU_SOURCE
@@ -21,6 +26,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <unistd.h>
 
 #define KEY_SPEC_SESSION_KEYRING -3
@@ -67,6 +74,44 @@ static int probe_exchange(const char *a, const char *b, const char *seconds) {
         return 0;
 }
 
+static int probe_hold(const char *path, int n, int seconds) {
+        int held = 0;
+        for (int i = 0; i < n; i++) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd >= 0 && connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0)
+                        held++;
+        }
+        printf("held %d\n", held);
+        fflush(stdout);
+        sleep((unsigned) seconds);
+        return 0;
+}
+
+static int probe_listen(int port, int seconds) {
+        int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), zero = 0, one = 1;
+        struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t) port), .sin6_addr = IN6ADDR_ANY_INIT };
+        if (fd < 0 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 || bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 ||
+            listen(fd, 16) < 0)
+                return result(-1);
+        printf("listening\n");
+        fflush(stdout);
+        time_t end = time(NULL) + seconds;
+        while (time(NULL) < end) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, 500) <= 0)
+                        continue;
+                int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+                if (c >= 0) {
+                        (void) !write(c, "hello-from-cage\n", 16);
+                        close(c);
+                }
+        }
+        return 0;
+}
+
 int main(int argc, char **argv) {
         if (argc == 2 && strcmp(argv[1], "keyctl") == 0)
                 return result((int) syscall(SYS_add_key, "user", "adv-canary", "x", (size_t) 1, KEY_SPEC_SESSION_KEYRING));
@@ -76,6 +121,11 @@ int main(int argc, char **argv) {
                 return probe_connect(argv[2]);
         if (argc == 5 && strcmp(argv[1], "exchange") == 0)
                 return probe_exchange(argv[2], argv[3], argv[4]);
-        fprintf(stderr, "usage: adv-probe keyctl | hostname NAME | connect PATH|@NAME | exchange A B SECONDS\n");
+        if (argc == 5 && strcmp(argv[1], "hold") == 0)
+                return probe_hold(argv[2], atoi(argv[3]), atoi(argv[4]));
+        if (argc == 4 && strcmp(argv[1], "listen") == 0)
+                return probe_listen(atoi(argv[2]), atoi(argv[3]));
+        fprintf(stderr, "usage: adv-probe keyctl | hostname NAME | connect PATH|@NAME | exchange A B SECONDS | hold PATH N SECONDS | "
+                        "listen PORT SECONDS\n");
         return 2;
 }

@@ -48,16 +48,23 @@ int main(void) {
         /* The ruleset. */
         _cleanup_free_ char *rules = NULL;
         network_lease_fill(5, &l);
-        ok(network_nft_ruleset("proj-1a2b3c4d", &l, NULL, 0, &rules) == 0, "a ruleset for proj-1a2b3c4d");
+        ok(network_nft_ruleset("proj-1a2b3c4d", &l, 1000, NULL, 0, &rules) == 0, "a ruleset for proj-1a2b3c4d");
         ok(strstr(rules, "table inet nspawn-cage-proj-1a2b3c4d {\n") != NULL, "one table per cage, named after it");
         ok(strstr(rules, "iifname \"ncage-5\" drop\n") != NULL, "the host's own services (INPUT) are closed to the cage");
         ok(strstr(rules, "ip daddr { 127.0.0.0/8, 169.254.0.0/16, 10.231.0.0/16 } drop") != NULL,
            "loopback, link-local (metadata) and other cages are not forwarded to");
         ok(strstr(rules, "ip saddr != 10.231.0.22 drop") != NULL, "the cage cannot send from another address");
         ok(strstr(rules, "ip saddr 10.231.0.20/30 oifname != \"ncage-5\" masquerade") != NULL, "NAT to the outside");
+        const char *out = strstr(rules, "\tchain output {\n\t\ttype filter hook output priority filter - 10; policy accept;\n"
+                                        "\t\toifname \"ncage-5\" ct state established,related accept\n"
+                                        "\t\toifname \"ncage-5\" meta skuid != { 0, 1000 } drop\n\t}\n");
+        ok(out != NULL, "the host's other users cannot open anything in the cage (OUTPUT: only the owner's and root's sockets, and replies)");
+        _cleanup_free_ char *root_rules = NULL;
+        ok(network_nft_ruleset("p", &l, 0, NULL, 0, &root_rules) == 0 && strstr(root_rules, "oifname \"ncage-5\" meta skuid != 0 drop\n"),
+           "a cage of root's: root's sockets only");
         char *bad = NULL;
-        ok(network_nft_ruleset("a;b", &l, NULL, 0, &bad) == -EINVAL && !bad, "a name nft would parse as syntax is refused");
-        ok(network_nft_ruleset("a\"b", &l, NULL, 0, &bad) == -EINVAL && !bad, "a quote too");
+        ok(network_nft_ruleset("a;b", &l, 1000, NULL, 0, &bad) == -EINVAL && !bad, "a name nft would parse as syntax is refused");
+        ok(network_nft_ruleset("a\"b", &l, 1000, NULL, 0, &bad) == -EINVAL && !bad, "a quote too");
 
         ok(!strstr(rules, "@allow") && !strstr(rules, "set allow"), "without Allow= no allowlist: everything else is forwarded");
 
@@ -70,7 +77,7 @@ int main(void) {
                 { .host = "allowed.test", .port = 22, .addrs = a1 },
         };
         _cleanup_free_ char *arules = NULL;
-        ok(network_nft_ruleset("proj-1a2b3c4d", &l, allow, ELEMENTSOF(allow), &arules) == 0, "a ruleset with an allowlist");
+        ok(network_nft_ruleset("proj-1a2b3c4d", &l, 1000, allow, ELEMENTSOF(allow), &arules) == 0, "a ruleset with an allowlist");
         ok(strstr(arules, "nspawn-cage-proj-1a2b3c4d {\n\tset allow {\n\t\ttype ipv4_addr . inet_service\n"
                           "\t\telements = { 192.0.2.10 . 443, 192.0.2.11 . 443, 198.51.100.7 . 8080, 192.0.2.10 . 22, 192.0.2.11 . 22 }\n\t}\n"
                           "\tchain input {\n") != NULL, "the set holds each address . port once");
@@ -81,8 +88,8 @@ int main(void) {
         ok(strstr(arules, "masquerade") && strstr(arules, "\t\tiifname \"ncage-5\" drop\n\t}\n\tchain forward"), "NAT and the input filter stay");
         char *evil[] = { "1.2.3.4 } ; flush ruleset ; {", NULL }, *none[] = { NULL };
         NetworkAllow bad_allow[] = { { .host = "x", .port = 443, .addrs = evil } }, unresolved[] = { { .host = "x", .port = 443, .addrs = none } };
-        ok(network_nft_ruleset("p", &l, bad_allow, 1, &bad) == -EINVAL && !bad, "an address that is no dotted quad never reaches nft");
-        ok(network_nft_ruleset("p", &l, unresolved, 1, &bad) == -EINVAL && !bad, "nor an entry without addresses");
+        ok(network_nft_ruleset("p", &l, 1000, bad_allow, 1, &bad) == -EINVAL && !bad, "an address that is no dotted quad never reaches nft");
+        ok(network_nft_ruleset("p", &l, 1000, unresolved, 1, &bad) == -EINVAL && !bad, "nor an entry without addresses");
         _cleanup_free_ char *hosts = NULL;
         ok(network_allow_hosts(allow, ELEMENTSOF(allow), &hosts) == 0, "the /etc/hosts lines of the allowlist");
         is_str(hosts, "192.0.2.10 allowed.test\n192.0.2.11 allowed.test\n192.0.2.10 alias.test\n", "one line per address of each name, literals none");
