@@ -19,7 +19,7 @@
 #include "projectaudit.h"
 #include "util.h"
 
-#define SNAPSHOT_HEADER "nspawn-cage project audit 1\n"
+#define SNAPSHOT_HEADER "nspawn-cage project audit 1 git="
 #define CAPS_XATTR "security.capability"
 
 typedef enum EntryKind {
@@ -246,7 +246,7 @@ int project_audit_snapshot(int project_fd, const ProjectAuditOptions *o, char **
         if (r < 0)
                 return r;
         StrBuf b = {};
-        strbuf_append(&b, SNAPSHOT_HEADER);
+        strbuf_appendf(&b, SNAPSHOT_HEADER "%d\n", o->git);
         for (size_t i = 0; i < w.n; i++) {
                 const Entry *e = &w.e[i];
                 strbuf_appendf(&b, "%c %" PRIu64 " %" PRIu64 " %o %" PRId64 " %ld %d ", e->kind, (uint64_t) e->dev, (uint64_t) e->ino,
@@ -263,11 +263,13 @@ int project_audit_snapshot(int project_fd, const ProjectAuditOptions *o, char **
         return 0;
 }
 
-static int parse_snapshot(const char *text, Walk *ret) {
+static int parse_snapshot(const char *text, Walk *ret, bool *ret_git) {
         Walk w = {};
         const char *p = startswith(text, SNAPSHOT_HEADER);
-        if (!p)
+        if (!p || (p[0] != '0' && p[0] != '1') || p[1] != '\n')
                 return -EBADMSG;
+        *ret_git = p[0] == '1';
+        p += 2;
         while (*p) {
                 const char *nl = strchr(p, '\n');
                 if (!nl)
@@ -408,9 +410,11 @@ int project_audit_check(int project_fd, const ProjectAuditOptions *o, const char
                 return -EINVAL;
         Walk then = {}, now = {};
         ProjectAuditReport rep = {};
-        int r = parse_snapshot(snapshot, &then);
+        ProjectAuditOptions as_started = *o;
+        int r = parse_snapshot(snapshot, &then, &as_started.git);
         if (r < 0)
                 return r;
+        o = &as_started;
         if ((r = walk_project(project_fd, o, &now)) < 0) {
                 walk_done(&then);
                 return r;

@@ -45,10 +45,12 @@ void project_audit_report_done(ProjectAuditReport *r);
 int project_audit_snapshot(int project_fd, const ProjectAuditOptions *o, char **ret_text, bool *ret_truncated);
 
 /* Walk the project again and neutralise, against the snapshot, what is new
- * or changed. tag makes the quarantine names: NAME.nspawn-cage-quarantine-TAG
+ * or changed (o->git is the snapshot's). tag makes the quarantine names: NAME.nspawn-cage-quarantine-TAG
  * (a file name part: no '/'). Paths in the report are relative to the
  * project. -EBADMSG: the snapshot is not one. */
 int project_audit_check(int project_fd, const ProjectAuditOptions *o, const char *snapshot, const char *tag,
                         ProjectAuditReport *ret);
 
 #define PROJECT_AUDIT_QUARANTINE ".nspawn-cage-quarantine-"
+/* Where a cage keeps its snapshot, in its state directory. */
+#define PROJECT_AUDIT_FILE "project-audit"

@@ -181,7 +181,7 @@ int main(void) {
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         ProjectAuditReport rep = {};
         ok(project_audit_check(fd, &o, "not a snapshot\n", "T", &rep) == -EBADMSG, "a damaged snapshot is refused");
-        ok(project_audit_check(fd, &o, "nspawn-cage project audit 1\n", "a/b", &rep) == -EINVAL, "a tag with '/' is refused");
+        ok(project_audit_check(fd, &o, "nspawn-cage project audit 1 git=1\n", "a/b", &rep) == -EINVAL, "a tag with '/' is refused");
         close(fd);
         free(path);
 
