@@ -13,6 +13,7 @@
 #include <pwd.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
@@ -706,7 +707,10 @@ static int project_audit_end(Host *h, const CageRecord *rec) {
         if (pfd < 0 || fstat(pfd, &st) < 0 || st.st_uid != rec->uid)
                 return log_error("cage %s: project %s: %s; it was NOT checked for git repositories and set-id files the cage left", rec->name,
                                  rec->project, pfd < 0 ? strerror(errno) : "no longer its user's");
-        _cleanup_free_ char *tag = strdup_printf("%s-%lld", rec->name, (long long) time(NULL));
+        /* Readable (the cage and when), and unique: two checks in one second never meet. */
+        uint16_t rnd = 0;
+        (void) !getrandom(&rnd, sizeof rnd, GRND_NONBLOCK);
+        _cleanup_free_ char *tag = strdup_printf("%s-%lld-%04x", rec->name, (long long) time(NULL), (unsigned) rnd);
         ProjectAuditOptions o = { .uid = rec->uid };
         _cleanup_(project_audit_report_done) ProjectAuditReport rep = {};
         if (!tag || (r = project_audit_check(pfd, &o, text, tag, &rep)) < 0)
