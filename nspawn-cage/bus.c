@@ -541,6 +541,11 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
          * nspawn's own filter can only name system calls. 0: none allowed. */
         if ((r = sd_bus_message_append(m, "(sv)", "RestrictNamespaces", "t", UINT64_C(0))) < 0)
                 return r;
+        /* No set-uid or set-gid file made by the agent: in the project it
+         * would be the user's on the host (projectaudit.c checks again at
+         * the cage's end, for cage root's). */
+        if ((r = sd_bus_message_append(m, "(sv)", "RestrictSUIDSGID", "b", 1)) < 0)
+                return r;
         if ((r = append_exec(m, "ExecStart", a->argv[0], a->argv)) < 0 ||
             (r = append_strv_property(m, "Environment", a->environ)) < 0 ||
             (r = sd_bus_message_close_container(m)) < 0)

@@ -13,6 +13,7 @@
 #include <pwd.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
@@ -29,6 +30,7 @@
 #include "envfile.h"
 #include "forward.h"
 #include "network.h"
+#include "projectaudit.h"
 #include "rootfs.h"
 #include "settings.h"
 #include "spec.h"
@@ -503,6 +505,32 @@ static int protect_git(CageSpec *s) {
         return 0;
 }
 
+/* What in the project could make git run code, or is set-id, as the cage
+ * starts: the project opened as the user along no link; walked as root
+ * (what the user cannot read, the agent could still hide a file in),
+ * beneath it, no link followed, no mount crossed, nothing changed. */
+static int project_audit_start(const CageSpec *s, char **ret_text) {
+        FsIdentity id;
+        if (user_fs_enter(&s->user, &id) < 0)
+                return log_error("cannot take the file system identity of %s", s->user.name);
+        struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+        _cleanup_close_ int pfd = (int) syscall(SYS_openat2, AT_FDCWD, s->project, &how, sizeof how);
+        int saved = errno;
+        user_fs_leave(&id);
+        if (pfd < 0)
+                return log_error("project %s: %s", s->project, strerror(saved));
+        ProjectAuditOptions o = { .uid = s->user.uid, .git = s->protect_git };
+        bool truncated = false;
+        int r = project_audit_snapshot(pfd, &o, ret_text, &truncated);
+        if (r < 0)
+                return log_error("project %s: looking for git repositories and set-id files: %s", s->project, strerror(-r));
+        if (truncated)
+                fprintf(stderr, "nspawn-cage: warning: project %s has more than %lu entries or is deeper than %u directories: the check at the "
+                                "cage's end (git repositories, set-id files) covers only what lies within\n",
+                        s->project, PROJECT_AUDIT_MAX_ENTRIES, PROJECT_AUDIT_MAX_DEPTH);
+        return 0;
+}
+
 static char *staging_dir(const char *name) { return strdup_printf("%s/cages/%s/" STAGING_SUBDIR, STATE_DIR, name); }
 
 /* Where nspawn binds from: the cage's idmapped staging mounts, and its
@@ -718,6 +746,64 @@ static int state_copy_out(Host *h, const CageRecord *rec) {
         return 0;
 }
 
+/* What the cage left in its project that could run code as its user on
+ * the host (git: a new or replaced .git, a new git directory, a changed
+ * hook or config; a set-id or capability file) is renamed out of git's
+ * reach or loses its bits, and the user is told. Once its unit has
+ * stopped; as root with what the helper kept (after the agent's session:
+ * CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER), beneath the project,
+ * no link followed, no mount crossed, and only the user's files changed:
+ * renamed in their directory, or their mode reduced. */
+static int project_audit_end(Host *h, const CageRecord *rec) {
+        _cleanup_free_ char *rel = strdup_printf("cages/%s/" PROJECT_AUDIT_FILE, rec->name), *text = NULL;
+        if (!rel)
+                return log_error("out of memory");
+        _cleanup_close_ int fd = openat(h->state_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT)
+                return 0; /* the start did not get so far: the agent never ran */
+        size_t size;
+        int r = fd < 0 ? -errno : read_regular_fd(fd, 256u << 20, &text, &size);
+        if (r < 0)
+                return log_error("cage %s: %s/%s: %s; project %s was NOT checked for git repositories and set-id files the cage left",
+                                 rec->name, STATE_DIR, rel, strerror(-r), rec->project);
+        struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+        _cleanup_close_ int pfd = (int) syscall(SYS_openat2, AT_FDCWD, rec->project, &how, sizeof how);
+        struct stat st;
+        if (pfd < 0 && errno == ENOENT)
+                return 0; /* removed: nothing of it is left to run */
+        if (pfd < 0 || fstat(pfd, &st) < 0 || st.st_uid != rec->uid)
+                return log_error("cage %s: project %s: %s; it was NOT checked for git repositories and set-id files the cage left", rec->name,
+                                 rec->project, pfd < 0 ? strerror(errno) : "no longer its user's");
+        /* Readable (the cage and when), and unique: two checks in one second never meet. */
+        uint16_t rnd = 0;
+        (void) !getrandom(&rnd, sizeof rnd, GRND_NONBLOCK);
+        _cleanup_free_ char *tag = strdup_printf("%s-%lld-%04x", rec->name, (long long) time(NULL), (unsigned) rnd);
+        ProjectAuditOptions o = { .uid = rec->uid };
+        _cleanup_(project_audit_report_done) ProjectAuditReport rep = {};
+        if (!tag || (r = project_audit_check(pfd, &o, text, tag, &rep)) < 0)
+                return log_error("cage %s: project %s: checking for git repositories and set-id files the cage left: %s", rec->name,
+                                 rec->project, strerror(tag ? -r : ENOMEM));
+        int ret = 0;
+        if (rep.neutralised) {
+                fprintf(stderr, "nspawn-cage: cage %s left in %s what could run code as you; made harmless:\n", rec->name, rec->project);
+                for (size_t i = 0; rep.neutralised[i]; i++)
+                        fprintf(stderr, "  %s\n", rep.neutralised[i]);
+                fprintf(stderr, "nspawn-cage: nothing was deleted. Look at a renamed entry (its hooks/, config) before you rename it back with "
+                                "mv, and run no git inside it until then; cage root's set-id bits are not restored.\n");
+        }
+        for (size_t i = 0; rep.moved && rep.moved[i]; i++)
+                fprintf(stderr, "nspawn-cage: cage %s: a git directory of the start is now at %s/%s: move it back with mv once you have looked at it\n",
+                        rec->name, rec->project, rep.moved[i]);
+        for (size_t i = 0; rep.failed && rep.failed[i]; i++)
+                ret = log_error("cage %s: %s/%s: NOT made harmless; do not run git in %s nor anything there until you have looked", rec->name,
+                                rec->project, rep.failed[i], rec->project);
+        if (rep.truncated)
+                ret = log_error("cage %s: project %s has more than %lu entries or is deeper than %u directories: what lies beyond was NOT checked "
+                                "for git repositories and set-id files the cage left", rec->name, rec->project, PROJECT_AUDIT_MAX_ENTRIES,
+                                PROJECT_AUDIT_MAX_DEPTH);
+        return ret;
+}
+
 /* Take everything of a cage away: its unit (and so the machine), its
  * settings file, its GC root and its state directory. Safe to call on any
  * part of it missing; reports what could not be removed. */
@@ -735,6 +821,8 @@ static int teardown(Host *h, const char *name, bool remove_lock) {
         bus_reset_failed_unit(h->bus, unit);
         /* The agent has stopped writing: [State] File= back to the user. */
         if (rec.name && state_copy_out(h, &rec) < 0)
+                ret = -1;
+        if (rec.name && rec.project && project_audit_end(h, &rec) < 0)
                 ret = -1;
         /* With the unit stopped the cage's namespace is gone, and the veth with it. */
         if ((r = network_release(NULL, name)) < 0)
@@ -1154,6 +1242,11 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
                 (void) unlink(gcroot);
                 return -1;
         }
+        _cleanup_free_ char *audit = NULL;
+        if (project_audit_start(s, &audit) < 0) {
+                (void) unlink(gcroot);
+                return -1;
+        }
         /* The binds below the project were added just now: stage them too. */
         if (check_idmap(s) < 0) {
                 (void) unlink(gcroot);
@@ -1192,6 +1285,8 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
                 rec.state_home = s->user.home;
                 rec.state_files = state_entries;
         }
+        if (r >= 0)
+                r = write_file_atomic_at(cage_fd, PROJECT_AUDIT_FILE, audit, 0600);
         if (r >= 0)
                 r = state_write_record(cage_fd, &rec);
         if (r >= 0)

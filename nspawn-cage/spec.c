@@ -5,6 +5,7 @@
 #include "autoconfig.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
@@ -463,26 +464,105 @@ int cage_spec_set_userns(CageSpec *s, uid_t base, const char *staging_dir) {
         return 0;
 }
 
-int cage_spec_protect_git(CageSpec *s, int project_fd) {
-        static const struct { const char *rel; mode_t type; } parts[] = {
-                { ".git/hooks", S_IFDIR }, { ".git/config", S_IFREG },
-        };
-        if (!s->protect_git)
+/* What of the project rel is, looked at beneath the project without
+ * following a link: S_IFMT bits, 0 if absent or a link. */
+static mode_t protect_git_type(int project_fd, const char *rel, uid_t *ret_uid) {
+        struct open_how how = { .flags = O_PATH | O_CLOEXEC | O_NOFOLLOW,
+                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
+        _cleanup_close_ int fd = (int) syscall(SYS_openat2, project_fd, rel, &how, sizeof how);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || S_ISLNK(st.st_mode))
                 return 0;
+        if (ret_uid)
+                *ret_uid = st.st_uid;
+        return st.st_mode & S_IFMT;
+}
+
+static int protect_git_bind(CageSpec *s, const char *rel, bool read_only) {
+        BindSpec *b = cage_spec_add_bind(s, strdup_printf("%s/%s", s->project, rel), strdup_printf("%s/%s", s->project, rel));
+        if (!b)
+                return -ENOMEM;
+        b->read_only = read_only;
+        return 0;
+}
+
+/* A git directory (rel): itself bound onto itself when it is the user's,
+ * a mount point the agent can neither rename nor replace; read-only what
+ * in it names commands or another git directory. */
+static int protect_gitdir(CageSpec *s, int project_fd, const char *rel) {
+        static const struct { const char *name; mode_t type; } parts[] = {
+                { "hooks", S_IFDIR }, { "config", S_IFREG }, { "config.worktree", S_IFREG }, { "commondir", S_IFREG },
+        };
+        uid_t uid = (uid_t) -1;
+        int r;
+        if (protect_git_type(project_fd, rel, &uid) == S_IFDIR && uid == s->user.uid && (r = protect_git_bind(s, rel, false)) < 0)
+                return r;
         for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
-                struct open_how how = { .flags = O_PATH | O_CLOEXEC | O_NOFOLLOW,
-                                        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
-                _cleanup_close_ int fd = (int) syscall(SYS_openat2, project_fd, parts[i].rel, &how, sizeof how);
-                struct stat st;
-                if (fd < 0 || fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != parts[i].type)
-                        continue; /* absent, a link, or not what git makes: nothing to protect */
-                BindSpec *b = cage_spec_add_bind(s, strdup_printf("%s/%s", s->project, parts[i].rel),
-                                                 strdup_printf("%s/%s", s->project, parts[i].rel));
-                if (!b)
+                _cleanup_free_ char *p = strdup_printf("%s/%s", rel, parts[i].name);
+                if (!p)
                         return -ENOMEM;
-                b->read_only = true;
+                if (protect_git_type(project_fd, p, NULL) == parts[i].type && (r = protect_git_bind(s, p, true)) < 0)
+                        return r;
         }
         return 0;
+}
+
+#define PROTECT_GIT_MAX_DIRS 64
+#define PROTECT_GIT_MAX_DEPTH 8
+
+/* The git directories below dir (rel): .git/modules/NAME (NAME may hold
+ * '/', and each may have modules/ of its own) and .git/worktrees/NAME. */
+static int protect_gitdirs_below(CageSpec *s, int project_fd, const char *rel, unsigned depth, unsigned *n) {
+        struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW,
+                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
+        int fd = (int) syscall(SYS_openat2, project_fd, rel, &how, sizeof how);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return 0;
+        }
+        int r = 0;
+        struct dirent *de;
+        while (r >= 0 && *n < PROTECT_GIT_MAX_DIRS && (de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *p = strdup_printf("%s/%s", rel, de->d_name), *head = strdup_printf("%s/%s/HEAD", rel, de->d_name),
+                                    *modules = strdup_printf("%s/%s/modules", rel, de->d_name);
+                if (!p || !head || !modules) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (protect_git_type(project_fd, p, NULL) != S_IFDIR)
+                        continue;
+                if (protect_git_type(project_fd, head, NULL) == 0) {
+                        if (depth < PROTECT_GIT_MAX_DEPTH)
+                                r = protect_gitdirs_below(s, project_fd, p, depth + 1, n);
+                        continue;
+                }
+                (*n)++;
+                if ((r = protect_gitdir(s, project_fd, p)) >= 0 && depth < PROTECT_GIT_MAX_DEPTH)
+                        r = protect_gitdirs_below(s, project_fd, modules, depth + 1, n);
+        }
+        closedir(d);
+        return r;
+}
+
+int cage_spec_protect_git(CageSpec *s, int project_fd) {
+        if (!s->protect_git)
+                return 0;
+        mode_t type = protect_git_type(project_fd, ".git", NULL);
+        if (type == S_IFREG)
+                return protect_git_bind(s, ".git", true); /* a gitfile: where the repository is */
+        if (type != S_IFDIR)
+                return 0;
+        unsigned n = 0;
+        int r = protect_gitdir(s, project_fd, ".git");
+        if (r >= 0)
+                r = protect_gitdirs_below(s, project_fd, ".git/modules", 0, &n);
+        if (r >= 0)
+                r = protect_gitdirs_below(s, project_fd, ".git/worktrees", PROTECT_GIT_MAX_DEPTH, &n);
+        return r;
 }
 
 int cage_spec_set_closure(CageSpec *s, char *const *paths, char **ret_bad_path) {

@@ -106,10 +106,14 @@ BindSpec *cage_spec_add_bind(CageSpec *s, char *source, char *destination);
  * cage_spec_set_userns(); a no-op without persistence. */
 int cage_spec_add_state_binds(CageSpec *s, const char *state_dir);
 
-/* With ProtectGit=: bind the project's .git/hooks and .git/config
- * read-only over themselves, where they are a real directory and file
- * (checked without following any symbolic link, relative to the project
- * directory fd, opened as the user). */
+/* With ProtectGit=: the project's .git directory bound onto itself (a
+ * mount point: it cannot be renamed, removed or replaced; a gitfile .git is
+ * bound read-only), and read-only over themselves its hooks/, config,
+ * config.worktree and commondir, and those of each git directory below
+ * .git/modules and .git/worktrees (at most 64), where they are a real
+ * directory or file (checked without following any symbolic link, relative
+ * to the project directory fd, opened as the user). What appears later is
+ * for projectaudit.c at the cage's end. */
 int cage_spec_protect_git(CageSpec *s, int project_fd);
 
 /* The cage's private user namespace: range base on the host, and the

@@ -222,6 +222,32 @@ for kind in real link; do
         fi
 done
 
+# ProtectGit= (issue 14): .git itself is bound onto itself (a mount point
+# the agent cannot rename or replace), and the hooks and config of the git
+# directories below .git/modules (names with '/' too) and .git/worktrees are
+# read-only; a gitfile .git is bound read-only.
+new_project git-nested
+mkdir -p "$p/.git/hooks" "$p/.git/modules/a/b/hooks" "$p/.git/worktrees/w"
+touch "$p/.git/config" "$p/.git/modules/a/b/HEAD" "$p/.git/modules/a/b/config" "$p/.git/worktrees/w/HEAD" "$p/.git/worktrees/w/commondir"
+finish_project
+$runas "$NSPAWN_CAGE" render --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" \
+        --closure "$work/closure" --output "$p/out" "$p" > /dev/null 2> "$work/stderr"
+f="$p/out/hostile.nspawn"
+stage="[^:]*/lib/nspawn-cage/cages/hostile/mnt/bind-[0-9]*"
+got=""
+for x in "Bind=$stage:$p/.git" "BindReadOnly=$stage:$p/.git/hooks" "Bind=$stage:$p/.git/modules/a/b" \
+        "BindReadOnly=$stage:$p/.git/modules/a/b/hooks" "BindReadOnly=$stage:$p/.git/modules/a/b/config" \
+        "Bind=$stage:$p/.git/worktrees/w" "BindReadOnly=$stage:$p/.git/worktrees/w/commondir"; do
+        got="$got$(grep -c "^$x\$" "$f" 2> /dev/null || echo x)"
+done
+tap_is "$got" "1111111" ".git a mount point; hooks, config, commondir of .git/modules/a/b and .git/worktrees/w read-only"
+new_project gitfile
+echo "gitdir: /elsewhere" > "$p/.git"
+finish_project
+$runas "$NSPAWN_CAGE" render --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" \
+        --closure "$work/closure" --output "$p/out" "$p" > /dev/null 2> "$work/stderr"
+tap_is "$(grep -c "^BindReadOnly=$stage:$p/.git\$" "$p/out/hostile.nspawn" 2> /dev/null)" 1 "a gitfile .git is bound read-only"
+
 # Project paths that are no project.
 for bad in "$work/missing:does not exist" "$work/closure:is not a directory" "/:is the root directory" "/etc:is a system directory"; do
         path=${bad%%:*}
