@@ -23,8 +23,8 @@ for n in advroot advk; do nspawn-cage stop "$n" > /dev/null 2>&1; done
 rm -rf "$P" /home/alice/evilpkgs /home/alice/evilflake /home/alice/nixconf /home/alice/crafted* "$UCONF" \
         /home/alice/.gitconfig /home/alice/fakebus /home/alice/bus-hits /tmp/advroot-*
 install -d -o alice -g alice "$P" /home/alice/.config /home/alice/.config/nspawn-cage
-# The canary is a section header: a configuration error quoting it would show it.
-for f in canary canary.conf nspawn-cage.conf; do printf '[%s]\n' "$CANARY" > "/root/$f"; chmod 0600 "/root/$f"; done
+# The canary is a section header with a key: a configuration error quoting it would show it.
+for f in canary canary.conf nspawn-cage.conf; do printf '[%s]\nLeak=1\n' "$CANARY" > "/root/$f"; chmod 0600 "/root/$f"; done
 id cagecanary > /dev/null 2>&1 || useradd -M -s /usr/sbin/nologin cagecanary
 usermod -p "$CANARY" cagecanary # /etc/shadow holds the canary now
 cp "$SUDOERS" /tmp/advroot-sudoers.saved
