@@ -151,6 +151,12 @@ int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_p
                 "--argstr", "name", (char *) req->name,
         };
         size_t n = 11;
+        /* Only the administrator names req->nixpkgs (config.c); Packages= and
+         * the name are validated strings Nix sees as --argstr. Nix's
+         * restrict-eval is not used: with -I limited to the package set and
+         * nix/, the local set tests/pkgs fails (it reads /var/lib/dpkg/info
+         * at evaluation), <channel> and flake sets need more paths, and it
+         * would fence in the administrator's own code, not a user's. */
         /* A flake reference needs Nix's flakes feature; paths and <channels> do not. */
         if (req->nixpkgs[0] != '/' && req->nixpkgs[0] != '<') {
                 argv[n++] = "--extra-experimental-features";

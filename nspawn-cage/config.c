@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "hostenv.h"
 
 typedef enum ValueType {
         V_PRESET,
@@ -62,7 +63,8 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_PRESET] = { "Cage", "Preset", V_PRESET, L_TRUSTED, _SETTING_INVALID },
         [SETTING_COMMAND] = { "Cage", "Command", V_COMMAND, L_TRUSTED, _SETTING_INVALID },
         [SETTING_PACKAGES] = { "Cage", "Packages", V_PACKAGES, L_ALL, _SETTING_INVALID },
-        [SETTING_NIXPKGS] = { "Cage", "Nixpkgs", V_NIXPKGS, L_TRUSTED, _SETTING_INVALID },
+        /* Root evaluates and builds the set it names: the administrator's alone. */
+        [SETTING_NIXPKGS] = { "Cage", "Nixpkgs", V_NIXPKGS, L_ADMIN, _SETTING_INVALID },
         [SETTING_NAME] = { "Cage", "Name", V_NAME, L_TRUSTED, _SETTING_INVALID },
         [SETTING_CPUS] = { "Limits", "CPUs", V_CPUS, L_ALL, SETTING_MAX_CPUS },
         [SETTING_MEMORY] = { "Limits", "Memory", V_SIZE, L_ALL, SETTING_MAX_MEMORY },
@@ -775,6 +777,10 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
         if (!(info->layers & (1u << ctx->layer)) && !(ctx->declared && (info->layers & L_DECLARED))) {
                 if (info->layers == L_DECLARED)
                         return fail(ctx, line, "%s= is only valid in a declared cage's file (%s/nspawn-cage/cages/NAME.conf); remove it here", key, SYSCONFDIR);
+                if (id == SETTING_NIXPKGS)
+                        return fail(ctx, line, "Nixpkgs= may only be set by the administrator (in %s/nspawn-cage/nspawn-cage.conf or a declared cage's file): "
+                                    "root evaluates and builds the package set it names; remove it here (Packages= picks from the administrator's set)",
+                                    SYSCONFDIR);
                 if (info->layers == L_ADMIN)
                         return fail(ctx, line, "%s= may only be set by the administrator (in /etc/nspawn-cage/nspawn-cage.conf); remove it here", key);
                 if (info->layers == L_USER_ONLY)
@@ -1004,6 +1010,11 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                   : split_words(ctx, line, key, value, mode_is_valid, "network mode (off, private, host)", &words);
                 if (r < 0)
                         return r;
+                for (size_t i = 0; id == SETTING_PASS && words && words[i]; i++)
+                        if (hostenv_is_dropped(words[i], strlen(words[i])) && !streq(words[i], "PATH"))
+                                return fail(ctx, line, "Pass=%s cannot be passed: nspawn-cage drops %s from its environment at start, as it would steer what root runs "
+                                            "(SYSTEMD_*, DBUS_*, NIX_*, LD_* and the like); set it in the cage with [Environment] Set= instead",
+                                            words[i], words[i]);
                 if (id == SETTING_PASS && project) {
                         for (size_t i = 0; words && words[i]; i++) {
                                 bool ok = false;

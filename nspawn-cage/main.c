@@ -29,6 +29,7 @@
 #include "display.h"
 #include "envfile.h"
 #include "forward.h"
+#include "hostenv.h"
 #include "network.h"
 #include "projectaudit.h"
 #include "rootfs.h"
@@ -2143,6 +2144,10 @@ static int parse_args(int argc, char **argv, Args *a) {
 
 int main(int argc, char **argv) {
         Args a = { .timeout_usec = 120 * 1000000ULL };
+        /* Before any library looks at it: what sudo let through must not
+         * steer the bus, the loader or Nix for root (hostenv.h). */
+        if (hostenv_sanitize() < 0)
+                return log_error("cannot clean the environment: %s", strerror(ENOMEM)), 1;
         /* Everything after "--" is the command for the cage, untouched. */
         int dashdash = argc;
         for (int i = 1; i < argc; i++)
@@ -2156,6 +2161,13 @@ int main(int argc, char **argv) {
         int r = parse_args(dashdash, argv, &a);
         if (r <= 0)
                 return r < 0 ? 1 : 0;
+        /* Options that name something root would take as given (store paths
+         * to put into the cage, a configuration layer, presets and Nix
+         * expressions) are the caller's choice: not through sudo. */
+        const char *named = a.closure ? "--closure" : a.admin_dir ? "--admin-config-dir" : a.user_config ? "--user-config" : a.data_dir ? "--data-dir" : NULL;
+        if (named && invoked_through_sudo())
+                return log_error("%s is for tests and inspection and is refused under sudo: root would trust what it names%s", named,
+                                 a.closure ? "; leave it out, and nspawn-cage builds the closure from the administrator's package set" : ""), 1;
         char **pos = argv + optind;
         int npos = dashdash - optind;
         typedef enum { TARGET_NONE, TARGET_PROJECT, TARGET_CAGE, TARGET_DECLARED } Target;

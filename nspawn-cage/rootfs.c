@@ -10,8 +10,11 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include <linux/openat2.h>
+
 #include "network.h"
 #include "rootfs.h"
+#include "stage.h"
 
 static const char *const entry_type_table[_ROOTFS_ENTRY_TYPE_MAX] = {
         [ROOTFS_DIR] = "dir",
@@ -244,11 +247,38 @@ int rootfs_plan_format(const RootfsPlan *p, const char *user_name, char **ret_te
         return strbuf_steal(&b, ret_text);
 }
 
-/* Path inside the rootfs as a name relative to its fd ("" for the root). */
+/* Path inside the rootfs as a name relative to its fd ("." for the root). */
 static const char *rel(const char *path) {
         while (*path == '/')
                 path++;
         return *path ? path : ".";
+}
+
+/* Every name root creates or changes here is resolved beneath the rootfs
+ * fd along no link (stage_open_nofollow): the top-level's root/ entries
+ * become links in the rootfs before the project's and the binds' parents
+ * are made, and a link there must not carry a mkdir, chmod or chown out. */
+
+/* The directory `path` names, inside the rootfs. */
+static int open_dir(int rootfd, const char *path, int flags) {
+        return stage_open_nofollow(rootfd, rel(path), (uint64_t) (flags | O_DIRECTORY), RESOLVE_BENEATH);
+}
+
+/* The directory holding `path`'s last component, and that component. */
+static int open_parent(int rootfd, const char *path, int *ret_fd, const char **ret_name) {
+        const char *r = rel(path), *slash = strrchr(r, '/');
+        const char *name = slash ? slash + 1 : r;
+        if (streq(r, ".") || streq(name, "..") || streq(name, "."))
+                return -EINVAL;
+        _cleanup_free_ char *parent = slash ? strndup(r, (size_t) (slash - r)) : strdup(".");
+        if (!parent)
+                return -ENOMEM;
+        int fd = open_dir(rootfd, parent, O_PATH);
+        if (fd < 0)
+                return fd;
+        *ret_fd = fd;
+        *ret_name = name;
+        return 0;
 }
 
 static bool exists_at(int fd, const char *name) {
@@ -256,8 +286,8 @@ static bool exists_at(int fd, const char *name) {
         return fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0;
 }
 
-static int write_new_file(int rootfd, const char *name, const char *contents, mode_t mode) {
-        _cleanup_close_ int fd = openat(rootfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+static int write_new_file(int dirfd, const char *name, const char *contents, mode_t mode) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
         size_t n = strlen(contents);
@@ -268,25 +298,45 @@ static int write_new_file(int rootfd, const char *name, const char *contents, mo
         return 0;
 }
 
+/* A directory at dirfd/name (made, or one that is there), with `mode`:
+ * chmod'ed through an fd opened along no link. */
+static int make_dir(int dirfd, const char *name, mode_t mode, bool set_mode) {
+        if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+                return -errno;
+        _cleanup_close_ int fd = stage_open_nofollow(dirfd, name, O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
+        struct stat st;
+        /* A link where a directory is needed (O_DIRECTORY says ENOTDIR of it): -ELOOP. */
+        if (fd == -ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                return -ELOOP;
+        if (fd < 0)
+                return fd;
+        if (set_mode && fchmod(fd, mode) < 0)
+                return -errno;
+        return 0;
+}
+
 static int link_entries(int rootfd, const char *dir, const char *source) {
         DIR *d = opendir(source);
         if (!d)
                 return errno == ENOENT ? 0 : -errno; /* optional parts of the top-level */
+        _cleanup_close_ int dfd = open_dir(rootfd, dir, O_PATH);
+        if (dfd < 0) {
+                closedir(d);
+                return dfd;
+        }
         int r = 0;
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
-                _cleanup_free_ char *name = strdup_printf("%s%s%s", rel(dir), streq(rel(dir), ".") ? "" : "/", de->d_name);
                 _cleanup_free_ char *target = strdup_printf("%s/%s", source, de->d_name);
-                if (!name || !target) {
+                if (!target) {
                         r = -ENOMEM;
                         break;
                 }
-                const char *n = streq(rel(dir), ".") ? de->d_name : name;
-                if (exists_at(rootfd, n))
+                if (exists_at(dfd, de->d_name))
                         continue; /* ours wins: rendered files, mount points, fixed dirs */
-                if (symlinkat(target, rootfd, n) < 0) {
+                if (symlinkat(target, dfd, de->d_name) < 0) {
                         r = -errno;
                         break;
                 }
@@ -295,74 +345,77 @@ static int link_entries(int rootfd, const char *dir, const char *source) {
         return r;
 }
 
+static int apply_entry(const RootfsPlan *p, const RootfsEntry *e, int rootfd) {
+        if (e->type == ROOTFS_LINK_ENTRIES)
+                return link_entries(rootfd, e->path, e->target);
+        _cleanup_close_ int pfd = -1;
+        const char *name;
+        int r = open_parent(rootfd, e->path, &pfd, &name);
+        if (r < 0)
+                return r;
+        switch (e->type) {
+        case ROOTFS_DIR:
+                r = make_dir(pfd, name, e->mode, true);
+                break;
+        case ROOTFS_SYMLINK:
+                if (symlinkat(e->target, pfd, name) < 0)
+                        r = -errno;
+                break;
+        case ROOTFS_FILE:
+                r = write_new_file(pfd, name, e->contents, e->mode);
+                break;
+        case ROOTFS_COPY: {
+                _cleanup_close_ int src = open(e->target, O_RDONLY | O_CLOEXEC);
+                _cleanup_free_ char *data = NULL;
+                size_t size;
+                if (src >= 0 && config_read_fd(src, &data, &size) >= 0)
+                        r = write_new_file(pfd, name, data, e->mode);
+                else
+                        r = write_new_file(pfd, name, "# The host has no resolver configuration.\n", e->mode);
+                break;
+        }
+        case ROOTFS_RESOLVERS: {
+                _cleanup_free_ char *paths = strdup(e->target), *text = NULL;
+                const char *list[8] = {};
+                size_t n = 0;
+                for (char *save = NULL, *t = paths ? strtok_r(paths, ":", &save) : NULL; t && n < ELEMENTSOF(list) - 1;
+                     t = strtok_r(NULL, ":", &save))
+                        list[n++] = t;
+                r = !paths ? -ENOMEM : network_resolv_conf_from(list, &text);
+                if (r >= 0)
+                        r = write_new_file(pfd, name, text, e->mode);
+                break;
+        }
+        case ROOTFS_BIND_RO:
+        case ROOTFS_BIND_RW: {
+                struct stat st;
+                /* A mount point of the source's kind; nspawn binds onto it. */
+                if (stat(e->target, &st) < 0)
+                        r = -errno;
+                else if (S_ISDIR(st.st_mode))
+                        r = make_dir(pfd, name, 0755, false);
+                else {
+                        _cleanup_close_ int fd = openat(pfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                        if (fd < 0)
+                                r = -errno;
+                }
+                break;
+        }
+        default:
+                r = -EINVAL;
+        }
+        /* The parent was resolved along no link and the name is not followed. */
+        if (r >= 0 && e->user_owned && fchownat(pfd, name, p->uid, p->gid, AT_SYMLINK_NOFOLLOW) < 0)
+                r = -errno;
+        return r;
+}
+
 int rootfs_apply(const RootfsPlan *p, int rootfd, char **ret_path) {
         *ret_path = NULL;
         for (size_t i = 0; i < p->n_entries; i++) {
-                const RootfsEntry *e = &p->entries[i];
-                const char *name = rel(e->path);
-                int r = 0;
-                switch (e->type) {
-                case ROOTFS_DIR:
-                        if (mkdirat(rootfd, name, e->mode) < 0 && errno != EEXIST)
-                                r = -errno;
-                        else if (fchmodat(rootfd, name, e->mode, 0) < 0)
-                                r = -errno;
-                        break;
-                case ROOTFS_SYMLINK:
-                        if (symlinkat(e->target, rootfd, name) < 0)
-                                r = -errno;
-                        break;
-                case ROOTFS_FILE:
-                        r = write_new_file(rootfd, name, e->contents, e->mode);
-                        break;
-                case ROOTFS_COPY: {
-                        _cleanup_close_ int src = open(e->target, O_RDONLY | O_CLOEXEC);
-                        _cleanup_free_ char *data = NULL;
-                        size_t size;
-                        if (src >= 0 && config_read_fd(src, &data, &size) >= 0)
-                                r = write_new_file(rootfd, name, data, e->mode);
-                        else
-                                r = write_new_file(rootfd, name, "# The host has no resolver configuration.\n", e->mode);
-                        break;
-                }
-                case ROOTFS_RESOLVERS: {
-                        _cleanup_free_ char *paths = strdup(e->target), *text = NULL;
-                        const char *list[8] = {};
-                        size_t n = 0;
-                        for (char *save = NULL, *t = paths ? strtok_r(paths, ":", &save) : NULL; t && n < ELEMENTSOF(list) - 1;
-                             t = strtok_r(NULL, ":", &save))
-                                list[n++] = t;
-                        r = !paths ? -ENOMEM : network_resolv_conf_from(list, &text);
-                        if (r >= 0)
-                                r = write_new_file(rootfd, name, text, e->mode);
-                        break;
-                }
-                case ROOTFS_LINK_ENTRIES:
-                        r = link_entries(rootfd, e->path, e->target);
-                        break;
-                case ROOTFS_BIND_RO:
-                case ROOTFS_BIND_RW: {
-                        struct stat st;
-                        /* A mount point of the source's kind; nspawn binds onto it. */
-                        if (stat(e->target, &st) < 0)
-                                r = -errno;
-                        else if (S_ISDIR(st.st_mode)) {
-                                if (mkdirat(rootfd, name, 0755) < 0 && errno != EEXIST)
-                                        r = -errno;
-                        } else {
-                                _cleanup_close_ int fd = openat(rootfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-                                if (fd < 0)
-                                        r = -errno;
-                        }
-                        break;
-                }
-                default:
-                        r = -EINVAL;
-                }
-                if (r >= 0 && e->user_owned && fchownat(rootfd, name, p->uid, p->gid, AT_SYMLINK_NOFOLLOW) < 0)
-                        r = -errno;
+                int r = apply_entry(p, &p->entries[i], rootfd);
                 if (r < 0) {
-                        *ret_path = strdup(e->path);
+                        *ret_path = strdup(p->entries[i].path);
                         return r;
                 }
         }

@@ -48,5 +48,8 @@ int rootfs_plan_format(const RootfsPlan *p, const char *user_name, char **ret_te
 /* Create the plan's entries below `rootfd` (an empty directory). Store
  * paths and link-entries sources are read from the host's /nix/store (as
  * root: they are the closure, already validated). Binds become mount
- * points: nspawn mounts them. On failure *ret_path names the entry. */
+ * points: nspawn mounts them. Every name is resolved beneath rootfd along
+ * no link (the top-level's root/ entries are links made here): a link
+ * where a directory is needed is -ELOOP. On failure *ret_path names the
+ * entry. */
 int rootfs_apply(const RootfsPlan *p, int rootfd, char **ret_path);

@@ -113,6 +113,21 @@ int main(void) {
         ok(refused(NULL, NULL, "[Files]\nBind=/:/host\n", "Bind= may only be set by the administrator or in your user configuration"), "project Bind of / refused");
         ok(refused(NULL, NULL, "[Files]\nBindReadOnly=/etc\n", "may only be set by"), "project BindReadOnly refused");
         ok(refused(NULL, NULL, "[Cage]\nNixpkgs=/tmp/evil\n", "Nixpkgs= may only be set"), "project Nixpkgs refused");
+        /* Audit 14, finding 1: root evaluates it; the user layer is the user's. */
+        ok(refused(NULL, "[Cage]\nNixpkgs=/home/u/evil\n", NULL, "user.conf:2: Nixpkgs= may only be set by the administrator"), "user Nixpkgs= refused, with file:line");
+        ok(refused(NULL, "[Cage]\nNixpkgs=github:evil/pkgs\n", NULL, "root evaluates and builds the package set it names"), "user flake Nixpkgs= refused, saying why");
+        ok(accepted("[Cage]\nNixpkgs=/srv/nixpkgs\n", NULL, NULL), "admin Nixpkgs= accepted");
+        ok(refused(NULL, "[Environment]\nPass=TERM NIX_PATH\n", NULL, "user.conf:2: Pass=NIX_PATH cannot be passed: nspawn-cage drops NIX_PATH"),
+           "Pass= of a variable root drops at start is refused, not silently empty");
+        {
+                Config *d;
+                ConfigError e = {};
+                const char *text = "[Cage]\nNixpkgs=/srv/nixpkgs\nUser=alice\nProject=/home/alice/p\n";
+                ok(config_new(&d) == 0 && config_load_declared(d, "cages/x.conf", text, strlen(text), &e) == 0 &&
+                   streq(d->settings[SETTING_NIXPKGS].string, "/srv/nixpkgs"), "a declared cage's Nixpkgs= accepted");
+                config_error_done(&e);
+                config_free(d);
+        }
         ok(refused(NULL, NULL, "[Cage]\nName=.host\n", "Name= may only be set"), "project Name refused");
         /* Issue 14 (4): the project may not pick the agent or its saved state. */
         ok(refused(NULL, NULL, "[Cage]\nPreset=other\n",

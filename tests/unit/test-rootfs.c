@@ -2,7 +2,12 @@
  * /etc, the mutable directories and the project. */
 #include "autoconfig.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+
 #include "rootfs.h"
+#include "stage.h"
 #include "tap.h"
 
 static const RootfsEntry *find(const RootfsPlan *p, RootfsEntryType t, const char *path) {
@@ -10,6 +15,100 @@ static const RootfsEntry *find(const RootfsPlan *p, RootfsEntryType t, const cha
                 if (p->entries[i].type == t && streq(p->entries[i].path, path))
                         return &p->entries[i];
         return NULL;
+}
+
+/* A shell command on the scratch directory `dir` (every @ names it). */
+static void run(const char *cmd, const char *dir) {
+        _cleanup_free_ char *c = NULL;
+        StrBuf b = {};
+        for (const char *p = cmd; *p; p++)
+                if (*p == '@')
+                        strbuf_append(&b, dir);
+                else
+                        strbuf_appendn(&b, p, 1);
+        if (strbuf_steal(&b, &c) < 0 || system(c) != 0) {
+                printf("Bail out! %s failed\n", strempty(c));
+                fflush(stdout);
+                exit(1);
+        }
+}
+
+/* A top-level whose root/ holds links out of the rootfs (root/srv and
+ * root/opt -> OUTSIDE, an absolute path): the project's parents
+ * (/srv/work) and a state bind's parents (/opt/state) must not be made,
+ * chmod'ed or chown'ed through them. Audit issue 14, finding 2. */
+static void crafted_toplevel(void) {
+        char tmpl[] = "/tmp/test-rootfs.XXXXXX";
+        const char *t = mkdtemp(tmpl);
+        ok(t != NULL, "crafted top-level: a scratch directory");
+        if (!t)
+                return;
+        run("mkdir -p @/top/root @/top/etc @/rootfs @/outside @/src", t);
+        _cleanup_free_ char *outside = strdup_printf("%s/outside", t), *top = strdup_printf("%s/top", t);
+        _cleanup_free_ char *l1 = strdup_printf("%s/top/root/srv", t), *l2 = strdup_printf("%s/top/root/opt", t);
+        ok(symlink(outside, l1) == 0 && symlink(outside, l2) == 0 && chmod(outside, 0700) == 0, "root/srv and root/opt link to %s", outside);
+        struct stat before;
+        ok(stat(outside, &before) == 0, "the outside directory as it was");
+
+        CageSpec s = { .name = "crafted", .project = "/srv/work/proj", .user = { "alice", 4242, 4242, "/home/alice" }, .toplevel = top };
+        BindSpec b = { .source = outside, .destination = "/opt/state/dir", .as_user = true };
+        s.binds = &b;
+        s.n_binds = 1;
+        RootfsPlan p;
+        ok(rootfs_plan_build(&s, &p) == 0, "plan of the crafted top-level built");
+        /* Bind sources are host paths; point them at a scratch directory. */
+        for (size_t i = 0; i < p.n_entries; i++)
+                if (p.entries[i].type == ROOTFS_BIND_RW || p.entries[i].type == ROOTFS_BIND_RO) {
+                        free(p.entries[i].target);
+                        p.entries[i].target = strdup_printf("%s/src", t);
+                }
+        _cleanup_free_ char *rootfs = strdup_printf("%s/rootfs", t), *bad = NULL;
+        _cleanup_close_ int rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = rootfs_apply(&p, rootfd, &bad);
+        ok(r == -ELOOP, "applying it is refused with ELOOP (got %s)", strerror(-r));
+        is_str(bad, "/opt", "the refusal names the bind's parent that is a link");
+        struct stat after;
+        ok(stat(outside, &after) == 0 && after.st_mode == before.st_mode && after.st_uid == before.st_uid && after.st_gid == before.st_gid,
+           "the outside directory keeps its mode and owner (%04o %u:%u)", (unsigned) (after.st_mode & 07777), (unsigned) after.st_uid, (unsigned) after.st_gid);
+        _cleanup_free_ char *made1 = strdup_printf("%s/state", outside), *made2 = strdup_printf("%s/work", outside);
+        ok(access(made1, F_OK) < 0 && access(made2, F_OK) < 0, "nothing was made outside the rootfs");
+        rootfs_plan_done(&p);
+
+        /* The project alone (no bind): its parent /srv is the link. */
+        s.n_binds = 0;
+        ok(rootfs_plan_build(&s, &p) == 0, "plan without the bind built");
+        for (size_t i = 0; i < p.n_entries; i++)
+                if (p.entries[i].type == ROOTFS_BIND_RW || p.entries[i].type == ROOTFS_BIND_RO) {
+                        free(p.entries[i].target);
+                        p.entries[i].target = strdup_printf("%s/src", t);
+                }
+        run("rm -rf @/rootfs && mkdir @/rootfs", t);
+        closep(&rootfd);
+        rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        free(bad);
+        bad = NULL;
+        r = rootfs_apply(&p, rootfd, &bad);
+        ok(r == -ELOOP && streq_ptr(bad, "/srv"), "the project's parent /srv, a link, is refused (%s at %s)", strerror(-r), strempty(bad));
+        ok(stat(outside, &after) == 0 && after.st_mode == before.st_mode && after.st_uid == before.st_uid && access(made2, F_OK) < 0,
+           "still nothing made or changed outside");
+        rootfs_plan_done(&p);
+
+        /* The walk that stands in for openat2() on old kernels says the same. */
+        int fd = stage_open_nofollow_walk(rootfd, "srv/work", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+        ok(fd == -ELOOP, "fallback walk: srv/work passes a link: ELOOP (%d)", fd);
+        fd = stage_open_nofollow_walk(rootfd, "srv", O_PATH, RESOLVE_BENEATH);
+        ok(fd == -ELOOP, "fallback walk: srv, a link as the last component: ELOOP (%d)", fd);
+        fd = stage_open_nofollow_walk(rootfd, "../outside", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+        ok(fd == -EXDEV, "fallback walk: .. is refused: EXDEV (%d)", fd);
+        fd = stage_open_nofollow_walk(rootfd, "/etc", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+        ok(fd == -EXDEV, "fallback walk: an absolute path beneath a fd is refused: EXDEV (%d)", fd);
+        fd = stage_open_nofollow_walk(rootfd, "etc/", O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
+        ok(fd >= 0, "fallback walk: a real directory opens (%d)", fd);
+        if (fd >= 0)
+                close(fd);
+        fd = stage_open_nofollow(rootfd, "srv/work", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+        ok(fd == -ELOOP, "openat2 helper: srv/work passes a link: ELOOP (%d)", fd);
+        run("rm -rf @", t);
 }
 
 int main(void) {
@@ -68,5 +167,6 @@ int main(void) {
         rootfs_plan_build(&s, &p);
         ok(find(&p, ROOTFS_COPY, "/etc/resolv.conf") != NULL, "Mode=host: resolv.conf is the host's");
         rootfs_plan_done(&p);
+        crafted_toplevel();
         return tap_done();
 }
