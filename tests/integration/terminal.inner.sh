@@ -146,42 +146,33 @@ tmux kill-server 2> /dev/null
 fi # NSPAWN_CAGE_STRESS_ONLY
 
 # ---- Stress: fresh cages, attaches, a long output; nothing may be lost ----
-lost=0 bad=0
-i=0
+# stress COUNT WORD MODULUS VERB...: COUNT runs of `VERB... -- sh -c 'echo
+# WORD-i; exit i%MODULUS'` as alice, every other one in a terminal, the rest
+# with pipes; sets $lost (output not there) and $bad (wrong exit status).
+stress() {
+        _n=$1 _w=$2 _m=$3
+        shift 3
+        lost=0 bad=0 _i=0
+        while [ $_i -lt "$_n" ]; do
+                _i=$((_i + 1))
+                _cmd="sudo nspawn-cage $* -- sh -c 'echo $_w-$_i; exit $((_i % _m))'"
+                if [ $((_i % 2)) = 0 ]; then
+                        as_alice_pty "$_cmd"
+                else
+                        as_alice "$_cmd" < /dev/null
+                fi
+                _st=$?
+                # Carriage returns are the contract's check above: here only what is lost.
+                printf '%s\n' "$out" | tr -d '\r' | grep -qx "$_w-$_i" ||
+                        { lost=$((lost + 1)); [ $lost -le 5 ] && tap_diag "$_w $_i: got '$out'"; }
+                [ "$_st" = $((_i % _m)) ] || bad=$((bad + 1))
+        done
+}
 t0=$(date +%s)
-while [ $i -lt "$RUNS" ]; do
-        i=$((i + 1))
-        if [ $((i % 2)) = 0 ]; then
-                as_alice_pty "sudo nspawn-cage $P -- sh -c 'echo fresh-$i; exit $((i % 7))'"
-                st=$?
-                got=$(printf '%s\n' "$out" | grep -x "fresh-$i")
-        else
-                as_alice "sudo nspawn-cage $P -- sh -c 'echo fresh-$i; exit $((i % 7))'" < /dev/null
-                st=$?
-                got=$(printf '%s' "$out" | tr -d '\r') # counted above: here only what is lost
-        fi
-        [ "$got" = "fresh-$i" ] || { lost=$((lost + 1)); [ $lost -le 5 ] && tap_diag "fresh $i: got '$out'"; }
-        [ "$st" = $((i % 7)) ] || bad=$((bad + 1))
-done
+stress "$RUNS" fresh 7 "$P"
 tap_is "$lost $bad" "0 0" "stress: $RUNS fresh cages (half with a terminal, half with pipes), each printing one line: $lost lost, $bad wrong status ($(( $(date +%s) - t0 )) s)"
-
-lost=0 bad=0
-i=0
 t0=$(date +%s)
-while [ $i -lt "$ATTACHES" ]; do
-        i=$((i + 1))
-        if [ $((i % 2)) = 0 ]; then
-                as_alice_pty "sudo nspawn-cage shell term -- sh -c 'echo attach-$i; exit $((i % 5))'"
-                st=$?
-                got=$(printf '%s\n' "$out" | grep -x "attach-$i")
-        else
-                as_alice "sudo nspawn-cage shell term -- sh -c 'echo attach-$i; exit $((i % 5))'" < /dev/null
-                st=$?
-                got=$(printf '%s' "$out" | tr -d '\r')
-        fi
-        [ "$got" = "attach-$i" ] || { lost=$((lost + 1)); [ $lost -le 5 ] && tap_diag "attach $i: got '$out'"; }
-        [ "$st" = $((i % 5)) ] || bad=$((bad + 1))
-done
+stress "$ATTACHES" attach 5 shell term
 tap_is "$lost $bad" "0 0" "stress: $ATTACHES attaches to a running cage: $lost lost, $bad wrong status ($(( $(date +%s) - t0 )) s)"
 
 want="$LINES $(seq 1 "$LINES" | md5sum)"
