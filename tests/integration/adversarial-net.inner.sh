@@ -21,7 +21,7 @@ nspawn-cage stop $N > /dev/null 2>&1
 id bob > /dev/null 2>&1 || useradd -m -s /bin/sh bob
 rm -rf "$P" /home/alice/.sshnet
 install -d -o alice -g alice "$P" /home/alice/.config /home/alice/.config/nspawn-cage
-[ -f "$UCONF" ] && [ ! -f /tmp/advnet-config.saved ] && cp "$UCONF" /tmp/advnet-config.saved
+[ -f "$UCONF" ] && [ ! -f /tmp/advnet-config.saved ] && cp -a "$UCONF" /tmp/advnet-config.saved
 pids=""
 cleanup() {
         for p in $pids; do kill "$p" 2> /dev/null; done
