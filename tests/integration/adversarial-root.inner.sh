@@ -32,10 +32,16 @@ only_nspawn_cage() { # [SETENV:]
         printf 'alice ALL=(root) NOPASSWD:%s /usr/local/bin/nspawn-cage\n' "${1:-}" > "$SUDOERS"
         chmod 0440 "$SUDOERS"
 }
+# What the hostile cases below replace of alice's (her presets, state,
+# .gitconfig, configuration) is put back as it was, owners included.
+tar -C /home/alice -cpf /tmp/advroot-alice.tar --ignore-failed-read \
+        .config/nspawn-cage .local/state/nspawn-cage .gitconfig 2> /dev/null
 restore() {
         cp /tmp/advroot-sudoers.saved "$SUDOERS"
         chmod 0440 "$SUDOERS"
         umount /srv 2> /dev/null
+        rm -rf /home/alice/.config/nspawn-cage /home/alice/.local/state/nspawn-cage /home/alice/.gitconfig
+        tar -C /home/alice -xpf /tmp/advroot-alice.tar 2> /dev/null
 }
 trap restore EXIT
 only_nspawn_cage
@@ -174,7 +180,7 @@ hostile() { # SECTION.KEY: prints the user configuration; may plant links
         printf '[%s]\n%s=%s\n' "$s" "$k" "$v"
 }
 unplant() {
-        rm -f /home/alice/.config/nspawn-cage/presets "$P/.git" /home/alice/.gitconfig
+        rm -rf /home/alice/.config/nspawn-cage/presets "$P/.git" /home/alice/.gitconfig
         rm -rf "$STATE"
         chown -R alice:alice /home/alice/.local 2> /dev/null
 }
@@ -208,6 +214,7 @@ option_case() { # OPTION: the invocation (one shell string) that abuses it
         keep) echo "sudo nspawn-cage --keep --name advk $P -- cat /root/canary" ;;
         shell) echo "sudo nspawn-cage --shell --name advk $P -- cat /root/canary" ;;
         timeout) echo "sudo nspawn-cage --timeout /root/canary --name advk2 $P -- true" ;;
+        preset) echo "sudo nspawn-cage --preset ../../../../root/canary --name advk2 $P -- true; sudo nspawn-cage --preset /root/canary config $P" ;;
         *) return 1 ;;
         esac
 }
