@@ -13,19 +13,22 @@
 #     };
 #   };
 #
-# `settings` is the administrator layer of nspawn-cage.conf(5): one option per
-# key, named as in the file (settings.<Section>.<Key>).  null (the default of
-# every scalar) and [ ] leave a key out, so nspawn-cage's built-in default
-# applies.  Each `cages.<name>` is a *declared cage*: its file is the
-# administrator layer for that one cage (read after nspawn-cage.conf, no user
-# layer) with Project=, User= and Toplevel=, the cage's closure built with the
-# system, so that starting it at boot evaluates no Nix.  The texts come from
-# the pure renderers in ./render.nix (tested without nixpkgs by
-# tests/nix/run.sh); impossible combinations are assertions, with the same
+# `settings` is the administrator layer of nspawn-cage.conf(5), RFC 42 style:
+# settings.<Section>.<Key> as in the file, typed where nspawn-cage.conf(5)
+# documents the key, freeform otherwise (every key is then checked against
+# the C parser's table, render.keys).  null and [ ] leave a key out, so
+# nspawn-cage's built-in default applies.  Each `cages.<name>` is a
+# *declared cage*: its file is the administrator layer for that one cage
+# (read after nspawn-cage.conf, no user layer) with Project=, User= and
+# Toplevel=, the cage's closure built with the system, so that starting it
+# at boot evaluates no Nix.  `cages.<name>.settings` holds any key of that
+# file; the typed options (preset, limits, network, display, binds,
+# environment) are written into it.  The texts come from the pure renderers
+# in ./render.nix; impossible combinations are assertions, with the same
 # rules the C parser applies at run time.
 { config, lib, pkgs, ... }:
 let
-  inherit (lib) mkOption mkEnableOption mkIf types literalExpression;
+  inherit (lib) mkOption mkEnableOption mkIf mkMerge types literalExpression;
 
   cfg = config.services.nspawn-cage;
   nclib = import ./lib.nix;
@@ -45,13 +48,33 @@ let
   listOpt = type: description: mkOption { type = types.listOf type; default = [ ]; inherit description; };
   setOpt = description: mkOption { type = types.attrsOf types.str; default = { }; inherit description; };
 
+  # A value of nspawn-cage.conf(5), as pkgs.formats.ini { listsAsDuplicateKeys
+  # = true; } takes them (a list is one Key= line per element), plus the
+  # NAME = "VALUE" sets of Set=.  pkgs.formats is not used so that the
+  # module evaluates with lib alone (tests/nix/run.sh).
+  iniAtom = types.nullOr (types.oneOf [ types.bool types.int types.float types.str ]) // {
+    description = "nspawn-cage.conf value (null, bool, int, float or string)";
+  };
+  iniValue = types.oneOf [ iniAtom (types.listOf iniAtom) (types.attrsOf (types.nullOr types.str)) ];
+
+  # A section: its typed keys, freeform around them.
+  sectionType = options: types.submodule { freeformType = types.attrsOf iniValue; inherit options; };
+  settingsType = types.submodule {
+    freeformType = types.attrsOf (types.attrsOf iniValue);
+    options = lib.mapAttrs (section: options: mkOption {
+      type = sectionType options;
+      default = { };
+      description = "[${section}] of nspawn-cage.conf(5).";
+    }) settingsOptions;
+  };
+
   limitOptions = {
     CPUs = nullOpt cpusType ''
       CPUs= : CPUs the cage may use, at most two decimals (0.5), or "infinity";
-      becomes CPUQuota=.  null: nspawn-cage's default (2).'';
+      becomes CPUQuota=.  null: nspawn-cage's default (2).'' // { example = 2; };
     Memory = nullOpt sizeType ''
       Memory= : a size ("512M", "4G"; K, M, G, T are powers of 1024; at least 16M)
-      or "infinity"; becomes MemoryMax=.  null: the default (4G).'';
+      or "infinity"; becomes MemoryMax=.  null: the default (4G).'' // { example = "4G"; };
     Swap = nullOpt sizeType ''
       Swap= : a size or "infinity"; becomes MemorySwapMax=.  null: the default (0).'';
     Tasks = nullOpt tasksType ''
@@ -78,6 +101,9 @@ let
       cannot be set.  The values end up in the Nix store: no secrets here.'';
   };
 
+  # The keys nspawn-cage.conf(5) documents, typed; `settings` is freeform
+  # (RFC 42) around them, so a key without an option here can be declared
+  # too, and is checked against render.keys (the C parser's table).
   settingsOptions = {
     Cage = {
       Preset = nullOpt types.str ''
@@ -99,7 +125,11 @@ let
     Network = {
       Mode = nullOpt modeType ''
         Mode= : off (loopback only), private (own network namespace with a
-        virtual Ethernet link) or host.  null: the default (off).'';
+        virtual Ethernet link) or host.  null: the default (off).'' // { example = "private"; };
+      Allow = listOpt types.str ''
+        Allow= : an egress allowlist for Mode=private, HOST:PORT entries (one
+        Allow= line each); only those destinations are reachable, DNS
+        included.'' // { example = [ "api.anthropic.com:443" "github.com:443" ]; };
     };
     Display = displayOptions;
     Files = {
@@ -107,27 +137,69 @@ let
         Bind= : SOURCE[:DESTINATION] bound read-write into every cage (absolute,
         normalised paths without `:`, `\`, quotes).'';
       BindReadOnly = listOpt types.str "BindReadOnly= : like Bind=, read-only.";
+      ProtectGit = nullOpt types.bool ''
+        ProtectGit= : quarantine .git directories, hooks and configs the agent
+        made or changed in the project.  null: the default (yes).'';
     };
-    Environment = environmentOptions;
+    State = {
+      Directory = listOpt types.str "Directory= : paths relative to the home kept across cages (per user and preset).";
+      File = listOpt types.str "File= : files relative to the home copied in and back out.";
+      Persist = nullOpt types.bool "Persist= : keep the agent's state at all.  null: the default (yes).";
+    };
+    Environment = environmentOptions // {
+      File = nullOpt types.str ''
+        File= : a file of NAME=VALUE lines (a secret, outside the Nix store),
+        read as root when the cage starts; only in a declared cage's settings
+        (cages.<name>.settings.Environment.File).'';
+    };
     Policy = {
       AllowUsers = listOpt types.str ''
         AllowUsers= : user names allowed to use nspawn-cage, or "*".  [ ]: everyone
-        who may run it through sudo.  Written as one line (at most 190 characters).'';
+        who may run it through sudo.  Written as one line (at most 190 characters).'' // { example = [ "alice" "bob" ]; };
       MaxCPUs = nullOpt cpusType "MaxCPUs= : upper bound of CPUs= in every layer.  null: none.";
-      MaxMemory = nullOpt sizeType "MaxMemory= : upper bound of Memory= in every layer.  null: none.";
+      MaxMemory = nullOpt sizeType "MaxMemory= : upper bound of Memory= in every layer.  null: none." // { example = "16G"; };
       MaxSwap = nullOpt sizeType "MaxSwap= : upper bound of Swap= in every layer.  null: none.";
       MaxTasks = nullOpt tasksType "MaxTasks= : upper bound of Tasks= in every layer.  null: none.";
       AllowNetwork = nullOpt (types.listOf modeType) ''
         AllowNetwork= : the network modes that may be chosen.  null: the default
-        (off private).'';
+        (off private).'' // { example = [ "off" "private" "host" ]; };
       AllowDisplay = nullOpt types.bool "AllowDisplay= : whether X11/Wayland forwarding may be configured.  null: yes.";
       AllowGPU = nullOpt types.bool "AllowGPU= : whether GPU access may be configured.  null: yes.";
       AllowX11Trusted = nullOpt types.bool "AllowX11Trusted= : whether X11Trusted=yes may be configured.  null: yes.";
       AllowBinds = nullOpt types.bool "AllowBinds= : whether extra binds may be configured.  null: yes.";
+      AllowEgress = listOpt types.str ''
+        AllowEgress= : HOST:PORT entries every Mode=private cage is limited to;
+        Allow= may only name entries of it.  [ ]: no bound.'';
     };
   };
 
-  cageModule = { name, ... }: {
+  # A bind of a declared cage, as containers.<name>.bindMounts.
+  bindModule = { name, ... }: {
+    options = {
+      mountPoint = mkOption {
+        type = types.str;
+        default = name;
+        example = "/mnt/data";
+        description = "Where the directory appears in the cage (absolute, normalised).";
+      };
+      hostPath = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/srv/data";
+        description = "The host's directory; null: the same path as mountPoint.";
+      };
+      isReadOnly = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Bind read-only (BindReadOnly=); false: read-write (Bind=).";
+      };
+    };
+  };
+  bindLine = b:
+    let host = if b.hostPath == null then b.mountPoint else b.hostPath; in
+    if host == b.mountPoint then host else "${host}:${b.mountPoint}";
+
+  cageModule = { name, config, ... }: {
     options = {
       project = mkOption {
         type = types.str;
@@ -145,7 +217,7 @@ let
         Preset= : the cage's preset (one shipped with nspawn-cage: its packages
         are built into the closure; an unfree agent such as claude-code needs
         `nixpkgs.config.allowUnfree` or an `allowUnfreePredicate` admitting it).
-        null: settings.Cage.Preset, else "shell".'';
+        null: settings.Cage.Preset, else "shell".'' // { example = "claude-code"; };
       packages = mkOption {
         type = types.listOf (types.either types.str types.package);
         default = [ ];
@@ -161,59 +233,130 @@ let
       limits = mkOption {
         type = types.submodule { options = limitOptions; };
         default = { };
-        example = { Memory = "1G"; CPUs = 0.5; };
-        description = "[Limits] of this cage; null keys inherit settings.Limits.";
+        example = { Memory = "1G"; CPUs = 0.5; Tasks = 1024; };
+        description = "[Limits] of this cage (settings.Limits); null keys inherit services.nspawn-cage.settings.Limits.";
       };
-      network = nullOpt modeType "[Network] Mode= of this cage.  null: settings.Network.Mode.";
+      network = nullOpt modeType ''
+        [Network] Mode= of this cage (settings.Network.Mode).  null:
+        services.nspawn-cage.settings.Network.Mode.  "private" needs nftables and
+        iproute2 (the flake's package has them by store path); "host" needs
+        services.nspawn-cage.settings.Policy.AllowNetwork to list it.'' // { example = "private"; };
       display = mkOption {
         type = types.submodule { options = displayOptions; };
         default = { };
-        description = "[Display] of this cage; null keys inherit settings.Display.";
+        description = "[Display] of this cage (settings.Display); null keys inherit settings.Display.";
       };
-      binds = listOpt types.str "Bind= lines of this cage (SOURCE[:DESTINATION], read-write).";
-      bindsReadOnly = listOpt types.str "BindReadOnly= lines of this cage.";
+      binds = mkOption {
+        type = types.attrsOf (types.submodule bindModule);
+        default = { };
+        example = literalExpression ''
+          {
+            "/srv/datasets" = { };                                  # read-only, same path
+            "/mnt/out" = { hostPath = "/srv/out"; isReadOnly = false; };
+          }'';
+        description = ''
+          Extra directories of the host in the cage, as containers.<name>.bindMounts
+          (settings.Files.Bind / BindReadOnly).  Subject to settings.Policy.AllowBinds.'';
+      };
       environment = mkOption {
         type = types.submodule { options = environmentOptions; };
         default = { };
-        description = "[Environment] of this cage (Pass=, Set=).";
+        example = { Pass = [ "ANTHROPIC_API_KEY" ]; Set.EDITOR = "vi"; };
+        description = "[Environment] of this cage (Pass=, Set=; settings.Environment).";
       };
       environmentFile = nullOpt types.str ''
         A file of NAME=VALUE lines (outside the Nix store, e.g. a secret) loaded
         as EnvironmentFile= of nspawn-cage@${name}.service, so that
         `nspawn-cage start` sees those variables; those named in
         environment.Pass reach the agent of `nspawn-cage shell NAME` (kept in
-        /run/nspawn-cage/env/NAME, root's, 0600; see units/README.md).'';
+        /run/nspawn-cage/env/NAME, root's, 0600; see units/README.md).
+        settings.Environment.File is the other way: nspawn-cage reads that file
+        itself.'' // { example = "/run/secrets/demo.env"; };
+      settings = mkOption {
+        type = settingsType;
+        default = { };
+        example = literalExpression ''
+          {
+            Network = { Mode = "private"; Allow = [ "api.anthropic.com:443" ]; };
+            State.Persist = false;
+            Environment.File = "/run/secrets/demo.env";
+          }'';
+        description = ''
+          Any key of the cage's file (nspawn-cage.conf(5)), as services.nspawn-cage.settings,
+          but no [Policy] (that bounds every cage) and not Project=, User=,
+          Toplevel= (from project, user, packages).  The typed options of the
+          cage are written here.'';
+      };
       autoStart = mkOption {
         type = types.bool;
         default = false;
-        description = "Start the cage at boot: nspawn-cage@${name}.service is wanted by multi-user.target.";
+        description = "Start the cage at boot: nspawn-cage@${name}.service is wanted by machines.target.";
       };
+      restartIfChanged = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Restart the cage (nspawn-cage@${name}.service) on `nixos-rebuild switch`
+          when its own file changes.  A change of services.nspawn-cage.settings
+          alone restarts no cage: each picks it up at its next start.  false:
+          never restarted by a switch (the agent's session is kept).'';
+      };
+    };
+    config.settings = {
+      Cage.Preset = mkIf (config.preset != null) config.preset;
+      Cage.Packages = builtins.filter builtins.isString config.packages;
+      Limits = lib.mapAttrs (_: v: mkIf (v != null) v) config.limits;
+      Network.Mode = mkIf (config.network != null) config.network;
+      Display = lib.mapAttrs (_: v: mkIf (v != null) v) config.display;
+      Files.Bind = map bindLine (builtins.filter (b: !b.isReadOnly) (lib.attrValues config.binds));
+      Files.BindReadOnly = map bindLine (builtins.filter (b: b.isReadOnly) (lib.attrValues config.binds));
+      Environment.Pass = config.environment.Pass;
+      Environment.Set = config.environment.Set;
     };
   };
 
   # ---- what the files hold ----
   effectivePreset = c:
-    if c.preset != null then c.preset
+    if c.settings.Cage.Preset != null then c.settings.Cage.Preset
     else if cfg.settings.Cage.Preset != null then cfg.settings.Cage.Preset
     else "shell";
 
   toplevelOf = name: c: nclib.mkCage {
     inherit pkgs name;
-    packages = nclib.cagePackages { inherit (c) preset packages; settings = cfg.settings; };
+    packages = nclib.cagePackages {
+      preset = c.settings.Cage.Preset;
+      settings = cfg.settings;
+      packages = c.settings.Cage.Packages ++ builtins.filter (p: !builtins.isString p) c.packages;
+    };
   };
 
   adminText = render.admin cfg.settings;
-  cageText = name: c: render.cage { inherit name; cage = c; toplevel = toplevelOf name c; };
+  cageText = name: c: render.cage {
+    inherit name;
+    inherit (c) project user settings;
+    toplevel = toplevelOf name c;
+    derivations = builtins.filter (p: !builtins.isString p) c.packages;
+  };
 
   checkMessages =
     render.checkSettings cfg.settings
     ++ lib.concatLists (lib.mapAttrsToList (name: c:
-      render.checkCage { inherit name; cage = c; settings = cfg.settings; }
+      render.checkCage { inherit name; inherit (c) project user settings; admin = cfg.settings; }
       ++ lib.optional (nclib.presetPackages (effectivePreset c) == null)
         "services.nspawn-cage.cages.${name}: preset \"${effectivePreset c}\" is not one shipped with nspawn-cage (${toString nclib.presets}); a declared cage's closure is built with the system from a shipped preset's packages"
       ++ lib.optional (c.environmentFile != null && (builtins.substring 0 1 c.environmentFile != "/" || lib.hasPrefix "/nix/store/" c.environmentFile))
         "services.nspawn-cage.cages.${name}.environmentFile = \"${c.environmentFile}\": expected an absolute path outside the Nix store (it is read when the cage starts; the store is world-readable)")
       cfg.cages);
+
+  # What the cages need of the host beyond the package.
+  modeOf = c: if c.settings.Network.Mode != null then c.settings.Network.Mode
+    else if cfg.settings.Network.Mode != null then cfg.settings.Network.Mode else "off";
+  anyCage = p: lib.any p (lib.attrValues cfg.cages);
+  needsNft = cfg.settings.Network.Mode == "private" || anyCage (c: modeOf c == "private");
+  x11Of = c: key: if c.settings.Display.${key} != null then c.settings.Display.${key}
+    else cfg.settings.Display.${key} == true;
+  needsXauth = (cfg.settings.Display.X11 == true && cfg.settings.Display.X11Trusted != true)
+    || anyCage (c: x11Of c "X11" && !(x11Of c "X11Trusted"));
 in
 {
   options.services.nspawn-cage = {
@@ -227,7 +370,7 @@ in
     };
 
     settings = mkOption {
-      type = types.submodule { options = settingsOptions; };
+      type = settingsType;
       default = { };
       example = literalExpression ''
         {
@@ -238,12 +381,29 @@ in
       description = ''
         The administrator layer, written to /etc/nspawn-cage/nspawn-cage.conf:
         defaults for every cage and, in Policy, the maxima and what is allowed
-        at all.  Options are named after the keys of nspawn-cage.conf(5).'';
+        at all.  Named after the sections and keys of nspawn-cage.conf(5)
+        (settings.<Section>.<Key>); keys without an option of their own may be
+        set too and are checked against nspawn-cage's table.'';
     };
 
     cages = mkOption {
       type = types.attrsOf (types.submodule cageModule);
       default = { };
+      example = literalExpression ''
+        {
+          demo = {
+            user = "alice";
+            project = "/home/alice/proj";
+            preset = "claude-code";
+            packages = [ "git" pkgs.ripgrep ];
+            limits.Memory = "4G";
+            network = "private";
+            binds."/srv/datasets" = { };
+            environment.Pass = [ "ANTHROPIC_API_KEY" ];
+            environmentFile = "/run/secrets/demo.env";
+            autoStart = true;
+          };
+        }'';
       description = ''
         Declared cages, written to `/etc/nspawn-cage/cages/NAME.conf` and run by
         `nspawn-cage@NAME.service` (`systemctl start nspawn-cage@NAME`;
@@ -260,7 +420,11 @@ in
         "nspawn-cage: services.nspawn-cage.cages.${name}.user = \"${c.user}\" is not declared in users.users; the cage starts only if that user exists at boot")
       cfg.cages);
 
-    environment.systemPackages = [ cfg.package ];
+    # nft and xauth for the administrator too (the package runs its own,
+    # fixed by configure); only when a cage uses them.
+    environment.systemPackages = [ cfg.package ]
+      ++ lib.optional needsNft pkgs.nftables
+      ++ lib.optional needsXauth (pkgs.xauth or pkgs.xorg.xauth);
 
     environment.etc = {
       "nspawn-cage/nspawn-cage.conf".text = adminText;
@@ -277,18 +441,21 @@ in
     ];
 
     # One instance of the template per declared cage: a drop-in (the unit
-    # itself comes from the package), restarted when its file changes.
+    # itself comes from the package), restarted when its own file changes
+    # (a change of nspawn-cage.conf alone restarts no cage), wanted by
+    # machines.target as NixOS containers are.
     systemd.services = lib.mapAttrs' (name: c:
       lib.nameValuePair "nspawn-cage@${name}" ({
         overrideStrategy = "asDropin";
-        wantedBy = lib.optional c.autoStart "multi-user.target";
-        restartTriggers = [
-          config.environment.etc."nspawn-cage/nspawn-cage.conf".source
-          config.environment.etc."nspawn-cage/cages/${name}.conf".source
-        ];
+        wantedBy = lib.optional c.autoStart "machines.target";
+        restartIfChanged = c.restartIfChanged;
+        restartTriggers = [ config.environment.etc."nspawn-cage/cages/${name}.conf".source ];
+        unitConfig.RequiresMountsFor = [ c.project ];
       } // lib.optionalAttrs (c.environmentFile != null) {
         serviceConfig.EnvironmentFile = c.environmentFile;
       })) cfg.cages;
+
+    systemd.targets.machines.wantedBy = mkIf (anyCage (c: c.autoStart)) [ "multi-user.target" ];
 
     systemd.timers.nspawn-cage-gc = {
       overrideStrategy = "asDropin";

@@ -6,30 +6,33 @@
 #
 #   let r = import ./nix/render.nix; in
 #   r.admin settings                      # /etc/nspawn-cage/nspawn-cage.conf
-#   r.cage { name; toplevel; cage; }      # /etc/nspawn-cage/cages/NAME.conf
+#   r.cage { name; toplevel; project; user; settings; derivations ? [ ]; }
+#                                         # /etc/nspawn-cage/cages/NAME.conf
 #   r.checkSettings settings              # [ "message" ... ], empty when fine
-#   r.checkCage { name; cage; settings; } # [ "message" ... ]
+#   r.checkCage { name; project; user; settings; admin; }   # [ "message" ... ]
+#   r.keys                                # every key of nspawn-cage.conf(5), see below
 #   r.presetPackages text                 # Packages= of a preset file
 #
 # `settings` has the sections and keys of nspawn-cage.conf(5) as attributes
-# (settings.Limits.Memory = "4G"); missing attributes and null values are
-# not written (the built-in default applies), nor are empty lists.
-# `cage` is a value of services.nspawn-cage.cages.<name> (see module.nix):
-# project, user, preset, packages, limits.{CPUs,Memory,Swap,Tasks}, network,
-# display.{X11,Wayland,GPU,X11Trusted}, binds, bindsReadOnly, environment.{Pass,Set}.
+# (settings.Limits.Memory = "4G"), as services.nspawn-cage.settings and
+# services.nspawn-cage.cages.<name>.settings hold them (RFC 42): null values
+# and empty lists are not written (the built-in default, or for a cage the
+# administrator's value, applies).  Keys are written in the order of
+# `keys`; a key `keys` does not know, or one the file may not hold, is a
+# check message (the C parser would refuse the file at every start).
 #
 # The C parser is strict (nspawn-cage.conf(5), SYNTAX), so every line is
 # checked as it is made, and a value that would not read back as written
 # makes the renderer throw ("nspawn-cage: ..."):
 #   * at most 190 characters a line: lists are written one element a line
-#     (Packages=, Pass=, Bind=, BindReadOnly=, Set=NAME=VALUE), which the
-#     parser accumulates; AllowUsers= and AllowNetwork= replace on every
-#     line, so they are one line each;
+#     (Packages=, Pass=, Bind=, Allow=, Directory=, Set=NAME=VALUE, ...),
+#     which the parser accumulates; AllowUsers=, AllowNetwork= and AllowEgress= replace on
+#     every line, so they are one line each;
 #   * no newline, carriage return or other control character (tab aside);
 #   * no ';' after white space (it would start a comment), no white space at
 #     the start or end of a value (it would be stripped);
 #   * a list element is one word: no blanks in it, not empty;
-#   * booleans are yes/no; [Policy] only in the administrator's file.
+#   * booleans are yes/no.
 let
   inherit (builtins) attrNames concatStringsSep concatLists elem filter foldl' fromJSON genList
     head isAttrs isBool isFloat isInt isList isString length match readFile replaceStrings
@@ -111,33 +114,95 @@ let
     else if isString v then v
     else fail "${file}: [${section}] ${key}=${toJSON v}: expected a string, number or boolean";
 
-  # ---- sections ----------------------------------------------------------
-  # Each renderer gives a list of lines; a section without lines is left out.
+  # ---- the keys of nspawn-cage.conf(5) ------------------------------------
+  # Mirrors setting_table in nspawn-cage/config.c (tests/nix/run.sh compares
+  # them).  shape: scalar (Key=Value), each (one line per element, the C
+  # parser accumulates), joined (one line, replaces), sets (Set=NAME=VALUE).
+  # files: where the module may write the key: "admin" (nspawn-cage.conf),
+  # "cage" (a declared cage's file); [ ] for keys of the user's own file.
+  both = [ "admin" "cage" ];
+  keys = [
+    { section = "Cage"; key = "Preset"; shape = "scalar"; files = both; }
+    { section = "Cage"; key = "Command"; shape = "scalar"; files = both; }
+    { section = "Cage"; key = "Packages"; shape = "each"; files = both; }
+    { section = "Cage"; key = "Nixpkgs"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Cage"; key = "Name"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Limits"; key = "CPUs"; shape = "scalar"; files = both; }
+    { section = "Limits"; key = "Memory"; shape = "scalar"; files = both; }
+    { section = "Limits"; key = "Swap"; shape = "scalar"; files = both; }
+    { section = "Limits"; key = "Tasks"; shape = "scalar"; files = both; }
+    { section = "Network"; key = "Mode"; shape = "scalar"; files = both; }
+    { section = "Network"; key = "Allow"; shape = "each"; files = both; }
+    { section = "Display"; key = "X11"; shape = "scalar"; files = both; }
+    { section = "Display"; key = "Wayland"; shape = "scalar"; files = both; }
+    { section = "Display"; key = "GPU"; shape = "scalar"; files = both; }
+    { section = "Display"; key = "X11Trusted"; shape = "scalar"; files = both; }
+    { section = "Files"; key = "Bind"; shape = "each"; files = both; }
+    { section = "Files"; key = "BindReadOnly"; shape = "each"; files = both; }
+    { section = "Files"; key = "ProtectGit"; shape = "scalar"; files = both; }
+    { section = "State"; key = "Directory"; shape = "each"; files = both; }
+    { section = "State"; key = "File"; shape = "each"; files = both; }
+    { section = "State"; key = "Persist"; shape = "scalar"; files = both; }
+    { section = "Environment"; key = "Pass"; shape = "each"; files = both; }
+    { section = "Environment"; key = "Set"; shape = "sets"; files = both; }
+    { section = "Environment"; key = "File"; shape = "scalar"; files = [ "cage" ]; }
+    { section = "Forward"; key = "SSHAgent"; shape = "scalar"; files = [ ]; }
+    { section = "Forward"; key = "GitConfig"; shape = "scalar"; files = [ ]; }
+    { section = "Policy"; key = "AllowUsers"; shape = "joined"; files = [ "admin" ]; }
+    { section = "Policy"; key = "MaxCPUs"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "MaxMemory"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "MaxSwap"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "MaxTasks"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowNetwork"; shape = "joined"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowDisplay"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowGPU"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowX11Trusted"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowBinds"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowEgress"; shape = "joined"; files = [ "admin" ]; }
+    # written by the module itself, from cages.<name>.{project,user} and the closure
+    { section = "Cage"; key = "Project"; shape = "scalar"; files = [ ]; }
+    { section = "Cage"; key = "User"; shape = "scalar"; files = [ ]; }
+    { section = "Cage"; key = "Toplevel"; shape = "scalar"; files = [ ]; }
+  ];
+  sections = unique (map (k: k.section) keys);
+  keyInfo = section: key: let m = filter (k: k.section == section && k.key == key) keys; in if m == [ ] then null else head m;
+
+  # ---- lines -------------------------------------------------------------
   scalar = file: section: key: v:
     optional (v != null) (lineOf file section key (scalarText file section key v));
   # Accumulating list: one line per element.
   each = file: section: key: l:
-    map (w: lineOf file section key (wordOf file section key w)) l;
+    map (w: lineOf file section key (wordOf file section key (if isString w then w else scalarText file section key w))) l;
   # Replacing list (AllowUsers=, AllowNetwork=): one line holding all.
   joined = file: section: key: l:
-    optional (l != null) (if l == [ ] then "${key}="
-      else lineOf file section key (concatStringsSep " " (map (wordOf file section key) l)));
+    optional (l != [ ]) (lineOf file section key (concatStringsSep " " (map (wordOf file section key) l)));
   # Set=NAME=VALUE, one line per variable, in name order.
   sets = file: section: attrs:
     map (n:
       let v = attrs.${n}; in
-      if !isString v then fail "${file}: [${section}] Set=${n}: the value must be a string"
+      if v == null then [ ]
+      else if !isString v then fail "${file}: [${section}] Set=${n}: the value must be a string"
       else if hasNewline v then fail "${file}: [${section}] Set=${n}=${toJSON v}: the value contains a newline; configuration values are single lines"
       else if hasControl v then fail "${file}: [${section}] Set=${n}=${toJSON v}: the value contains a control character"
       else lineOf file section "Set" "${wordOf file section "Set" n}=${v}")
       (attrNames attrs);
-  # Binds are written as they are (SOURCE[:DESTINATION]), one per line.
-  binds = file: section: key: l: map (b: lineOf file section key b) l;
 
-  section = name: lines: if lines == [ ] then [ ] else [ "[${name}]" ] ++ lines;
+  # The lines of one known key; values may be null or lists (as the option
+  # types allow them), a scalar given to a list key is one element.
+  keyLines = file: k: v:
+    if v == null || v == [ ] || v == { } then [ ]
+    else if k.shape == "sets" then
+      (if isAttrs v then filter isString (concatLists (map (x: if isList x then x else [ x ]) (sets file k.section v)))
+       else fail "${file}: [${k.section}] Set: expected an attribute set NAME = \"VALUE\"")
+    else if k.shape == "each" then each file k.section k.key (if isList v then v else [ v ])
+    else if k.shape == "joined" then joined file k.section k.key (if isList v then v else [ v ])
+    else if isList v then fail "${file}: [${k.section}] ${k.key}: expected one value, not a list"
+    else scalar file k.section k.key v;
 
-  text = header: sections:
-    let ls = header ++ concatLists sections; in
+  sectionBlock = name: lines: if lines == [ ] then [ ] else [ "[${name}]" ] ++ lines;
+
+  text = header: blocks:
+    let ls = header ++ concatLists blocks; in
     # comments are lines too: the parser's limit applies to every line
     concatStringsSep "\n" (map (l:
       if hasNewline l || stringLength l > maxLine then fail "internal: line ${toJSON l} cannot be written" else l) ls) + "\n";
@@ -148,55 +213,21 @@ let
 
   get = s: sec: key: def: let v = (s.${sec} or { }).${key} or def; in if v == null then def else v;
 
+  # Every known key `fileKind` may hold, in table order; `first` gives lines
+  # put at the top of a section (a declared cage's Project=, User=, ...).
+  body = file: fileKind: settings: first:
+    map (sec: sectionBlock sec (
+      (first.${sec} or [ ])
+      ++ concatLists (map (k: keyLines file k ((settings.${sec} or { }).${k.key} or null))
+        (filter (k: k.section == sec && elem fileKind k.files) keys))))
+      sections;
+
   # ---- the administrator's file -------------------------------------------
   admin = settings:
-    let
-      f = "nspawn-cage.conf";
-      g = get settings;
-    in
     text [
       "# /etc/nspawn-cage/nspawn-cage.conf, generated from services.nspawn-cage.settings."
       "# See nspawn-cage.conf(5). Do not edit: changes are lost at the next rebuild."
-    ] [
-      (section "Cage" (
-        scalar f "Cage" "Preset" (g "Cage" "Preset" null)
-        ++ scalar f "Cage" "Command" (g "Cage" "Command" null)
-        ++ each f "Cage" "Packages" (g "Cage" "Packages" [ ])
-        ++ scalar f "Cage" "Nixpkgs" (g "Cage" "Nixpkgs" null)
-        ++ scalar f "Cage" "Name" (g "Cage" "Name" null)))
-      (section "Limits" (limitLines f (settings.Limits or { })))
-      (section "Network" (scalar f "Network" "Mode" (g "Network" "Mode" null)))
-      (section "Display" (displayLines f (settings.Display or { })))
-      (section "Files" (
-        binds f "Files" "Bind" (g "Files" "Bind" [ ])
-        ++ binds f "Files" "BindReadOnly" (g "Files" "BindReadOnly" [ ])))
-      (section "Environment" (
-        each f "Environment" "Pass" (g "Environment" "Pass" [ ])
-        ++ sets f "Environment" (g "Environment" "Set" { })))
-      (section "Policy" (
-        (let u = g "Policy" "AllowUsers" [ ]; in if u == [ ] then [ ] else joined f "Policy" "AllowUsers" u)
-        ++ scalar f "Policy" "MaxCPUs" (g "Policy" "MaxCPUs" null)
-        ++ scalar f "Policy" "MaxMemory" (g "Policy" "MaxMemory" null)
-        ++ scalar f "Policy" "MaxSwap" (g "Policy" "MaxSwap" null)
-        ++ scalar f "Policy" "MaxTasks" (g "Policy" "MaxTasks" null)
-        ++ joined f "Policy" "AllowNetwork" (g "Policy" "AllowNetwork" null)
-        ++ scalar f "Policy" "AllowDisplay" (g "Policy" "AllowDisplay" null)
-        ++ scalar f "Policy" "AllowGPU" (g "Policy" "AllowGPU" null)
-        ++ scalar f "Policy" "AllowX11Trusted" (g "Policy" "AllowX11Trusted" null)
-        ++ scalar f "Policy" "AllowBinds" (g "Policy" "AllowBinds" null)))
-    ];
-
-  limitLines = f: l:
-    scalar f "Limits" "CPUs" (l.CPUs or null)
-    ++ scalar f "Limits" "Memory" (l.Memory or null)
-    ++ scalar f "Limits" "Swap" (l.Swap or null)
-    ++ scalar f "Limits" "Tasks" (l.Tasks or null);
-
-  displayLines = f: d:
-    scalar f "Display" "X11" (d.X11 or null)
-    ++ scalar f "Display" "Wayland" (d.Wayland or null)
-    ++ scalar f "Display" "GPU" (d.GPU or null)
-    ++ scalar f "Display" "X11Trusted" (d.X11Trusted or null);
+    ] (body "nspawn-cage.conf" "admin" settings { });
 
   # ---- a declared cage's file -----------------------------------------------
   # /etc/nspawn-cage/cages/NAME.conf: read by `nspawn-cage start NAME` as an
@@ -205,35 +236,19 @@ let
   # evaluation at boot).  Package attribute names are written as Packages=
   # (for `nspawn-cage config`; the closure is Toplevel=), derivations as
   # comments.  Never a [Policy] section.
-  cage = { name, toplevel, cage }:
-    let
-      f = "cages/${name}.conf";
-      c = cage;
-      pkgs = c.packages or [ ];
-      env = c.environment or { };
-    in
+  cage = { name, toplevel, project, user, settings ? { }, derivations ? [ ] }:
+    let f = "cages/${name}.conf"; in
     text [
       "# /etc/nspawn-cage/cages/${name}.conf, generated from services.nspawn-cage.cages.${name}."
       "# Read by 'nspawn-cage start ${name}' (nspawn-cage@${name}.service) after nspawn-cage.conf."
       "# Do not edit: changes are lost at the next rebuild."
-    ] [
-      (section "Cage" (
-        [ (lineOf f "Cage" "Project" c.project)
-          (lineOf f "Cage" "User" c.user)
-          (lineOf f "Cage" "Toplevel" "${toplevel}") ]
-        ++ scalar f "Cage" "Preset" (c.preset or null)
-        ++ each f "Cage" "Packages" (filter isString pkgs)
-        ++ map (d: comment "Package ${d.name} (a derivation; in Toplevel=)") (filter isDerivation pkgs)))
-      (section "Limits" (limitLines f (c.limits or { })))
-      (section "Network" (scalar f "Network" "Mode" (c.network or null)))
-      (section "Display" (displayLines f (c.display or { })))
-      (section "Files" (
-        binds f "Files" "Bind" (c.binds or [ ])
-        ++ binds f "Files" "BindReadOnly" (c.bindsReadOnly or [ ])))
-      (section "Environment" (
-        each f "Environment" "Pass" (env.Pass or [ ])
-        ++ sets f "Environment" (env.Set or { })))
-    ];
+    ] (body f "cage" settings {
+      Cage = [
+        (lineOf f "Cage" "Project" project)
+        (lineOf f "Cage" "User" user)
+        (lineOf f "Cage" "Toplevel" "${toplevel}")
+      ] ++ map (d: comment "Package ${d.name} (a derivation; in Toplevel=)") derivations;
+    });
 
   # ---- presets ----------------------------------------------------------------
   # The Packages= of a preset file (templates/presets/NAME.conf): accumulated,
@@ -311,7 +326,28 @@ let
         else true);
   modes = [ "off" "private" "host" ];
 
-  # Checks of the keys every layer may set; `where` names the option.
+  # Keys the file may not hold: unknown to nspawn-cage.conf(5), or not for
+  # this file (the C parser would refuse it at every start).
+  checkKeys = where: fileKind: settings:
+    concatLists (map (sec:
+      let v = settings.${sec}; in
+      if !(elem sec sections) then [ "${where}.${sec}: nspawn-cage.conf(5) has no section [${sec}] (known: ${concatStringsSep " " sections})" ]
+      else if !isAttrs v then [ "${where}.${sec}: expected an attribute set of keys" ]
+      else concatLists (map (key:
+        let k = keyInfo sec key; val = v.${key}; in
+        if val == null || val == [ ] || val == { } then [ ]
+        else if k == null then [ "${where}.${sec}.${key}: [${sec}] has no key ${key} in nspawn-cage.conf(5) (known: ${concatStringsSep " " (map (x: x.key) (filter (x: x.section == sec && x.files != [ ]) keys))})" ]
+        else if elem fileKind k.files then [ ]
+        else if k.files == [ ] && sec == "Cage" then [ "${where}.${sec}.${key}: written by the module from cages.<name>.${if key == "Toplevel" then "packages (the closure)" else toLower key}; set that instead" ]
+        else if k.files == [ ] then [ "${where}.${sec}.${key}: only the user's own configuration (~/.config/nspawn-cage/config) may set it (nspawn-cage.conf(5))" ]
+        else if fileKind == "cage" && sec == "Policy" then [ "${where}.Policy.${key}: [Policy] bounds every cage; set it in services.nspawn-cage.settings.Policy" ]
+        else if fileKind == "cage" then [ "${where}.${sec}.${key}: only the administrator's file may set it; set services.nspawn-cage.settings.${sec}.${key}" ]
+        else [ "${where}.${sec}.${key}: only a declared cage's file may set it; set services.nspawn-cage.cages.<name>.settings.${sec}.${key}" ])
+        (attrNames v)))
+      (attrNames settings));
+  toLower = s: replaceStrings [ "P" "U" ] [ "p" "u" ] s;
+
+  # Checks of the keys every layer may set; `w` names the settings option.
   checkLimits = where: l:
     let
       cpus = l.CPUs or null; mem = l.Memory or null; swap = l.Swap or null; tasks = l.Tasks or null;
@@ -344,6 +380,17 @@ let
       (filter (p: isString p && !isPackageName p) l)
     ++ optional (length l > 512) "${where}: at most 512 packages";
 
+  isEgress = e: isString e && match "[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?:[0-9]{1,5}" e != null
+    && (let port = fromJSON (head (match ".*:0*([0-9]+)" e)); in port >= 1 && port <= 65535);
+  checkEgress = where: l:
+    map (e: "${where}: ${toJSON e} is not HOST:PORT (a DNS name or IPv4 address, a port from 1 to 65535)")
+      (filter (e: !isEgress e) l);
+  isStatePath = p: isString p && p != "" && firstChar p != "/" && !hasControl p && match ".*[:\\\"' \t].*" p == null
+    && all (c: c != "" && c != "." && c != "..") (filter isString (split "/" p));
+  checkState = where: l:
+    map (p: "${where}: ${toJSON p} is not a path relative to the home (no '/' first, no '.', '..', blanks or quotes)")
+      (filter (p: !isStatePath p) l);
+
   # What the [Policy] of `settings` allows, for comparisons.
   policy = settings:
     let p = settings.Policy or { }; in {
@@ -360,21 +407,27 @@ let
       allowGPU = let v = p.AllowGPU or null; in v == null || v;
       allowX11Trusted = let v = p.AllowX11Trusted or null; in v == null || v;
       allowBinds = let v = p.AllowBinds or null; in v == null || v;
-      allowUsers = p.AllowUsers or [ ];
+      allowUsers = let v = p.AllowUsers or null; in if v == null then [ ] else v;
+      allowEgress = let v = p.AllowEgress or null; in if v == null then [ ] else v;
     };
 
-  # Limits, network, display and binds of one layer against the policy.
-  checkAgainstPolicy = where: pol: { limits, network, display, bindsList }:
+  # One layer's values against the policy; `where` names its settings.
+  checkAgainstPolicy = where: pol: settings:
     let
+      g = get settings;
+      limits = settings.Limits or { };
+      display = settings.Display or { };
+      network = g "Network" "Mode" null;
+      bindsList = g "Files" "Bind" [ ] ++ g "Files" "BindReadOnly" [ ];
       over = key: parse: maxKey: v:
         let x = if v == null then "invalid" else parse v; max = pol.${maxKey}; in
         optional (v != null && x != "invalid" && max != "invalid" && !atMost x max)
-          "${where}.${key} = ${toJSON v} is above services.nspawn-cage.settings.Policy.${maxKey} = ${toJSON pol.raw.${maxKey}}; lower it or raise the maximum";
+          "${where}.Limits.${key} = ${toJSON v} is above services.nspawn-cage.settings.Policy.${maxKey} = ${toJSON pol.raw.${maxKey}}; lower it or raise the maximum";
     in
-    over "Limits.CPUs" cpusHundredths "MaxCPUs" (limits.CPUs or null)
-    ++ over "Limits.Memory" sizeBytes "MaxMemory" (limits.Memory or null)
-    ++ over "Limits.Swap" sizeBytes "MaxSwap" (limits.Swap or null)
-    ++ over "Limits.Tasks" tasksCount "MaxTasks" (limits.Tasks or null)
+    over "CPUs" cpusHundredths "MaxCPUs" (limits.CPUs or null)
+    ++ over "Memory" sizeBytes "MaxMemory" (limits.Memory or null)
+    ++ over "Swap" sizeBytes "MaxSwap" (limits.Swap or null)
+    ++ over "Tasks" tasksCount "MaxTasks" (limits.Tasks or null)
     ++ optional (network != null && !elem network pol.allowNetwork)
       "${where}.Network.Mode = \"${network}\" is not allowed by services.nspawn-cage.settings.Policy.AllowNetwork (${if pol.raw.AllowNetwork == null then "default: " else ""}${concatStringsSep " " pol.allowNetwork}); allow it there or choose another mode"
     ++ optional (!pol.allowDisplay && ((display.X11 or null) == true || (display.Wayland or null) == true))
@@ -384,7 +437,28 @@ let
     ++ optional (!pol.allowX11Trusted && (display.X11Trusted or null) == true)
       "${where}: X11Trusted is on, but services.nspawn-cage.settings.Policy.AllowX11Trusted is false"
     ++ optional (!pol.allowBinds && bindsList != [ ])
-      "${where}: binds are configured, but services.nspawn-cage.settings.Policy.AllowBinds is false";
+      "${where}: binds are configured, but services.nspawn-cage.settings.Policy.AllowBinds is false"
+    ++ map (e: "${where}.Network.Allow: ${toJSON e} is not in services.nspawn-cage.settings.Policy.AllowEgress; a cage may only narrow that list")
+      (filter (e: pol.allowEgress != [ ] && !elem e pol.allowEgress) (g "Network" "Allow" [ ]));
+
+  # The checks every layer's settings get.
+  checkLayer = where: fileKind: settings:
+    let g = get settings; in
+    checkKeys where fileKind settings
+    ++ optional (g "Cage" "Preset" null != null && !isPresetName (g "Cage" "Preset" null))
+      "${where}.Cage.Preset = ${toJSON (g "Cage" "Preset" null)}: preset names use lower-case letters, digits and '-'"
+    ++ optional (g "Cage" "Command" null != null && words (g "Cage" "Command" "") == [ ])
+      "${where}.Cage.Command: empty command"
+    ++ checkPackages "${where}.Cage.Packages" (g "Cage" "Packages" [ ])
+    ++ checkLimits "${where}.Limits" (settings.Limits or { })
+    ++ optional (g "Network" "Mode" null != null && !elem (g "Network" "Mode" null) modes)
+      "${where}.Network.Mode = ${toJSON (g "Network" "Mode" null)}: expected off, private or host"
+    ++ checkEgress "${where}.Network.Allow" (g "Network" "Allow" [ ])
+    ++ checkBinds "${where}.Files.Bind" (g "Files" "Bind" [ ])
+    ++ checkBinds "${where}.Files.BindReadOnly" (g "Files" "BindReadOnly" [ ])
+    ++ checkState "${where}.State.Directory" (g "State" "Directory" [ ])
+    ++ checkState "${where}.State.File" (g "State" "File" [ ])
+    ++ checkEnvironment "${where}.Environment" (g "Environment" "Pass" [ ]) (g "Environment" "Set" { });
 
   checkSettings = settings:
     let
@@ -395,24 +469,16 @@ let
       allowNet = g "Policy" "AllowNetwork" null;
       mode = g "Network" "Mode" null;
     in
-    optional (g "Cage" "Preset" null != null && !isPresetName (g "Cage" "Preset" null))
-      "${w}.Cage.Preset = ${toJSON (g "Cage" "Preset" null)}: preset names use lower-case letters, digits and '-'"
-    ++ optional (g "Cage" "Command" null != null && words (g "Cage" "Command" "") == [ ])
-      "${w}.Cage.Command: empty command"
-    ++ checkPackages "${w}.Cage.Packages" (g "Cage" "Packages" [ ])
+    checkLayer w "admin" settings
     ++ optional (g "Cage" "Nixpkgs" null != null && !isNixpkgs (g "Cage" "Nixpkgs" null))
       "${w}.Cage.Nixpkgs = ${toJSON (g "Cage" "Nixpkgs" null)}: expected an absolute path, <channel> or a flake reference"
     ++ optional (g "Cage" "Name" null != null && !isMachineName (g "Cage" "Name" null))
       "${w}.Cage.Name = ${toJSON (g "Cage" "Name" null)}: not a valid machine name (1-64 letters, digits, '-', '_', '.')"
-    ++ checkLimits "${w}.Limits" (settings.Limits or { })
     ++ checkLimits "${w}.Policy" {
       CPUs = p.MaxCPUs or null; Memory = null; Swap = p.MaxSwap or null; Tasks = p.MaxTasks or null;
     }
     ++ optional ((p.MaxMemory or null) != null && sizeBytes p.MaxMemory == "invalid")
       "${w}.Policy.MaxMemory = ${toJSON p.MaxMemory}: expected a size such as \"16G\", or \"infinity\""
-    ++ checkBinds "${w}.Files.Bind" (g "Files" "Bind" [ ])
-    ++ checkBinds "${w}.Files.BindReadOnly" (g "Files" "BindReadOnly" [ ])
-    ++ checkEnvironment "${w}.Environment" (g "Environment" "Pass" [ ]) (g "Environment" "Set" { })
     ++ map (u: "${w}.Policy.AllowUsers: ${toJSON u} is not a user name (or \"*\")")
       (filter (u: u != "*" && !isUserName u) (g "Policy" "AllowUsers" [ ]))
     ++ map (m: "${w}.Policy.AllowNetwork: ${toJSON m} is not a network mode (off, private, host)")
@@ -421,50 +487,41 @@ let
       "${w}.Policy.AllowNetwork = [ ] allows no network mode at all, not even \"off\"; leave it null or list the modes"
     ++ optional (allowNet != null && allowNet != [ ] && mode == null && !elem "off" allowNet)
       "${w}.Policy.AllowNetwork does not include the default Network.Mode \"off\"; add \"off\" or set ${w}.Network.Mode to an allowed mode"
-    ++ checkAgainstPolicy w pol {
-      limits = settings.Limits or { };
-      network = mode;
-      display = settings.Display or { };
-      bindsList = g "Files" "Bind" [ ] ++ g "Files" "BindReadOnly" [ ];
-    };
+    ++ checkEgress "${w}.Policy.AllowEgress" (g "Policy" "AllowEgress" [ ])
+    ++ checkAgainstPolicy w pol settings;
 
-  checkCage = { name, cage, settings ? { } }:
+  # A declared cage: `settings` its own (cages.<name>.settings, which the
+  # typed options fill), `admin` the administrator's.
+  checkCage = { name, project, user, settings ? { }, admin ? { } }:
     let
       w = "services.nspawn-cage.cages.${name}";
-      c = cage;
-      pol = policy settings;
-      env = c.environment or { };
-      bindsList = (c.binds or [ ]) ++ (c.bindsReadOnly or [ ]);
+      pol = policy admin;
+      ga = get admin;
+      gc = get settings;
+      mode = gc "Network" "Mode" (ga "Network" "Mode" "off");
+      allow = ga "Network" "Allow" [ ] ++ gc "Network" "Allow" [ ];
     in
     optional (!isMachineName name)
       "${w}: '${name}' is not a valid cage name (1-64 letters, digits, '-', '_', '.'; not starting or ending with '.' or '-')"
-    ++ optional (!isSafePath (c.project or null) || c.project == "/")
-      "${w}.project = ${toJSON (c.project or null)}: expected an absolute, normalised directory path (no '.', '..', '//', trailing '/', ':', quotes)"
-    ++ optional (!isUserName (c.user or null))
-      "${w}.user = ${toJSON (c.user or null)}: not a valid user name"
-    ++ optional ((c.user or null) == "root")
+    ++ optional (!isSafePath project || project == "/")
+      "${w}.project = ${toJSON project}: expected an absolute, normalised directory path (no '.', '..', '//', trailing '/', ':', quotes)"
+    ++ optional (!isUserName user)
+      "${w}.user = ${toJSON user}: not a valid user name"
+    ++ optional (user == "root")
       "${w}.user = \"root\": a cage's user must not be root"
-    ++ optional ((c.preset or null) != null && !isPresetName c.preset)
-      "${w}.preset = ${toJSON c.preset}: preset names use lower-case letters, digits and '-'"
-    ++ checkPackages "${w}.packages" (c.packages or [ ])
-    ++ checkLimits "${w}.limits" (c.limits or { })
-    ++ optional ((c.network or null) != null && !elem c.network modes)
-      "${w}.network = ${toJSON c.network}: expected off, private or host"
-    ++ checkBinds "${w}.binds" (c.binds or [ ])
-    ++ checkBinds "${w}.bindsReadOnly" (c.bindsReadOnly or [ ])
-    ++ checkEnvironment "${w}.environment" (env.Pass or [ ]) (env.Set or { })
-    ++ optional (pol.allowUsers != [ ] && !elem "*" pol.allowUsers && !elem (c.user or null) pol.allowUsers)
-      "${w}.user = ${toJSON (c.user or null)} is not in services.nspawn-cage.settings.Policy.AllowUsers (${concatStringsSep " " pol.allowUsers})"
-    ++ map (m: replaceStrings [ "${w}.Limits." "${w}.Network.Mode" ] [ "${w}.limits." "${w}.network" ] m)
-      (checkAgainstPolicy w pol {
-        limits = c.limits or { };
-        network = c.network or null;
-        display = c.display or { };
-        inherit bindsList;
-      });
+    ++ optional (pol.allowUsers != [ ] && !elem "*" pol.allowUsers && !elem user pol.allowUsers)
+      "${w}.user = ${toJSON user} is not in services.nspawn-cage.settings.Policy.AllowUsers (${concatStringsSep " " pol.allowUsers})"
+    ++ checkLayer "${w}.settings" "cage" settings
+    ++ optional (gc "Environment" "File" null != null && (!isSafePath (gc "Environment" "File" null) || match "/nix/store/.*" (gc "Environment" "File" null) != null))
+      "${w}.settings.Environment.File = ${toJSON (gc "Environment" "File" null)}: expected an absolute path outside the Nix store (a secret, read as root when the cage starts)"
+    ++ optional (allow != [ ] && mode != "private")
+      "${w}: Network.Allow (an egress allowlist) needs Network.Mode = \"private\"; the cage's mode is \"${mode}\""
+    ++ optional (pol.allowEgress != [ ] && mode == "host")
+      "${w}: Network.Mode = \"host\" cannot be limited to services.nspawn-cage.settings.Policy.AllowEgress; choose \"private\""
+    ++ checkAgainstPolicy "${w}.settings" pol settings;
 in
 {
-  inherit admin cage presetPackages checkSettings checkCage;
+  inherit admin cage presetPackages checkSettings checkCage keys;
   # exposed for the module and the tests
   inherit sizeBytes cpusHundredths cpusText isMachineName isSafePath isStorePath isUserName
     isPackageName isEnvName unique isDerivation maxLine;

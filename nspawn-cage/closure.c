@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "closure.h"
+#include "tools.h"
 #include "spec.h"
 
 int closure_read_list(int fd, char **ret_data, size_t *ret_size) {
@@ -56,25 +57,9 @@ int closure_parse_list(const char *data, size_t size, char ***ret_paths, unsigne
         return 0;
 }
 
-/* Where Nix's tools live on NixOS, in a Nix profile or a distribution. */
-#define NIX_TOOLS_PATH "/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin"
-
-static char *find_program(const char *name) {
-        const char *p = NIX_TOOLS_PATH;
-        while (*p) {
-                size_t n = strcspn(p, ":");
-                char *exe = strdup_printf("%.*s/%s", (int) n, p, name);
-                if (!exe || access(exe, X_OK) == 0)
-                        return exe;
-                free(exe);
-                p += n + (p[n] == ':');
-        }
-        return NULL;
-}
-
 /* Run argv with a clean environment; capture stdout, let stderr through
  * (Nix's progress and errors are for the user). */
-static int run_capture(char *const *argv, char **ret_out, int *ret_status) {
+static int run_capture(Tool tool, char *const *argv, char **ret_out, int *ret_status) {
         pid_t parent = getpid();
         int pipefd[2];
         pid_t pid;
@@ -82,7 +67,7 @@ static int run_capture(char *const *argv, char **ret_out, int *ret_status) {
         if (r < 0)
                 return r;
         if (pid == 0) {
-                char *envp[] = { "PATH=" NIX_TOOLS_PATH, "HOME=/root", NULL, NULL };
+                char *envp[] = { "PATH=" TOOLS_NIX_SEARCH_PATH, "HOME=/root", NULL, NULL };
                 /* Running as root: let Nix use the daemon when it is there. */
                 if (access("/nix/var/nix/daemon-socket/socket", F_OK) == 0)
                         envp[2] = "NIX_REMOTE=daemon";
@@ -96,10 +81,14 @@ static int run_capture(char *const *argv, char **ret_out, int *ret_status) {
                 int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 if (devnull >= 0)
                         (void) dup2(devnull, STDIN_FILENO);
-                _cleanup_free_ char *exe = find_program(argv[0]);
-                if (exe)
+                _cleanup_free_ char *exe = NULL;
+                if (tool_find(tool, &exe) >= 0)
                         execve(exe, argv, envp);
-                fprintf(stderr, "nspawn-cage: %s not found in %s; install Nix\n", argv[0], NIX_TOOLS_PATH);
+                if (tool_configured_path(tool)[0])
+                        fprintf(stderr, "nspawn-cage: cannot run %s (nspawn-cage was built with --with-%s=%s); install Nix\n",
+                                tool_configured_path(tool), argv[0], tool_configured_path(tool));
+                else
+                        fprintf(stderr, "nspawn-cage: %s not found in %s; install Nix\n", argv[0], TOOLS_NIX_SEARCH_PATH);
                 _exit(127);
         }
         close(pipefd[1]);
@@ -121,7 +110,7 @@ static int run_capture(char *const *argv, char **ret_out, int *ret_status) {
 int closure_query(const char *path, char ***ret_paths) {
         char *argv[20] = { "nix-store", "--query", "--requisites", "--", (char *) path, NULL };
         _cleanup_free_ char *out = NULL;
-        int status, r = run_capture(argv, &out, &status);
+        int status, r = run_capture(TOOL_NIX_STORE, argv, &out, &status);
         if (r < 0)
                 return r;
         if (status != 0)
@@ -170,7 +159,7 @@ int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_p
         argv[n] = NULL;
         _cleanup_free_ char *out = NULL;
         int status;
-        if ((r = run_capture(argv, &out, &status)) < 0)
+        if ((r = run_capture(TOOL_NIX_BUILD, argv, &out, &status)) < 0)
                 return r;
         if (status != 0) {
                 *ret_error = strdup_printf("nix-build exited with status %d (its messages are above)", status);
@@ -204,7 +193,7 @@ int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_p
 int closure_add_root(const char *path, const char *link) {
         char *argv[20] = { "nix-store", "--realise", "--add-root", (char *) link, "--indirect", "--", (char *) path, NULL };
         _cleanup_free_ char *out = NULL;
-        int status, r = run_capture(argv, &out, &status);
+        int status, r = run_capture(TOOL_NIX_STORE, argv, &out, &status);
         if (r < 0)
                 return r;
         return status == 0 ? 0 : -EIO;

@@ -22,6 +22,7 @@
 #include "display.h"
 #include "idmap.h"
 #include "stage.h"
+#include "tools.h"
 
 #define XAUTH_FILE_MAX (1024 * 1024)
 #define XAUTH_TIMEOUT_MSEC 15000
@@ -297,8 +298,12 @@ _Noreturn static void generate_child(const HostUser *u, int xauth_fd, unsigned n
                 (void) fcntl(xauth_fd, F_SETFD, fl & ~FD_CLOEXEC);
                 char *argv[] = { "xauth", "-q", "-f", file, "generate", dname, ".", "untrusted", "timeout", "0", NULL };
                 char *envp[] = { disp, xa, home, "PATH=/usr/bin:/bin", "LANG=C", NULL };
-                execve(XAUTH_PATH, argv, envp);
-                dprintf(2, "cannot run %s: %s\n", XAUTH_PATH, strerror(errno));
+                _cleanup_free_ char *exe = NULL;
+                int r = tool_find(TOOL_XAUTH, &exe);
+                if (r >= 0)
+                        execve(exe, argv, envp), r = -errno;
+                dprintf(2, "cannot run %s (nspawn-cage was built with --with-xauth=%s): %s\n", tool_configured_path(TOOL_XAUTH),
+                        tool_configured_path(TOOL_XAUTH), strerror(-r));
                 _exit(127);
         }
         int status = 0;
@@ -330,7 +335,7 @@ _Noreturn static void generate_child(const HostUser *u, int xauth_fd, unsigned n
 /* Ask the X server, as the user and with the user's cookie, for a new
  * untrusted authorization (X SECURITY extension): clients using it cannot
  * read other clients' windows or input. */
-static int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret, size_t *ret_size, char **ret_error) {
+int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret, size_t *ret_size, char **ret_error) {
         int p[2];
         pid_t pid;
         int rf = fork_with_pipe(p, &pid);

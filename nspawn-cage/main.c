@@ -36,6 +36,7 @@
 #include "settings.h"
 #include "spec.h"
 #include "state.h"
+#include "tools.h"
 #include "user.h"
 #include "util.h"
 
@@ -142,11 +143,18 @@ static int load_file(Config *c, Layer layer, int dirfd, const char *name, const 
         return 0;
 }
 
-/* The declared cage's user and project, read from its file first. */
-static int declared_identity(const char *path, HostUser *ret_user, char **ret_project) {
+static int load_admin_layer(Config *c, const char *dir);
+
+/* The declared cage's user and project, read from its file first. The file
+ * is read after the administrator's layer, as cage_load reads it, so that
+ * its values are checked against the administrator's [Policy] (not the
+ * built-in one: AllowNetwork=host, raised maxima). */
+static int declared_identity(const char *admin_dir, const char *path, HostUser *ret_user, char **ret_project) {
         _cleanup_(config_freep) Config *c = NULL;
         if (config_new(&c) < 0)
                 return log_error("out of memory");
+        if (load_admin_layer(c, admin_dir) < 0)
+                return -1;
         if (load_file(c, _LAYER_INVALID, AT_FDCWD, path, path, true, 0, false) < 0)
                 return -1;
         const Setting *u = &c->settings[SETTING_USER], *p = &c->settings[SETTING_PROJECT];
@@ -252,7 +260,7 @@ static int cage_load(Cage *cage, const Args *a) {
         _cleanup_free_ char *declared_project = NULL;
         Args declared_args;
         if (a->declared) {
-                if (declared_identity(a->declared, &cage->user, &declared_project) < 0)
+                if (declared_identity(a->admin_dir ? a->admin_dir : ADMIN_DIR, a->declared, &cage->user, &declared_project) < 0)
                         return -1;
                 declared_args = *a;
                 declared_args.project = declared_project;
@@ -374,7 +382,7 @@ static int cage_owner_check(const Args *a, const CageRecord *rec) {
         if (!file)
                 return log_error("out of memory");
         bool declared = is_declared(file);
-        bool known = declared && declared_identity(file, &duser, &dproject) >= 0;
+        bool known = declared && declared_identity(a->admin_dir ? a->admin_dir : ADMIN_DIR, file, &duser, &dproject) >= 0;
         if (declared && (!rec->declared || !known || duser.uid != rec->uid)) {
                 if (streq(a->verb, "shell"))
                         return log_error("cage %s is %s's %s cage (uid %u, project %s), not the one declared in %s%s%s; not entering it: "
@@ -1339,7 +1347,7 @@ static int cage_start_locked(Host *h, Cage *cage, const Args *a, const Display *
         }
 
         _cleanup_free_ char *rootfs = strdup_printf("%s/cages/%s/rootfs", STATE_DIR, s->name);
-        CageUnit cu = { .spec = s, .unit = unit, .nspawn = NSPAWN_PATH, .rootfs = rootfs, .unified_cgroup = true,
+        CageUnit cu = { .spec = s, .unit = unit, .nspawn = tool_configured_path(TOOL_NSPAWN), .rootfs = rootfs, .unified_cgroup = true,
                         .uid_lock_fd = uid_lock_fd };
         if (!rootfs)
                 return log_error("out of memory");

@@ -1,7 +1,7 @@
 /* network.c: Mode=private, host side: a /30 lease per cage, the veth pair
  * and addresses (ip(8), the cage's side run inside its network namespace),
- * NAT and filtering (one nft(8) table per cage). Tools are run by absolute
- * path with argv, never through a shell. */
+ * NAT and filtering (one nft(8) table per cage). Tools are run through
+ * tools.h: by the absolute path configure fixed, with argv, never a shell. */
 #include "autoconfig.h"
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "network.h"
+#include "tools.h"
 #include "util.h"
 
 void network_allow_free_many(NetworkAllow *a, size_t n) {
@@ -252,85 +253,6 @@ int network_allow_hosts(const NetworkAllow *allow, size_t n_allow, char **ret) {
         return strbuf_steal(&b, ret);
 }
 
-static const char *find_tool(const char *name) {
-        static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin", "/run/current-system/sw/bin" };
-        static char buf[256];
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                snprintf(buf, sizeof buf, "%s/%s", dirs[i], name);
-                if (access(buf, X_OK) == 0)
-                        return buf;
-        }
-        return NULL;
-}
-
-/* Run tool with args (argv[0] excluded, NULL-terminated), in the network
- * namespace netns_fd (-1: ours), input on stdin (NULL: /dev/null). Its
- * stderr is returned in *ret_error when it fails (if ret_error). */
-static int run_tool(const char *tool, const char *const *args, int netns_fd, const char *input, char **ret_error) {
-        const char *path = find_tool(tool);
-        if (!path) {
-                if (ret_error)
-                        *ret_error = strdup_printf("%s(8) is not installed (looked in /usr/sbin, /sbin, /usr/bin, /bin): install %s",
-                                                   tool, streq(tool, "nft") ? "nftables" : "iproute2");
-                return -ENOENT;
-        }
-        _cleanup_free_ char *exe = strdup(path);
-        const char *argv[16] = { tool };
-        size_t n = 1;
-        for (; args[n - 1] && n < ELEMENTSOF(argv) - 1; n++)
-                argv[n] = args[n - 1];
-        argv[n] = NULL;
-        _cleanup_close_ int in = -1;
-        if (input) {
-                in = memfd_create("nspawn-cage-input", MFD_CLOEXEC);
-                if (in < 0 || write(in, input, strlen(input)) != (ssize_t) strlen(input) || lseek(in, 0, SEEK_SET) < 0)
-                        return -errno ?: -EIO;
-        }
-        int pipefd[2];
-        pid_t pid;
-        if (!exe)
-                return -ENOMEM;
-        int rf = fork_with_pipe(pipefd, &pid);
-        if (rf < 0)
-                return rf;
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0)
-                        _exit(126);
-                if (dup2(in >= 0 ? in : null, 0) < 0 || dup2(null, 1) < 0 || dup2(pipefd[1], 2) < 0)
-                        _exit(126);
-                char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
-                execve(exe, (char *const *) argv, envp);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        char err[1024];
-        size_t len = 0;
-        ssize_t k;
-        while ((k = read(pipefd[0], err + len, sizeof err - 1 - len)) > 0 || (k < 0 && errno == EINTR))
-                len += k > 0 ? (size_t) k : 0;
-        close(pipefd[0]);
-        err[len] = 0;
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                return 0;
-        if (ret_error) {
-                while (len > 0 && isspace((unsigned char) err[len - 1]))
-                        err[--len] = 0;
-                _cleanup_free_ char *cmd = NULL;
-                StrBuf b = {};
-                for (size_t i = 0; argv[i]; i++)
-                        strbuf_appendf(&b, "%s%s", i ? " " : "", argv[i]);
-                (void) strbuf_steal(&b, &cmd);
-                *ret_error = strdup_printf("'%s'%s failed: %s", strempty(cmd), netns_fd >= 0 ? " (in the cage)" : "",
-                                           len ? err : WIFEXITED(status) && WEXITSTATUS(status) == 126 ? "cannot enter the cage's network namespace" : "no message");
-        }
-        return -EIO;
-}
-
 static int write_sysctl(const char *path, const char *value) {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0 || write(fd, value, strlen(value)) < 0)
@@ -368,19 +290,19 @@ int network_setup(const char *name, const NetworkLease *l, uid_t owner, const Ne
         const char *cage_route[] = { "route", "add", "default", "via", l->host_addr, "dev", NETWORK_CAGE_IFNAME, NULL };
         const char *nft_old[] = { "delete", "table", "inet", table, NULL };
         const char *nft_load[] = { "-f", "/dev/stdin", NULL };
-        if ((r = run_tool("ip", add, -1, NULL, ret_error)) < 0 || (r = run_tool("ip", host_addr, -1, NULL, ret_error)) < 0)
+        if ((r = tool_run(TOOL_IP, add, -1, NULL, ret_error)) < 0 || (r = tool_run(TOOL_IP, host_addr, -1, NULL, ret_error)) < 0)
                 return r;
         /* The cage must not reach the host's 127.0.0.0/8 by routing there. */
         if ((r = write_sysctl(localnet, "0")) < 0) {
                 *ret_error = strdup_printf("%s: %s", localnet, strerror(-r));
                 return r;
         }
-        if ((r = run_tool("ip", host_up, -1, NULL, ret_error)) < 0 || (r = run_tool("ip", lo_up, netns, NULL, ret_error)) < 0 ||
-            (r = run_tool("ip", cage_addr, netns, NULL, ret_error)) < 0 || (r = run_tool("ip", cage_up, netns, NULL, ret_error)) < 0 ||
-            (r = run_tool("ip", cage_route, netns, NULL, ret_error)) < 0)
+        if ((r = tool_run(TOOL_IP, host_up, -1, NULL, ret_error)) < 0 || (r = tool_run(TOOL_IP, lo_up, netns, NULL, ret_error)) < 0 ||
+            (r = tool_run(TOOL_IP, cage_addr, netns, NULL, ret_error)) < 0 || (r = tool_run(TOOL_IP, cage_up, netns, NULL, ret_error)) < 0 ||
+            (r = tool_run(TOOL_IP, cage_route, netns, NULL, ret_error)) < 0)
                 return r;
-        (void) run_tool("nft", nft_old, -1, NULL, NULL); /* a stale table of a cage of the same name */
-        if ((r = run_tool("nft", nft_load, -1, ruleset, ret_error)) < 0)
+        (void) tool_run(TOOL_NFT, nft_old, -1, NULL, NULL); /* a stale table of a cage of the same name */
+        if ((r = tool_run(TOOL_NFT, nft_load, -1, ruleset, ret_error)) < 0)
                 return r;
         /* NAT needs forwarding; as systemd-networkd's IPForward= and
          * libvirt do, it is switched on for the whole host and left on. */
@@ -432,7 +354,7 @@ int network_release(const char *lease_dir, const char *name) {
                         _cleanup_free_ char *error = NULL;
                         if (!table)
                                 return closedir(d), -ENOMEM;
-                        r = name_is_plain(name) ? run_tool("nft", del, -1, NULL, &error) : 0;
+                        r = name_is_plain(name) ? tool_run(TOOL_NFT, del, -1, NULL, &error) : 0;
                         /* nft says ENOENT's text when the table is gone already. */
                         if (r < 0 && !(error && strstr(error, "No such file or directory"))) {
                                 ret = r == -ENOENT ? -ENOENT : -EPERM; /* it stays: keep the lease, so gc tries again */
@@ -443,7 +365,7 @@ int network_release(const char *lease_dir, const char *name) {
                 NetworkLease l;
                 network_lease_fill((unsigned) atoi(de->d_name), &l);
                 const char *del[] = { "link", "del", l.ifname, NULL };
-                if (if_nametoindex(l.ifname) > 0 && run_tool("ip", del, -1, NULL, NULL) < 0 && if_nametoindex(l.ifname) > 0) {
+                if (if_nametoindex(l.ifname) > 0 && tool_run(TOOL_IP, del, -1, NULL, NULL) < 0 && if_nametoindex(l.ifname) > 0) {
                         ret = -EBUSY;
                         continue;
                 }

@@ -16,6 +16,8 @@ else
         uid=$(id -u)
         runas=""
 fi
-user=$(getent passwd "$uid" | cut -d: -f1)
-gid=$(getent passwd "$uid" | cut -d: -f4)
-home=$(getent passwd "$uid" | cut -d: -f6)
+# (getent, else /etc/passwd: a Nix build's sandbox has no getent)
+pwent=$(getent passwd "$uid" 2> /dev/null || awk -F: -v u="$uid" '$3 == u { print; exit }' /etc/passwd)
+user=$(echo "$pwent" | cut -d: -f1)
+gid=$(echo "$pwent" | cut -d: -f4)
+home=$(echo "$pwent" | cut -d: -f6)

@@ -1,38 +1,40 @@
-# What tests/nix/run.sh evaluates (nix-instantiate --eval --strict --json -A NAME):
+# What tests/nix/run.sh evaluates (nix-instantiate --eval --strict --json -A NAME),
+# with the real nixpkgs lib (`libPath`) and NixOS's option types (nixos.nix):
 #   render.*    texts of nix/render.nix for sample option values
 #   refuse.*    values the renderer must refuse (the evaluation must fail)
-#   checks.*    assertion messages for impossible combinations
-#   module.*    nix/module.nix evaluated with the mock module system
-#   flake.*     flake.nix's outputs evaluated with a mock nixpkgs
+#   checks.*    assertion messages of nix/render.nix
+#   module.*    nix/module.nix through the real module system
+#   flake.*     flake.nix's outputs with a stub nixpkgs whose lib is the real one
 #   lib.*       nix/lib.nix (presets, mkCage wiring)
-# `project` is the project directory the C parser will check and `user` the
-# user it runs as (run.sh makes the one and passes the other).
-{ project ? "/tmp/nspawn-cage-nix-test/project", user ? "nobody" }:
+# `project` is the project directory the C parser will check, `user` the
+# user it runs as (run.sh makes the one and passes the other); `readme` the
+# NixOS module of README.md's example, cut out verbatim by run.sh.
+{ libPath, project ? "/tmp/nspawn-cage-nix-test/project", user ? "nobody", readme ? null }:
 let
+  lib = import libPath;
   render = import ../../nix/render.nix;
   nclib = import ../../nix/lib.nix;
-  mock = import ./mock-nixpkgs.nix { };
-  mlib = mock.lib;
-  pkgs = mock.legacyPackages.x86_64-linux;
+  nixpkgs = import ./stub-nixpkgs.nix { inherit lib; };
+  pkgs = nixpkgs.legacyPackages.x86_64-linux;
 
   toplevel = "/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-nspawn-cage-demo";
-  # a derivation-shaped value: the renderer only writes its name as a comment
   fakeDrv = { type = "derivation"; name = "ripgrep-14.1.0"; outPath = "/nix/store/2c6kzph7l0dcbfmjap64f0czdafn3b7x-ripgrep-14.1.0"; };
 
-  # Every key of nspawn-cage.conf(5), in the values' canonical form (as
-  # `nspawn-cage config` prints them back).  `user` runs the C parser.
+  # Every key an administrator may set, in the values' canonical form (as
+  # `nspawn-cage config` prints them back).
   fullSettings = {
     Cage = {
       Preset = "shell";
       Command = "bash -l";
-      Packages = [ "git" "ripgrep" "python3Packages.requests" ];
+      Packages = [ "git" "less" ];
       Nixpkgs = "<nixpkgs>";
       Name = "fixed-name";
     };
     Limits = { CPUs = 1.5; Memory = "2G"; Swap = "512M"; Tasks = 2048; };
-    Network.Mode = "private";
-    Display = { X11 = false; Wayland = false; GPU = false; };
-    Files = { Bind = [ "/srv/shared" ]; BindReadOnly = [ "/opt/tools:/opt/tools-ro" ]; };
+    Network = { Mode = "private"; Allow = [ "192.0.2.1:443" "192.0.2.2:8080" ]; };
+    Display = { X11 = false; Wayland = false; GPU = false; X11Trusted = false; };
+    Files = { Bind = [ "/srv/shared" ]; BindReadOnly = [ "/opt/tools:/opt/tools-ro" ]; ProtectGit = true; };
+    State = { Directory = [ ".agent" ]; File = [ ".agent.json" ]; Persist = true; };
     Environment = {
       Pass = [ "TERM" "LANG" "ANTHROPIC_API_KEY" ];
       # blanks after NAME= are kept (only the whole value is stripped)
@@ -44,164 +46,191 @@ let
       MaxMemory = "16G";
       MaxSwap = "1G";
       MaxTasks = 16384;
-      AllowNetwork = [ "off" "private" ];
+      AllowNetwork = [ "off" "private" "host" ];
       AllowDisplay = true;
       AllowGPU = false;
+      AllowX11Trusted = false;
       AllowBinds = true;
+      AllowEgress = [ "192.0.2.1:443" "192.0.2.2:8080" "192.0.2.3:22" ];
     };
   };
 
-  demoCage = {
-    inherit project user;
-    preset = "shell";
-    packages = [ "git" "less" fakeDrv ];
-    limits = { CPUs = 0.5; Memory = "1G"; Tasks = 512; };
-    network = "private";
-    display = { X11 = false; };
-    binds = [ "/srv/data:/mnt/data" ];
-    bindsReadOnly = [ "/opt/ref" ];
-    environment = { Pass = [ "ANTHROPIC_API_KEY" ]; Set = { MODE = "test run"; }; };
+  # The module through the real module system, NixOS's options declared.
+  package = pkgs.stdenv.mkDerivation { pname = "nspawn-cage"; version = "0.1.0"; meta = { }; };
+  evalNixos = modules: lib.evalModules {
+    modules = [ ./nixos.nix { _module.args.pkgs = pkgs // { nspawn-cage = package; }; } ] ++ modules;
   };
-
-  # The module, evaluated with the mock module system and the local package set.
-  evalNixos = modules: (mlib.evalModules {
-    modules = modules;
-    args = { pkgs = pkgs // { nspawn-cage = pkgs.stdenv.mkDerivation { pname = "nspawn-cage"; version = "0.1.0"; }; }; };
-  }).config;
-
-  moduleConfig = evalNixos [
-    ../../nix/module.nix
-    {
-      users.users.${user} = { };
-      services.nspawn-cage = {
-        enable = true;
-        # the admin's Packages= go into declared cages' closures: only
-        # packages tests/pkgs has
-        settings = fullSettings // { Cage = fullSettings.Cage // { Packages = [ "git" "less" ]; }; };
-        cages.demo = {
-          inherit project user;
-          packages = [ "git" pkgs.fake-agent ];
-          limits.Memory = "1G";
-          network = "private";
-          bindsReadOnly = [ "/opt/ref" ];
-          environment.Set.MODE = "declared";
-          environmentFile = "/run/secrets/demo.env";
-          autoStart = true;
-        };
-        cages.second = {
-          inherit project user;
-          limits.CPUs = "0.25";
-        };
-      };
-    }
-  ];
+  withModule = modules: (evalNixos ([ ../../nix/module.nix ] ++ modules)).config;
 
   summary = cfg: {
     assertions = map (a: a.message) (builtins.filter (a: !a.assertion) cfg.assertions);
     warnings = cfg.warnings;
     etc = builtins.mapAttrs (n: v: v.text) cfg.environment.etc;
+    sources = builtins.mapAttrs (n: v: "${v.source}") cfg.environment.etc;
     services = builtins.mapAttrs (n: v: {
-      overrideStrategy = v.overrideStrategy;
-      wantedBy = v.wantedBy;
-      environmentFile = (v.serviceConfig or { }).EnvironmentFile or null;
-      triggers = builtins.length v.restartTriggers;
+      inherit (v) overrideStrategy wantedBy restartIfChanged;
+      environmentFile = v.serviceConfig.EnvironmentFile or null;
+      requiresMountsFor = v.unitConfig.RequiresMountsFor or null;
+      triggers = map toString v.restartTriggers;
     }) cfg.systemd.services;
-    timers = cfg.systemd.timers;
+    targets = builtins.mapAttrs (n: v: v.wantedBy) cfg.systemd.targets;
+    timers = builtins.mapAttrs (n: v: { inherit (v) overrideStrategy wantedBy; }) cfg.systemd.timers;
     tmpfiles = cfg.systemd.tmpfiles.rules;
     systemPackages = map (p: p.name) cfg.environment.systemPackages;
     systemdPackages = map (p: p.name) cfg.systemd.packages;
   };
 
-  # flake.nix's outputs with the mock nixpkgs (self is their fixed point).
+  # Several cages, with every option of a cage between them.
+  fullCages = {
+    demo = {
+      inherit project user;
+      preset = "shell";
+      packages = [ "git" pkgs.fake-agent ];
+      limits = { CPUs = 0.5; Memory = "1G"; Swap = "256M"; Tasks = 512; };
+      network = "private";
+      display = { X11 = false; Wayland = false; GPU = false; X11Trusted = false; };
+      binds = {
+        "/mnt/data" = { hostPath = "/srv/data"; isReadOnly = false; };
+        "/opt/ref" = { };
+      };
+      environment = { Pass = [ "ANTHROPIC_API_KEY" ]; Set = { MODE = "declared run"; }; };
+      environmentFile = "/run/secrets/demo.env";
+      settings = {
+        Cage.Command = "bash -l";
+        Network.Allow = [ "192.0.2.1:443" ];
+        Files.ProtectGit = true;
+        State = { Persist = false; };
+        Environment.File = "/run/secrets/demo-agent.env";
+      };
+      autoStart = true;
+      restartIfChanged = true;
+    };
+    hostnet = { inherit project user; network = "host"; autoStart = true; };
+    offline = { inherit project user; network = "off"; restartIfChanged = false; limits.CPUs = "0.25"; };
+  };
+  # (an egress allowlist for all would refuse the host and off cages)
+  moduleSettings = lib.recursiveUpdate fullSettings { Network.Allow = [ ]; Policy.AllowEgress = [ ]; };
+  full = withModule [ { users.users.${user} = { isNormalUser = true; }; services.nspawn-cage = { enable = true; settings = moduleSettings; cages = fullCages; }; } ];
+
+  # restart semantics: the same system with one change
+  changed = f: summary (withModule [ { users.users.${user} = { isNormalUser = true; }; services.nspawn-cage = f { enable = true; settings = moduleSettings; cages = fullCages; }; } ]);
+
   flake = import ../../flake.nix;
-  self = flake.outputs { inherit self; nixpkgs = mock; } // { outPath = toString ../..; };
+  self = flake.outputs { inherit self nixpkgs; } // { outPath = toString ../..; };
   vm = self.checks.x86_64-linux.vm;
+  viaFlake = modules: (evalNixos ([ self.nixosModules.default ] ++ modules)).config;
+
+  # nixpkgs.config, as NixOS declares it (nixos/modules/misc/nixpkgs.nix), for the README's module
+  nixpkgsConfigOption = {
+    options.nixpkgs.config = lib.mkOption {
+      type = lib.mkOptionType {
+        name = "nixpkgs-config";
+        check = x: lib.isAttrs x || lib.isFunction x;
+        merge = loc: defs: lib.foldr (d: acc: lib.recursiveUpdate acc d.value) { } defs;
+      };
+      default = { };
+      description = "The configuration of the Nix Packages collection.";
+    };
+  };
+  # A declared cage's own settings (cages.<name>.settings, as the typed options fill them)
+  demoSettings = {
+    Cage = { Preset = "shell"; Command = "bash -l"; Packages = [ "git" "less" ]; };
+    Limits = { CPUs = 0.5; Memory = "1G"; Swap = "256M"; Tasks = 512; };
+    Network = { Mode = "private"; Allow = [ "192.0.2.3:22" ]; };
+    Display = { X11 = false; Wayland = false; GPU = false; X11Trusted = false; };
+    Files = { Bind = [ "/srv/data:/mnt/data" ]; BindReadOnly = [ "/opt/ref" ]; ProtectGit = true; };
+    State = { Directory = [ ".demo" ]; File = [ ".demo.json" ]; Persist = false; };
+    Environment = { Pass = [ "ANTHROPIC_API_KEY" ]; Set = { MODE = "test run"; }; File = "/run/secrets/demo.env"; };
+  };
+
 in
 {
+  libVersion = lib.version;
+
   render = {
     minimal = render.admin { };
     full = render.admin fullSettings;
-    cage = render.cage { name = "demo"; inherit toplevel; cage = demoCage; };
-    # a cage with nothing but what is required
-    cageMinimal = render.cage {
-      name = "bare";
-      inherit toplevel;
-      cage = { inherit project user; };
-    };
+    cage = render.cage { name = "demo"; inherit toplevel project user; settings = demoSettings; derivations = [ fakeDrv ]; };
+    cageMinimal = render.cage { name = "bare"; inherit toplevel project user; };
+    checkCage = render.checkCage { name = "demo"; inherit project user; settings = demoSettings; admin = fullSettings; };
+    keys = map (k: { inherit (k) section key files; }) render.keys;
     presetPackages = render.presetPackages "[Cage]\nPackages=a b\nPackages=c\n[Environment]\nPass=X\n";
     presetPackagesReset = render.presetPackages "[Cage]\nPackages=a b\nPackages=\nPackages=c\n";
     floats = map render.cpusText [ 0.5 2.0 1.25 3 "0.75" ];
-    # nothing above may trip the checks
     checkFull = render.checkSettings fullSettings;
-    checkCage = render.checkCage { name = "demo"; cage = demoCage; settings = fullSettings; };
   };
 
   refuse = {
     newlineSet = render.admin { Environment.Set.X = "a\nb"; };
     newlineCommand = render.admin { Cage.Command = "make\nrm -rf /"; };
     newlinePackage = render.admin { Cage.Packages = [ "git\n[Policy]" ]; };
-    newlineProject = render.cage { name = "x"; inherit toplevel; cage = { project = "/home/a\nb"; user = "nobody"; }; };
+    newlineProject = render.cage { name = "x"; inherit toplevel; project = "/home/a\nb"; user = "nobody"; };
     carriageReturn = render.admin { Cage.Command = "make\r"; };
     controlChar = render.admin { Environment.Set.X = builtins.fromJSON "\"a\\u0001b\""; };
     longLine = render.admin { Files.Bind = [ ("/srv/" + builtins.concatStringsSep "/" (builtins.genList (i: "directory${toString i}") 20)) ]; };
     semicolonAfterBlank = render.admin { Cage.Command = "make ;rm"; };
     leadingBlank = render.admin { Cage.Command = " bash"; };
     trailingBlankSet = render.admin { Environment.Set.X = "padded "; };
-    trailingBlank = render.cage { name = "x"; inherit toplevel; cage = { inherit project; user = "nobody "; }; };
+    trailingBlank = render.cage { name = "x"; inherit toplevel project; user = "nobody "; };
     twoWords = render.admin { Environment.Pass = [ "A B" ]; };
     emptyWord = render.admin { Cage.Packages = [ "" ]; };
     tooManyUsers = render.admin { Policy.AllowUsers = builtins.genList (i: "user-with-a-long-name-${toString i}") 10; };
     cpusThreeDecimals = render.admin { Limits.CPUs = 0.333; };
+    listForScalar = render.admin { Limits.Memory = [ "1G" "2G" ]; };
     mkCageNotAPackage = nclib.mkCage { inherit pkgs; name = "bad"; packages = [ 42 ]; };
   };
 
   checks = {
-    # impossible combinations, each must be reported
     settings = render.checkSettings {
       Limits = { Memory = "32G"; CPUs = "infinity"; Tasks = 100000; };
-      Network.Mode = "host";
+      Network = { Mode = "host"; Allow = [ "nohost" "example.com:99999" ]; };
       Display.X11 = true;
       Files.Bind = [ "/srv/x" "relative/path" "/a/../b" ];
-      Environment = { Pass = [ "1BAD" ]; Set = { PATH = "/x"; SYSTEMD_FOO = "y"; }; };
+      State.Directory = [ "/abs" "../up" ];
+      Environment = { Pass = [ "1BAD" ]; Set = { PATH = "/x"; SYSTEMD_FOO = "y"; }; File = "/run/x"; };
+      Forward.SSHAgent = true;
+      Bogus.Key = "x";
+      Cage.Project = "/p";
+      Limits.Weight = 5;
       Policy = {
         MaxMemory = "16G"; MaxCPUs = 2; MaxTasks = 50000;
         AllowNetwork = [ "private" ]; AllowDisplay = false; AllowBinds = false;
-        AllowUsers = [ "Bad User" ];
+        AllowUsers = [ "Bad User" ]; AllowEgress = [ "x" ];
       };
     };
     noOff = render.checkSettings { Policy.AllowNetwork = [ "private" ]; };
     noNetwork = render.checkSettings { Policy.AllowNetwork = [ ]; };
     tooSmall = render.checkSettings { Limits.Memory = "8M"; };
     cage = render.checkCage {
-      name = "-bad";
-      cage = {
-        project = "home/alice/proj"; user = "root"; preset = "Claude";
-        packages = [ "git" "not a package" ];
-        limits = { Memory = "20G"; Swap = "2G"; };
-        network = "host";
-        display = { Wayland = true; GPU = true; };
-        binds = [ "/srv/x" ];
-        environment.Set.HOME = "/tmp";
-      };
+      name = "-bad"; project = "home/alice/proj"; user = "root";
       settings = {
+        Cage = { Preset = "Claude"; Packages = [ "git" "not a package" ]; Nixpkgs = "/srv/np"; };
+        Limits = { Memory = "20G"; Swap = "2G"; };
+        Network = { Mode = "host"; Allow = [ "192.0.2.9:443" ]; };
+        Display = { Wayland = true; GPU = true; X11Trusted = true; };
+        Files.Bind = [ "/srv/x" ];
+        Environment = { Set.HOME = "/tmp"; File = "/nix/store/00000000000000000000000000000000-secret"; };
+        Policy.MaxMemory = "64G";
+      };
+      admin = {
         Policy = {
           MaxMemory = "16G"; MaxSwap = "1G"; AllowUsers = [ "alice" ];
-          AllowDisplay = false; AllowGPU = false; AllowBinds = false;
+          AllowDisplay = false; AllowGPU = false; AllowX11Trusted = false; AllowBinds = false;
+          AllowEgress = [ "192.0.2.1:443" ];
         };
       };
     };
     cageFine = render.checkCage {
-      name = "ok.cage_1";
-      cage = { project = "/home/alice/proj"; user = "alice"; limits.Memory = "infinity"; };
-      settings = { Policy.AllowUsers = [ "*" ]; };
+      name = "ok.cage_1"; project = "/home/alice/proj"; user = "alice";
+      settings = { Limits.Memory = "infinity"; Network.Mode = "host"; };
+      admin = { Policy = { AllowUsers = [ "*" ]; AllowNetwork = [ "off" "host" ]; }; };
     };
   };
 
   module = {
-    good = summary moduleConfig;
-    # impossible combinations become assertions
-    bad = (summary (evalNixos [
-      ../../nix/module.nix
+    full = summary full;
+    # every assertion of the module itself (the renderer's are checks.*)
+    bad = (summary (withModule [
       {
         services.nspawn-cage = {
           enable = true;
@@ -209,39 +238,69 @@ in
           cages.bad = {
             project = "relative"; user = "root"; preset = "no-such-preset";
             limits.Memory = "32G"; network = "host"; display.X11 = true;
+            binds."/data" = { hostPath = "/srv/../etc"; };
             environmentFile = "/nix/store/00000000000000000000000000000000-secret";
+            settings = { Policy.AllowGPU = true; Forward.GitConfig = true; };
           };
         };
       }
     ])).assertions;
-    # the option types refuse what the C parser would refuse
-    typeError = (evalNixos [
-      ../../nix/module.nix
+    typeError = (withModule [
       { services.nspawn-cage = { enable = true; cages.x = { project = "/p"; user = "u"; limits.Memory = "1 G"; }; }; }
     ]).services.nspawn-cage.cages.x.limits.Memory;
-    # an option that does not exist is an error (a typo in a configuration)
-    unknownOption = (evalNixos [
-      ../../nix/module.nix
+    freeformTypeError = (withModule [
+      { services.nspawn-cage = { enable = true; settings.Limits.Weight = { a = 1; }; }; }
+    ]).services.nspawn-cage.settings.Limits.Weight;
+    unknownOption = (withModule [
       { services.nspawn-cage = { enable = true; cages.x = { project = "/p"; user = "u"; limit.Memory = "1G"; }; }; }
     ]).services.nspawn-cage.cages.x;
-    disabled = (evalNixos [
-      ../../nix/module.nix
-      { services.nspawn-cage.settings.Limits.Memory = "1G"; }
-    ]).environment.etc or null;
+    conflict = (withModule [
+      { services.nspawn-cage = { enable = true; cages.x = { project = "/p"; user = "u"; network = "off"; settings.Network.Mode = "private"; }; }; }
+    ]).services.nspawn-cage.cages.x.settings.Network.Mode;
+    disabled = (withModule [ { services.nspawn-cage.settings.Limits.Memory = "1G"; } ]).environment.etc;
+    # which cages a change restarts: the triggers before and after
+    restart = {
+      base = (changed (c: c)).services;
+      admin = (changed (c: c // { settings = lib.recursiveUpdate moduleSettings { Limits.Memory = "3G"; }; })).services;
+      oneCage = (changed (c: c // { cages = fullCages // { offline = fullCages.offline // { limits.CPUs = "0.5"; }; }; })).services;
+    };
+    # nftables and xauth only where a cage needs them
+    tools = {
+      none = (summary (withModule [ { services.nspawn-cage = { enable = true; cages.a = { inherit project user; }; }; } ])).systemPackages;
+      private = (summary (withModule [ { services.nspawn-cage = { enable = true; cages.a = { inherit project user; network = "private"; }; }; } ])).systemPackages;
+      x11 = (summary (withModule [ { services.nspawn-cage = { enable = true; settings.Display.X11 = true; }; } ])).systemPackages;
+      x11Trusted = (summary (withModule [ { services.nspawn-cage = { enable = true; cages.a = { inherit project user; display = { X11 = true; X11Trusted = true; }; }; }; } ])).systemPackages;
+    };
+    # README.md's example, verbatim, with the flake's nixosModules.default
+    readme = if readme == null then null else summary (viaFlake [ nixpkgsConfigOption (import readme) ]);
+    # option documentation: every option users touch first has an example
+    examples = let o = (evalNixos [ ../../nix/module.nix ]).options.services.nspawn-cage; c = o.cages.type.getSubOptions [ ]; in {
+      cages = o.cages ? example;
+      settings = o.settings ? example;
+      limits = c.limits ? example;
+      network = c.network ? example;
+      binds = c.binds ? example;
+      cageSettings = c.settings ? example;
+      environment = c.environment ? example;
+    };
   };
 
   flake = {
     configureFlags = self.packages.x86_64-linux.default.drvAttrs.configureFlags;
     checkFlags = self.packages.x86_64-linux.default.drvAttrs.checkFlags;
     doCheck = self.packages.x86_64-linux.default.drvAttrs.doCheck;
-    app = self.apps.x86_64-linux.default.program;
+    meta = { inherit (self.packages.x86_64-linux.default.meta) mainProgram; license = self.packages.x86_64-linux.default.meta.license.spdxId; };
+    app = self.apps.x86_64-linux.default;
     overlay = (self.overlays.default pkgs pkgs).nspawn-cage.name;
     mkCage = (self.lib.mkCage { inherit pkgs; name = "flake"; packages = [ "git" ]; }).name;
+    renderAdmin = self.lib.render.admin { Limits.Memory = "1G"; };
     devShell = self.devShells.x86_64-linux.default.name;
+    checkNames = builtins.attrNames self.checks.x86_64-linux;
+    systems = builtins.attrNames self.packages;
     vmName = vm.name;
     testScript = vm.testScript;
-    host = summary (evalNixos [ vm.nodes.host ]);
-    adhocPackages = map (p: p.name) (evalNixos [ vm.nodes.adhoc ]).environment.systemPackages;
+    host = summary (viaFlake [ vm.nodes.host ]);
+    adhocPackages = map (p: p.name) (viaFlake [ vm.nodes.adhoc ]).environment.systemPackages;
   };
 
   lib = {
@@ -252,12 +311,10 @@ in
       settings = { Cage = { Preset = "codex"; Packages = [ "jq" "git" ]; }; };
       packages = [ "ripgrep" "htop" ];
     };
-    # derivations reach cage.nix as attribute paths in an added set
     mkCageMetadata = (nclib.mkCage {
       inherit pkgs;
       name = "mixed";
       packages = [ "git" pkgs.fake-agent "less" ];
     }).metadata;
-
   };
 }

@@ -1,6 +1,8 @@
 #!/bin/sh
-# Nix tier (TAP): the Nix side of nspawn-cage, as far as it can be tested
-# without nixpkgs (no network here):
+# Nix tier (TAP): the Nix side of nspawn-cage on the real nixpkgs lib
+# (../shared/nixpkgs-lib/lib beside the repository, see its ORIGIN.md; the
+# tier skips, saying so, without it), as far as it can be tested without the
+# rest of nixpkgs (no network here):
 #   * every .nix file of the repository parses (nix-instantiate --parse);
 #   * nix/render.nix, evaluated on sample option values (tests/nix/cases.nix),
 #     gives texts the C parser accepts exactly: `nspawn-cage config` must
@@ -12,9 +14,14 @@
 #   * the renderer refuses values that would not read back as written
 #     (newlines, control characters, ';' after a blank, over-long lines, ...);
 #   * impossible combinations become assertion messages;
-#   * nix/module.nix and flake.nix evaluate with a mock nixpkgs `lib` and a
-#     miniature module system (tests/nix/mock-lib.nix; the real thing is the
-#     NixOS VM test, checks.<system>.vm in flake.nix, which needs nixpkgs);
+#   * render.keys is the C parser's table (setting_table in config.c);
+#   * nix/module.nix and the flake's nixosModules.default evaluate with
+#     lib.evalModules, NixOS's options declared with their types
+#     (tests/nix/nixos.nix): README.md's example verbatim, several cages
+#     with every option, every assertion, restarts, tools;
+#   * flake.nix's outputs with a stub nixpkgs whose lib is the real one
+#     (tests/nix/stub-nixpkgs.nix; the VM test checks.<system>.vm itself
+#     needs nixpkgs);
 #   * the units in units/ pass systemd-analyze verify and systemd-tmpfiles.
 # Always exits 0; "1..0 # SKIP" without nix-instantiate or jq.
 set -u
@@ -23,6 +30,9 @@ cases=$top_srcdir/tests/nix/cases.nix
 
 command -v nix-instantiate > /dev/null 2>&1 || { echo "1..0 # SKIP nix-instantiate not found (apt-get install nix-bin)"; exit 0; }
 command -v jq > /dev/null 2>&1 || { echo "1..0 # SKIP jq not found (apt-get install jq)"; exit 0; }
+libdir=${NSPAWN_CAGE_NIXPKGS_LIB:-$top_srcdir/../shared/nixpkgs-lib/lib}
+[ -f "$libdir/default.nix" ] || { echo "1..0 # SKIP the nixpkgs lib is not at $libdir (a copy of shared/nixpkgs-lib beside the repository; see its ORIGIN.md)"; exit 0; }
+libdir=$(cd "$libdir" && pwd)
 
 # $work, and the user the C parser runs as: nobody as root (a cage's user is
 # never root), like the golden and hostile tiers.
@@ -54,6 +64,7 @@ comment() { sed 's/^/# /' "$@"; }
 # (stderr in $work/NAME.err); the status is nix-instantiate's.
 ev() {
         nix-instantiate --eval --strict --json --readonly-mode --store dummy:// \
+                --arg libPath "$libdir" --arg readme "$work/readme-module.nix" \
                 --argstr project "$project" --argstr user "$user" \
                 -A "$1" "$cases" > "$work/$2.json" 2> "$work/$2.err"
 }
@@ -92,7 +103,7 @@ roundtrip() {
                 _value=${_line#*=}
                 case $_key in Project | User | Toplevel) continue ;; esac
                 case $_key in
-                AllowUsers | AllowNetwork) _words=$_value ;;
+                AllowUsers | AllowNetwork | AllowEgress) _words=$_value ;;
                 *) _words="" ;;
                 esac
                 if [ -n "$_words" ]; then
@@ -110,6 +121,13 @@ roundtrip() {
         [ "$_missing" = 0 ] && [ "$_count" -gt 0 ]
 }
 
+# as_dropin FILE: a declared cage's file as an administrator drop-in: the
+# keys only a declared file may hold (Project=, User=, Toplevel=,
+# [Environment] File=) commented out, so the other lines keep their numbers
+as_dropin() {
+        awk '/^\[/ { s = $0 } /^(Project|User|Toplevel)=/ || (s == "[Environment]" && /^File=/) { $0 = "# " $0 } { print }' "$1"
+}
+
 # well_formed FILE: the syntax rules of nspawn-cage.conf(5) the renderer keeps
 well_formed() {
         awk 'length($0) > 190 { print "# line " NR " is " length($0) " characters"; bad = 1 }
@@ -119,6 +137,18 @@ well_formed() {
              !/^(#.*|\[[A-Za-z]+\]|[A-Za-z0-9]+=.*|)$/ { print "# line " NR " is neither comment, section nor Key=Value"; bad = 1 }
              END { exit bad }' "$1"
 }
+
+# README.md's NixOS example, the module in it cut out verbatim
+awk '/^        \(\{ pkgs, \.\.\. \}: \{$/ { on = 1 } on { print } on && /^        \}\)$/ { exit }' \
+        "$top_srcdir/README.md" > "$work/readme-module.nix"
+
+if ev libVersion libversion; then
+        echo "# nixpkgs lib $(js libversion .) at $libdir ($(sed -n 's/.*at commit \([0-9a-f]*\).*/commit \1/p' "$libdir/../ORIGIN.md" 2> /dev/null | head -n 1))"
+        tap 0 "the real nixpkgs lib evaluates ($(js libversion .))"
+else
+        tap 1 "the real nixpkgs lib evaluates"
+        comment "$work/libversion.err"
+fi
 
 # ---------------------------------------------------------------- parse
 for f in "$top_srcdir/flake.nix" $(find "$top_srcdir/nix" "$top_srcdir/tests/pkgs" "$top_srcdir/tests/nix" -name '*.nix' | sort); do
@@ -220,7 +250,7 @@ if [ "$render_ok" = yes ]; then
                         rm -rf "$work/$c.admin"
                         mkdir -p "$work/$c.admin/nspawn-cage.conf.d"
                         cp "$work/full/nspawn-cage.conf" "$work/$c.admin/nspawn-cage.conf"
-                        sed -E 's/^(Project|User|Toplevel)=/# &/' "$work/$c.conf" > "$work/$c.admin/nspawn-cage.conf.d/50-$c.conf"
+                        as_dropin "$work/$c.conf" > "$work/$c.admin/nspawn-cage.conf.d/50-$c.conf"
                         run_config "$work/$c.admin" "$work/$c.out"
                         st=$?
                         what=$([ $c = demo ] && echo "declared cage" || echo "minimal declared cage")
@@ -301,6 +331,35 @@ cpusThreeDecimals|at most two decimals
 mkCageNotAPackage|neither an attribute path (string) nor a derivation
 EOF
 
+# ---------------------------------------------------------------- keys
+# render.keys against setting_table in nspawn-cage/config.c: the same keys,
+# and the module writes a key into nspawn-cage.conf exactly when the C
+# parser takes it from the administrator's layer.
+if ev render.keys keys; then
+        sed -n 's/^ *\[SETTING_[A-Z0-9_]*\] = { "\([A-Za-z]*\)", "\([A-Za-z0-9]*\)", V_[A-Z_]*, \(L_[A-Z_]*\),.*/\1.\2 \3/p' \
+                "$top_srcdir/nspawn-cage/config.c" | sort > "$work/c-keys"
+        js keys '.[] | "\(.section).\(.key)"' | sort > "$work/nix-keys"
+        diff "$work/c-keys" "$work/nix-keys" > /dev/null 2>&1
+        cut -d' ' -f1 "$work/c-keys" | diff - "$work/nix-keys" > "$work/keys.diff"
+        st=$?
+        [ "$(wc -l < "$work/c-keys")" -gt 30 ] || st=1
+        tap $st "render.keys has every key of config.c's setting_table ($(wc -l < "$work/c-keys")), no other"
+        comment "$work/keys.diff"
+        bad=0
+        while read -r key layers; do
+                admin=$(js keys ".[] | select(\"\(.section).\(.key)\" == \"$key\") | .files | index(\"admin\") != null")
+                case $layers in
+                L_ADMIN | L_TRUSTED | L_ALL) want=true ;;
+                *) want=false ;;
+                esac
+                [ "$admin" = "$want" ] || { bad=1; echo "# $key ($layers): module writes it to nspawn-cage.conf: $admin"; }
+        done < "$work/c-keys"
+        tap $bad "render.keys: nspawn-cage.conf gets exactly the keys the C parser takes from the administrator"
+else
+        tap 1 "render.keys evaluates"
+        comment "$work/keys.err"
+fi
+
 # ---------------------------------------------------------------- checks
 if ev checks checks; then
         tap 0 "checks evaluate"
@@ -321,10 +380,21 @@ settings|display forwarding (X11/Wayland) is on, but services.nspawn-cage.settin
 settings|binds are configured, but services.nspawn-cage.settings.Policy.AllowBinds is false
 settings|Files.Bind = "relative/path": expected SOURCE[:DESTINATION]
 settings|Files.Bind = "/a/../b": expected SOURCE[:DESTINATION]
+settings|State.Directory: "/abs" is not a path relative to the home
+settings|State.Directory: "../up" is not a path relative to the home
+settings|Network.Allow: "nohost" is not HOST:PORT
+settings|Network.Allow: "example.com:99999" is not HOST:PORT
+settings|Policy.AllowEgress: "x" is not HOST:PORT
+settings|Network.Allow: "nohost" is not in services.nspawn-cage.settings.Policy.AllowEgress
 settings|"1BAD" is not an environment variable name
 settings|PATH is managed by nspawn-cage
 settings|SYSTEMD_FOO is managed by nspawn-cage
 settings|"Bad User" is not a user name
+settings|settings.Environment.File: only a declared cage's file may set it
+settings|settings.Forward.SSHAgent: only the user's own configuration (~/.config/nspawn-cage/config) may set it
+settings|settings.Bogus: nspawn-cage.conf(5) has no section [Bogus]
+settings|settings.Cage.Project: written by the module from cages.<name>.project
+settings|settings.Limits.Weight: [Limits] has no key Weight in nspawn-cage.conf(5) (known: CPUs Memory Swap Tasks)
 noOff|does not include the default Network.Mode "off"
 noNetwork|allows no network mode at all
 tooSmall|a cage needs at least 16M
@@ -332,66 +402,143 @@ cage|'-bad' is not a valid cage name
 cage|project = "home/alice/proj": expected an absolute
 cage|user = "root": a cage's user must not be root
 cage|user = "root" is not in services.nspawn-cage.settings.Policy.AllowUsers (alice)
-cage|preset = "Claude": preset names use
+cage|settings.Cage.Preset = "Claude": preset names use
 cage|"not a package" is not a package attribute path
-cage|limits.Memory = "20G" is above services.nspawn-cage.settings.Policy.MaxMemory = "16G"
-cage|limits.Swap = "2G" is above services.nspawn-cage.settings.Policy.MaxSwap = "1G"
-cage|network = "host" is not allowed by services.nspawn-cage.settings.Policy.AllowNetwork (default: off private)
+cage|settings.Cage.Nixpkgs: only the administrator's file may set it
+cage|settings.Policy.MaxMemory: [Policy] bounds every cage
+cage|settings.Limits.Memory = "20G" is above services.nspawn-cage.settings.Policy.MaxMemory = "16G"
+cage|settings.Limits.Swap = "2G" is above services.nspawn-cage.settings.Policy.MaxSwap = "1G"
+cage|settings.Network.Mode = "host" is not allowed by services.nspawn-cage.settings.Policy.AllowNetwork (default: off private)
+cage|Network.Allow (an egress allowlist) needs Network.Mode = "private"; the cage's mode is "host"
+cage|Network.Mode = "host" cannot be limited to services.nspawn-cage.settings.Policy.AllowEgress
+cage|settings.Network.Allow: "192.0.2.9:443" is not in services.nspawn-cage.settings.Policy.AllowEgress
 cage|GPU is on, but services.nspawn-cage.settings.Policy.AllowGPU is false
+cage|X11Trusted is on, but services.nspawn-cage.settings.Policy.AllowX11Trusted is false
+cage|display forwarding (X11/Wayland) is on, but services.nspawn-cage.settings.Policy.AllowDisplay is false
 cage|binds are configured, but services.nspawn-cage.settings.Policy.AllowBinds is false
 cage|HOME is managed by nspawn-cage
+cage|settings.Environment.File = "/nix/store/00000000000000000000000000000000-secret": expected an absolute path outside the Nix store
 EOF
         js_is checks .cageFine '[]'
-        tap $? "checks.cageFine: a valid cage with AllowUsers=* and Memory=infinity passes"
+        tap $? "checks.cageFine: a host-network cage the administrator allows, AllowUsers=*, Memory=infinity passes"
 else
         tap 1 "checks evaluate"
         comment "$work/checks.err"
 fi
 
 # ---------------------------------------------------------------- module
-if ev module.good module; then
-        tap 0 "nix/module.nix evaluates (mock module system) with settings and two declared cages"
+# module_files NAME FILTER DIR: the etc files of a module summary into DIR
+module_files() {
+        mkdir -p "$3/cages"
+        for f in $(js "$1" "$2.etc | keys[]"); do
+                text "$1" "$2.etc[\"$f\"]" > "$3/${f#nspawn-cage/}"
+        done
+}
+# read_back DIR: the C parser reads nspawn-cage.conf and each cage's file
+# (as a drop-in, see as_dropin); every line must come back with its file:line
+read_back() {
+        _st=0
+        for c in "$1"/cages/*.conf; do
+                rm -rf "$1/nspawn-cage.conf.d"
+                mkdir -p "$1/nspawn-cage.conf.d"
+                as_dropin "$c" > "$1/nspawn-cage.conf.d/$(basename "$c")"
+                if ! run_config "$1" "$1.out" || ! roundtrip "$1/nspawn-cage.conf.d/$(basename "$c")" "$1.out"; then
+                        _st=1
+                        echo "# $(basename "$c"):"
+                        comment "$1.out.err"
+                fi
+        done
+        rm -rf "$1/nspawn-cage.conf.d"
+        run_config "$1" "$1.out" && roundtrip "$1/nspawn-cage.conf" "$1.out" || _st=1
+        return $_st
+}
+
+if ev module.full module; then
+        tap 0 "nix/module.nix evaluates (real lib, NixOS option types) with settings and three cages using every option"
         js_is module .assertions '[]'
-        tap $? "module: no failed assertion for valid settings"
+        tap $? "module: no failed assertion for valid settings" || js module '.assertions[]' | comment
         js_is module .warnings '[]'
-        tap $? "module: no warning when the cage's user is declared"
-        js_is module '.etc | keys' '["nspawn-cage/cages/demo.conf","nspawn-cage/cages/second.conf","nspawn-cage/nspawn-cage.conf"]'
+        tap $? "module: no warning when the cages' user is declared"
+        js_is module '.etc | keys' '["nspawn-cage/cages/demo.conf","nspawn-cage/cages/hostnet.conf","nspawn-cage/cages/offline.conf","nspawn-cage/nspawn-cage.conf"]'
         tap $? "module: environment.etc has nspawn-cage.conf and cages/NAME.conf"
-        js_is module '.services' '{"nspawn-cage@demo":{"environmentFile":"/run/secrets/demo.env","overrideStrategy":"asDropin","triggers":2,"wantedBy":["multi-user.target"]},"nspawn-cage@second":{"environmentFile":null,"overrideStrategy":"asDropin","triggers":2,"wantedBy":[]}}'
-        tap $? "module: nspawn-cage@NAME drop-ins, wanted by multi-user.target only with autoStart"
+        js_is module '.services | map_values(del(.triggers))' "{\"nspawn-cage@demo\":{\"environmentFile\":\"/run/secrets/demo.env\",\"overrideStrategy\":\"asDropin\",\"requiresMountsFor\":[\"$project\"],\"restartIfChanged\":true,\"wantedBy\":[\"machines.target\"]},\"nspawn-cage@hostnet\":{\"environmentFile\":null,\"overrideStrategy\":\"asDropin\",\"requiresMountsFor\":[\"$project\"],\"restartIfChanged\":true,\"wantedBy\":[\"machines.target\"]},\"nspawn-cage@offline\":{\"environmentFile\":null,\"overrideStrategy\":\"asDropin\",\"requiresMountsFor\":[\"$project\"],\"restartIfChanged\":false,\"wantedBy\":[]}}"
+        tap $? "module: nspawn-cage@NAME drop-ins: machines.target with autoStart, RequiresMountsFor= the project, restartIfChanged per cage" || js module .services | comment
+        js_is module '.targets' '{"machines":["multi-user.target"]}'
+        tap $? "module: machines.target is wanted by multi-user.target when a cage starts at boot"
+        js_is module '[.services[] | .triggers | length]' '[1,1,1]' &&
+                [ "$(js module '.services["nspawn-cage@demo"].triggers[0]')" = "$(js module '.sources["nspawn-cage/cages/demo.conf"]')" ]
+        tap $? "module: a cage's only restart trigger is its own file"
         js_is module '.timers' '{"nspawn-cage-gc":{"overrideStrategy":"asDropin","wantedBy":["timers.target"]}}'
         tap $? "module: nspawn-cage-gc.timer enabled"
         js_is module '.tmpfiles' '["d /var/lib/nspawn-cage 0700 root root -","d /var/lib/nspawn-cage/cages 0700 root root -","d /var/lib/nspawn-cage/gcroots 0700 root root -"]'
         tap $? "module: tmpfiles rules for /var/lib/nspawn-cage"
-        js_is module '[.systemPackages, .systemdPackages]' '[["nspawn-cage-0.1.0"],["nspawn-cage-0.1.0"]]'
-        tap $? "module: the package is installed and its units used"
+        js_is module '[.systemPackages, .systemdPackages]' '[["nspawn-cage-0.1.0","nftables"],["nspawn-cage-0.1.0"]]'
+        tap $? "module: the package is installed and its units used; nftables for the private cage"
 
-        mkdir -p "$work/mod/cages"
-        text module '.etc["nspawn-cage/nspawn-cage.conf"]' > "$work/mod/nspawn-cage.conf"
-        text module '.etc["nspawn-cage/cages/demo.conf"]' > "$work/mod/cages/demo.conf"
-        text module '.etc["nspawn-cage/cages/second.conf"]' > "$work/mod/cages/second.conf"
+        module_files module "" "$work/mod"
         grep -qE '^Toplevel=/nix/store/[0123456789abcdfghijklmnpqrsvwxyz]{32}-nspawn-cage-demo$' "$work/mod/cages/demo.conf"
         tap $? "module: demo.conf has Toplevel= the closure built with the system"
+        grep -qx 'Bind=/srv/data:/mnt/data' "$work/mod/cages/demo.conf" && grep -qx 'BindReadOnly=/opt/ref' "$work/mod/cages/demo.conf"
+        tap $? "module: structured binds become Bind=HOST:MOUNT (isReadOnly = false) and BindReadOnly=PATH"
+        grep -qx 'Allow=192.0.2.1:443' "$work/mod/cages/demo.conf" && grep -qx 'File=/run/secrets/demo-agent.env' "$work/mod/cages/demo.conf" &&
+                grep -qx 'Persist=no' "$work/mod/cages/demo.conf" && grep -qx 'ProtectGit=yes' "$work/mod/cages/demo.conf"
+        tap $? "module: a cage's settings declare Network.Allow, Environment.File, State.Persist, Files.ProtectGit"
         if [ "$have_cage" = no ]; then
-                skip "C parser reads the module's nspawn-cage.conf and cages/demo.conf" "$NSPAWN_CAGE not built"
+                skip "C parser reads the module's nspawn-cage.conf and every cage's file" "$NSPAWN_CAGE not built"
         else
-                mkdir -p "$work/mod/nspawn-cage.conf.d"
-                sed -E 's/^(Project|User|Toplevel)=/# &/' "$work/mod/cages/demo.conf" > "$work/mod/nspawn-cage.conf.d/demo.conf"
-                run_config "$work/mod" "$work/mod.out"
-                st=$?
-                if [ $st = 0 ] && roundtrip "$work/mod/nspawn-cage.conf.d/demo.conf" "$work/mod.out" > "$work/mod.rt"; then
-                        tap 0 "C parser reads the module's nspawn-cage.conf and cages/demo.conf"
-                else
-                        tap 1 "C parser reads the module's nspawn-cage.conf and cages/demo.conf"
-                        cat "$work/mod.rt" 2> /dev/null
-                        comment "$work/mod.out.err"
-                fi
-                rm -rf "$work/mod/nspawn-cage.conf.d"
+                read_back "$work/mod" > "$work/mod.rb"
+                tap $? "C parser reads the module's nspawn-cage.conf and every cage's file, each line back with its file:line"
+                cat "$work/mod.rb"
         fi
 else
-        tap 1 "nix/module.nix evaluates (mock module system) with settings and two declared cages"
+        tap 1 "nix/module.nix evaluates (real lib, NixOS option types) with settings and three cages using every option"
         if pkgs_missing module; then echo "# tests/pkgs lacks Debian packages (tests/pkgs/README.md)"; fi
         comment "$work/module.err"
+fi
+
+if ev module.restart restart; then
+        js_is restart '[.base, .admin] | map(map_values(.triggers)) | .[0] == .[1]' true
+        tap $? "module: a change of services.nspawn-cage.settings alone restarts no cage"
+        js_is restart '[.base, .oneCage] | map(map_values(.triggers)) | [.[0]["nspawn-cage@demo"] == .[1]["nspawn-cage@demo"], .[0]["nspawn-cage@hostnet"] == .[1]["nspawn-cage@hostnet"], .[0]["nspawn-cage@offline"] == .[1]["nspawn-cage@offline"]]' '[true,true,false]'
+        tap $? "module: a change of one cage restarts that cage only"
+else
+        tap 1 "module: restart triggers evaluate"
+        comment "$work/restart.err"
+fi
+
+if ev module.tools tools; then
+        js_is tools . '{"none":["nspawn-cage-0.1.0"],"private":["nspawn-cage-0.1.0","nftables"],"x11":["nspawn-cage-0.1.0","xauth"],"x11Trusted":["nspawn-cage-0.1.0"]}'
+        tap $? "module: nftables with a private cage, xauth with untrusted X11, nothing else" || js tools . | comment
+else
+        tap 1 "module: tools evaluate"
+        comment "$work/tools.err"
+fi
+
+if ev module.examples examples; then
+        js_is examples '[.[]] | all' true
+        tap $? "module: cages, settings, limits, network, binds, environment and a cage's settings have examples" || js examples . | comment
+else
+        tap 1 "module: option examples evaluate"
+        comment "$work/examples.err"
+fi
+
+if ev module.readme readme && [ "$(js readme 'type')" = object ]; then
+        tap 0 "README.md's example evaluates verbatim with the flake's nixosModules.default"
+        js_is readme .assertions '[]'
+        tap $? "README example: no failed assertion" || js readme '.assertions[]' | comment
+        js_is readme '.etc | keys' '["nspawn-cage/cages/webapp.conf","nspawn-cage/nspawn-cage.conf"]'
+        tap $? "README example: nspawn-cage.conf and cages/webapp.conf"
+        js_is readme '.services["nspawn-cage@webapp"] | [.wantedBy, .environmentFile, .requiresMountsFor]' '[["machines.target"],"/run/secrets/webapp.env",["/home/alice/src/webapp"]]'
+        tap $? "README example: webapp starts with machines.target, its environment file, after its project's mounts"
+        module_files readme "" "$work/readme"
+        for want in Preset=claude-code Memory=8G Memory=4G CPUs=1.5 Mode=private Pass=ANTHROPIC_API_KEY 'AllowUsers=alice'; do
+                cat "$work/readme/nspawn-cage.conf" "$work/readme/cages/webapp.conf" | grep -qx "$want" || { echo "# missing: $want"; false; } || break
+        done
+        tap $? "README example: the files say what the example says"
+else
+        tap 1 "README.md's example evaluates verbatim with the flake's nixosModules.default"
+        comment "$work/readme.err"
+        sed 's/^/# | /' "$work/readme-module.nix"
 fi
 
 if ev module.bad module-bad; then
@@ -402,9 +549,12 @@ if ev module.bad module-bad; then
         done << 'EOF'
 cages.bad.project = "relative": expected an absolute
 cages.bad.user = "root": a cage's user must not be root
-cages.bad.limits.Memory = "32G" is above services.nspawn-cage.settings.Policy.MaxMemory = "16G"
-cages.bad.network = "host" is not allowed
-cages.bad: display forwarding (X11/Wayland) is on, but services.nspawn-cage.settings.Policy.AllowDisplay is false
+cages.bad.settings.Limits.Memory = "32G" is above services.nspawn-cage.settings.Policy.MaxMemory = "16G"
+cages.bad.settings.Network.Mode = "host" is not allowed
+cages.bad.settings: display forwarding (X11/Wayland) is on, but services.nspawn-cage.settings.Policy.AllowDisplay is false
+cages.bad.settings.Files.BindReadOnly = "/srv/../etc:/data": expected SOURCE[:DESTINATION]
+cages.bad.settings.Policy.AllowGPU: [Policy] bounds every cage
+cages.bad.settings.Forward.GitConfig: only the user's own configuration
 preset "no-such-preset" is not one shipped with nspawn-cage
 environmentFile = "/nix/store/00000000000000000000000000000000-secret": expected an absolute path outside the Nix store
 EOF
@@ -412,34 +562,47 @@ else
         tap 1 "module assertions evaluate"
         comment "$work/module-bad.err"
 fi
-if ev module.typeError module-type; then
-        tap 1 "module: limits.Memory = \"1 G\" is a type error"
-else
-        grep -q 'is not a null or string matching' "$work/module-type.err"
-        tap $? "module: limits.Memory = \"1 G\" is a type error"
-fi
-if ev module.unknownOption module-unknown; then
-        tap 1 "module: cages.x.limit (no such option) is an error"
-else
-        grep -q 'services.nspawn-cage.cages.x.limit is not an option' "$work/module-unknown.err"
-        tap $? "module: cages.x.limit (no such option) is an error"
-fi
-ev module.disabled module-disabled && js_is module-disabled . 'null'
+while IFS='|' read -r case says; do
+        if ev "module.$case" "module-$case"; then
+                tap 1 "module.$case fails: $says"
+                comment "$work/module-$case.json"
+        else
+                grep -qF -- "$says" "$work/module-$case.err"
+                st=$?
+                tap $st "module.$case fails: $says"
+                [ $st = 0 ] || comment "$work/module-$case.err"
+        fi
+done << 'EOF'
+typeError|is not of type `null or string matching
+freeformTypeError|is not of type `
+unknownOption|The option `services.nspawn-cage.cages.x.limit' does not exist
+conflict|services.nspawn-cage.cages.x.settings.Network.Mode' has conflicting definition values
+EOF
+ev module.disabled module-disabled && js_is module-disabled . '{}'
 tap $? "module: nothing is configured unless enable = true"
 
 # ---------------------------------------------------------------- flake
 if ev flake flake; then
-        tap 0 "flake.nix outputs evaluate (mock nixpkgs)"
-        for flag in "--with-systemdsystemunitdir=" "--with-tmpfilesdir=" "--with-nspawn=/nix/store/" "--with-default-nixpkgs=/nix/store/" \
+        tap 0 "flake.nix outputs evaluate (stub nixpkgs, real lib)"
+        for flag in "--with-systemdsystemunitdir=" "--with-tmpfilesdir=" "--with-default-nixpkgs=/nix/store/" \
+                "--with-nspawn=/nix/store/.*-systemd/bin/systemd-nspawn" "--with-xauth=/nix/store/.*-xauth/bin/xauth" \
+                "--with-nft=/nix/store/.*-nftables/bin/nft" "--with-ip=/nix/store/.*-iproute2/bin/ip" \
+                "--with-nix-build=/nix/store/.*-nix/bin/nix-build" "--with-nix-store=/nix/store/.*-nix/bin/nix-store" \
                 "--sysconfdir=/etc" "--localstatedir=/var"; do
                 js flake '.configureFlags[]' | grep -q -- "^$flag"
                 tap $? "flake: package configured with $flag"
         done
-        js_is flake '[.doCheck, .checkFlags]' '[true, ["TESTS=$(check_PROGRAMS)"]]'
-        tap $? "flake: doCheck runs the unit tier (TESTS=\$(check_PROGRAMS))"
-        js_is flake '[.overlay, .mkCage, .vmName]' '["nspawn-cage-0.1.0", "nspawn-cage-flake", "nspawn-cage"]'
-        tap $? "flake: overlays.default, lib.mkCage and checks.vm"
-        js flake .app | grep -q '/bin/nspawn-cage$'
+        js_is flake '[.doCheck, .checkFlags]' '[true, ["TESTS=$(OFFLINE_TESTS)"]]'
+        tap $? "flake: checkPhase runs TESTS=\$(OFFLINE_TESTS) (unit, golden, hostile)"
+        offline=$(sed -n 's/^OFFLINE_TESTS = //p' "$top_srcdir/Makefile.am")
+        [ "$offline" = '$(UNIT_TESTS) tests/golden/run.sh tests/hostile/run.sh' ]
+        tap $? "flake: OFFLINE_TESTS is the unit, golden and hostile tiers ($offline)"
+        js_is flake '[.overlay, .mkCage, .vmName, .devShell, .checkNames, .systems, .meta.mainProgram, .meta.license]' \
+                '["nspawn-cage-0.1.0", "nspawn-cage-flake", "nspawn-cage", "shell", ["package","vm"], ["aarch64-linux","x86_64-linux"], "nspawn-cage", "LGPL-2.1-or-later"]'
+        tap $? "flake: overlays.default, lib.mkCage, checks, devShells, systems, meta"
+        js flake .renderAdmin | grep -qx 'Memory=1G'
+        tap $? "flake: lib.render.admin"
+        js_is flake '.app.type' '"app"' && js flake .app.program | grep -q '/bin/nspawn-cage$'
         tap $? "flake: apps.default runs bin/nspawn-cage"
         js_is flake '.host.assertions' '[]'
         tap $? "flake: the VM test's host passes the module's assertions"
@@ -447,8 +610,8 @@ if ev flake flake; then
                 js flake '.host.etc["nspawn-cage/cages/demo.conf"]' | grep -qx 'User=alice' &&
                 js flake '.host.etc["nspawn-cage/cages/demo.conf"]' | grep -qx 'Packages=git'
         tap $? "flake: the VM test's declared cage: user alice, Packages=git, Memory=1G"
-        js_is flake '.host.services["nspawn-cage@demo"].wantedBy' '["multi-user.target"]'
-        tap $? "flake: the VM test's cage starts at boot"
+        js_is flake '.host.services["nspawn-cage@demo"].wantedBy' '["machines.target"]'
+        tap $? "flake: the VM test's cage starts at boot (machines.target)"
         js_is flake '.adhocPackages' '["nspawn-cage-0.1.0"]'
         tap $? "flake: the VM test's adhoc machine has only the package"
         js flake .testScript > "$work/testScript.py"
@@ -468,9 +631,9 @@ if ev flake flake; then
         fi
 else
         if pkgs_missing flake; then
-                skip "flake.nix outputs evaluate (mock nixpkgs)" "tests/pkgs lacks Debian packages (tests/pkgs/README.md)"
+                skip "flake.nix outputs evaluate (stub nixpkgs, real lib)" "tests/pkgs lacks Debian packages (tests/pkgs/README.md)"
         else
-                tap 1 "flake.nix outputs evaluate (mock nixpkgs)"
+                tap 1 "flake.nix outputs evaluate (stub nixpkgs, real lib)"
                 comment "$work/flake.err"
         fi
 fi

@@ -38,6 +38,12 @@ static void run(const char *cmd, const char *dir) {
  * (/srv/work) and a state bind's parents (/opt/state) must not be made,
  * chmod'ed or chown'ed through them. Audit issue 14, finding 2. */
 static void crafted_toplevel(void) {
+        /* rootfs_apply gives the cage's user its home, as root does; as anyone
+         * else (a package build's sandbox) it stops there with EPERM first. */
+        if (geteuid() != 0) {
+                printf("ok %d - crafted top-level: links out of the rootfs are refused # SKIP needs root (rootfs_apply chowns to the cage's user)\n", ++tap_n);
+                return;
+        }
         char tmpl[] = "/tmp/test-rootfs.XXXXXX";
         const char *t = mkdtemp(tmpl);
         ok(t != NULL, "crafted top-level: a scratch directory");
