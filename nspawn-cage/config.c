@@ -342,25 +342,20 @@ static bool host_name_is_valid(const char *s) {
         return true;
 }
 
-int allow_entry_parse(const char *s, char **ret_host, uint16_t *ret_port, const char **ret_why) {
+int allow_entry_parse(const char *s, char **ret_host, uint16_t *ret_port, CageError *err) {
         const char *colon = strrchr(s, ':');
-        *ret_why = NULL;
         if (strchr(s, '*'))
-                *ret_why = "wildcards are not supported; list each host name";
-        else if (strchr(s, '[') || (colon && strchr(s, ':') != colon))
-                *ret_why = "IPv6 addresses are not supported (a cage has IPv4 only); give a name or an IPv4 address";
-        else if (!colon || colon == s)
-                *ret_why = "expected HOST:PORT, e.g. api.anthropic.com:443";
-        if (*ret_why)
-                return -EINVAL;
+                return cage_error_set(err, -EINVAL, "wildcards are not supported; list each host name");
+        if (strchr(s, '[') || (colon && strchr(s, ':') != colon))
+                return cage_error_set(err, -EINVAL, "IPv6 addresses are not supported (a cage has IPv4 only); give a name or an IPv4 address");
+        if (!colon || colon == s)
+                return cage_error_set(err, -EINVAL, "expected HOST:PORT, e.g. api.anthropic.com:443");
         uint64_t port = 0;
         const char *p = colon + 1;
         for (; isdigit((unsigned char) *p) && port <= 65535; p++)
                 port = port * 10 + (uint64_t) (*p - '0');
-        if (*p || p == colon + 1 || port == 0 || port > 65535 || colon[1] == '0') {
-                *ret_why = "the port must be a number from 1 to 65535";
-                return -EINVAL;
-        }
+        if (*p || p == colon + 1 || port == 0 || port > 65535 || colon[1] == '0')
+                return cage_error_set(err, -EINVAL, "the port must be a number from 1 to 65535");
         _cleanup_free_ char *host = strndup(s, (size_t) (colon - s));
         if (!host)
                 return -ENOMEM;
@@ -371,11 +366,9 @@ int allow_entry_parse(const char *s, char **ret_host, uint16_t *ret_port, const 
         last = last ? last + 1 : host;
         bool numeric = *last && strspn(last, "0123456789") == strlen(last);
         struct in_addr a;
-        if (numeric ? inet_pton(AF_INET, host, &a) != 1 : !host_name_is_valid(host)) {
-                *ret_why = numeric ? "not a valid IPv4 address (expected a dotted quad such as 192.0.2.10)"
-                                   : "not a valid host name (letters, digits, '-' and '.'; no trailing '.')";
-                return -EINVAL;
-        }
+        if (numeric ? inet_pton(AF_INET, host, &a) != 1 : !host_name_is_valid(host))
+                return cage_error_set(err, -EINVAL, "%s", numeric ? "not a valid IPv4 address (expected a dotted quad such as 192.0.2.10)"
+                                                                  : "not a valid host name (letters, digits, '-' and '.'; no trailing '.')");
         *ret_host = TAKE_PTR(host);
         *ret_port = (uint16_t) port;
         return 0;
@@ -547,12 +540,6 @@ Config *config_free(Config *c) {
         return NULL;
 }
 
-void config_error_done(ConfigError *e) {
-        free(e->file);
-        free(e->message);
-        *e = (ConfigError) {};
-}
-
 /* ---- reading ---- */
 
 int config_read_fd(int fd, char **ret_data, size_t *ret_size) {
@@ -569,7 +556,7 @@ typedef struct ParseContext {
         size_t n_lines, next;
         unsigned seen[_SETTING_MAX];
         bool declared;
-        ConfigError *err;
+        CageError *err;
         int r;
 } ParseContext;
 
@@ -582,11 +569,11 @@ _printf_(3, 4) static int fail(ParseContext *ctx, unsigned line, const char *fmt
         if (vasprintf(&m, fmt, ap) < 0)
                 m = NULL;
         va_end(ap);
-        config_error_done(ctx->err);
+        cage_error_done(ctx->err);
         ctx->err->file = strdup(ctx->file);
         ctx->err->line = line;
         ctx->err->message = m;
-        ctx->r = -EINVAL;
+        ctx->err->r = ctx->r = -EINVAL;
         return ctx->r;
 }
 
@@ -732,7 +719,7 @@ static int split_allow(ParseContext *ctx, unsigned line, const char *key, const 
                 size_t n = strcspn(p, " \t");
                 if (n > 0) {
                         _cleanup_free_ char *w = strndup(p, n), *host = NULL;
-                        const char *why;
+                        _cleanup_(cage_error_done) CageError why = {};
                         uint16_t port;
                         if (!w)
                                 return -ENOMEM;
@@ -740,7 +727,7 @@ static int split_allow(ParseContext *ctx, unsigned line, const char *key, const 
                         if (r == -ENOMEM)
                                 return r;
                         if (r < 0)
-                                return fail(ctx, line, "%s=: '%s': %s", key, w, why);
+                                return fail(ctx, line, "%s=: '%s': %s", key, w, cage_error_message(&why, r));
                         _cleanup_free_ char *norm = strdup_printf("%s:%u", host, (unsigned) port);
                         if (!norm)
                                 return -ENOMEM;
@@ -1162,7 +1149,7 @@ static int check_policy(ParseContext *ctx) {
         return 0;
 }
 
-static int load(Config *c, Layer layer, bool declared, const char *label, const char *data, size_t size, ConfigError *err) {
+static int load(Config *c, Layer layer, bool declared, const char *label, const char *data, size_t size, CageError *err) {
         ParseContext ctx = { .config = c, .layer = layer, .declared = declared, .err = err };
         int r;
         if (!(ctx.file = intern_file(c, label)))
@@ -1228,10 +1215,10 @@ char *setting_format_value(const Config *c, SettingId id) {
         }
 }
 
-int config_load_buffer(Config *c, Layer layer, const char *label, const char *data, size_t size, ConfigError *err) {
+int config_load_buffer(Config *c, Layer layer, const char *label, const char *data, size_t size, CageError *err) {
         return load(c, layer, false, label, data, size, err);
 }
 
-int config_load_declared(Config *c, const char *label, const char *data, size_t size, ConfigError *err) {
+int config_load_declared(Config *c, const char *label, const char *data, size_t size, CageError *err) {
         return load(c, LAYER_ADMIN, true, label, data, size, err);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "pathfd.h"
 #include "config.h"
 #include "envfile.h"
 
@@ -25,16 +26,11 @@ int envfile_open(const char *path, const HostUser *u, int *ret_fd) {
                 return r;
         /* Links in the directories are fine (NixOS's /run/secrets is one),
          * followed with the reader's rights; the file itself is no link. */
-        struct open_how how = { .flags = O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
-                                .resolve = RESOLVE_NO_MAGICLINKS };
-        _cleanup_close_ int fd = (int) syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
-        if (fd < 0 && errno == ENOSYS) /* before Linux 5.6 (and under valgrind): O_NOFOLLOW does the same for the file */
-                fd = openat(AT_FDCWD, path, (int) how.flags);
-        int saved = -errno;
+        _cleanup_close_ int fd = path_open_last_nofollow(AT_FDCWD, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
         if (u)
                 user_fs_leave(&id);
         if (fd < 0)
-                return saved;
+                return fd;
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;
@@ -48,14 +44,11 @@ int envfile_open(const char *path, const HostUser *u, int *ret_fd) {
         return 0;
 }
 
-static int fail(unsigned line, const char *reason, unsigned *ret_line, const char **ret_reason) {
-        *ret_line = line;
-        *ret_reason = reason;
-        return -EINVAL;
+static int fail(unsigned line, const char *reason, CageError *err) {
+        return cage_error_set_at(err, -EINVAL, NULL, line, "%s", reason);
 }
 
-int envfile_parse(const char *data, size_t size, char *const *names, char ***ret, unsigned *ret_line,
-                  const char **ret_reason) {
+int envfile_parse(const char *data, size_t size, char *const *names, char ***ret, CageError *err) {
         size_t n_names = strv_length(names);
         _cleanup_free_ char **values = calloc(n_names + 1, sizeof(char *));
         _cleanup_(strv_free_erasep) char **out = NULL;
@@ -63,7 +56,7 @@ int envfile_parse(const char *data, size_t size, char *const *names, char ***ret
         if (!values)
                 return -ENOMEM;
         if (memchr(data, 0, size)) {
-                r = fail(0, "the file contains a NUL byte; it is not a text file", ret_line, ret_reason);
+                r = fail(0, "the file contains a NUL byte; it is not a text file", err);
                 goto done;
         }
         unsigned line = 0;
@@ -84,7 +77,7 @@ int envfile_parse(const char *data, size_t size, char *const *names, char ***ret
                 char name[129];
                 size_t kn = (size_t) (p - k);
                 if (kn == 0 || kn >= sizeof name) {
-                        r = fail(line, "expected NAME=VALUE with a variable name of letters, digits and '_' (no 'export')", ret_line, ret_reason);
+                        r = fail(line, "expected NAME=VALUE with a variable name of letters, digits and '_' (no 'export')", err);
                         break;
                 }
                 memcpy(name, k, kn);
@@ -92,7 +85,7 @@ int envfile_parse(const char *data, size_t size, char *const *names, char ***ret
                 while (p < eol && (*p == ' ' || *p == '\t'))
                         p++;
                 if (p == eol || *p != '=' || !env_name_is_valid(name)) {
-                        r = fail(line, "expected NAME=VALUE with a variable name of letters, digits and '_' (no 'export')", ret_line, ret_reason);
+                        r = fail(line, "expected NAME=VALUE with a variable name of letters, digits and '_' (no 'export')", err);
                         break;
                 }
                 p++;
@@ -115,9 +108,9 @@ int envfile_parse(const char *data, size_t size, char *const *names, char ***ret
                         while (p < eol && (*p == ' ' || *p == '\t'))
                                 p++;
                         if (!closed)
-                                r = fail(line, "unterminated quote (values spanning lines are not supported)", ret_line, ret_reason);
+                                r = fail(line, "unterminated quote (values spanning lines are not supported)", err);
                         else if (p < eol)
-                                r = fail(line, "text after the closing quote", ret_line, ret_reason);
+                                r = fail(line, "text after the closing quote", err);
                 } else {
                         const char *e = eol;
                         while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
@@ -128,7 +121,7 @@ int envfile_parse(const char *data, size_t size, char *const *names, char ***ret
                         r = v.error;
                 if (r >= 0 && string_has_cc(strempty(v.s)))
                         r = fail(line, "the value holds a control character (a carriage return? save the file with LF line endings)",
-                                 ret_line, ret_reason);
+                                 err);
                 for (size_t i = 0; r >= 0 && i < n_names; i++) {
                         if (!streq(names[i], name))
                                 continue;

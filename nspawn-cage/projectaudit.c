@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 
+#include "pathfd.h"
 #include "projectaudit.h"
 #include "util.h"
 
@@ -65,10 +66,7 @@ void project_audit_report_done(ProjectAuditReport *r) {
 
 /* One path component or a path below dfd: no link, no mount crossed. */
 static int open_beneath(int dfd, const char *path, int flags) {
-        struct open_how how = { .flags = (uint64_t) (flags | O_NOFOLLOW | O_CLOEXEC),
-                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
-        int fd = (int) syscall(SYS_openat2, dfd, path, &how, sizeof how);
-        return fd < 0 ? -errno : fd;
+        return path_open_nofollow(dfd, path, (uint64_t) flags, RESOLVE_BENEATH | RESOLVE_NO_XDEV);
 }
 
 static char *join(const char *dir, const char *name) {

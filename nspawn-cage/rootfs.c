@@ -255,13 +255,13 @@ static const char *rel(const char *path) {
 }
 
 /* Every name root creates or changes here is resolved beneath the rootfs
- * fd along no link (stage_open_nofollow): the top-level's root/ entries
+ * fd along no link (path_open_nofollow): the top-level's root/ entries
  * become links in the rootfs before the project's and the binds' parents
  * are made, and a link there must not carry a mkdir, chmod or chown out. */
 
 /* The directory `path` names, inside the rootfs. */
 static int open_dir(int rootfd, const char *path, int flags) {
-        return stage_open_nofollow(rootfd, rel(path), (uint64_t) (flags | O_DIRECTORY), RESOLVE_BENEATH);
+        return path_open_nofollow(rootfd, rel(path), (uint64_t) (flags | O_DIRECTORY), RESOLVE_BENEATH);
 }
 
 /* The directory holding `path`'s last component, and that component. */
@@ -303,7 +303,7 @@ static int write_new_file(int dirfd, const char *name, const char *contents, mod
 static int make_dir(int dirfd, const char *name, mode_t mode, bool set_mode) {
         if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
                 return -errno;
-        _cleanup_close_ int fd = stage_open_nofollow(dirfd, name, O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
+        _cleanup_close_ int fd = path_open_nofollow(dirfd, name, O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
         struct stat st;
         /* A link where a directory is needed (O_DIRECTORY says ENOTDIR of it): -ELOOP. */
         if (fd == -ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
