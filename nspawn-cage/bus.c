@@ -175,17 +175,13 @@ static int start_transient(sd_bus *bus, sd_bus_message *m, const char **ret_job_
         return 0;
 }
 
-int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, CageError *error) {
+/* The properties of a cage's unit: its limits, what systemd must know to
+ * run nspawn (notify, delegation, devices), and nspawn's command line. */
+static int append_cage_properties(sd_bus_message *m, const CageUnit *u) {
         const CageSpec *s = u->spec;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-        _cleanup_free_ char *job = NULL, *dir_arg = NULL, *machine_arg = NULL, *desc = NULL;
-        JobWait w = {};
+        _cleanup_free_ char *dir_arg = strdup_printf("--directory=%s", u->rootfs), *machine_arg = strdup_printf("--machine=%s", s->name);
+        _cleanup_free_ char *desc = strdup_printf("nspawn-cage %s (%s)", s->name, s->project);
         int r;
-
-        dir_arg = strdup_printf("--directory=%s", u->rootfs);
-        machine_arg = strdup_printf("--machine=%s", s->name);
-        desc = strdup_printf("nspawn-cage %s (%s)", s->name, s->project);
         if (!dir_arg || !machine_arg || !desc)
                 return -ENOMEM;
         /* Settings come from /run/systemd/nspawn/NAME.nspawn, trusted; the
@@ -196,15 +192,6 @@ int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout
         if (u->unified_cgroup && strv_extend(&env, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1") < 0)
                 return -ENOMEM;
 
-        r = sd_bus_match_signal(bus, &slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w);
-        if (r < 0)
-                return r;
-        (void) sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
-
-        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
-        if (r < 0 || (r = sd_bus_message_append(m, "ss", u->unit, "fail")) < 0 ||
-            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
-                return r;
         if ((r = append_limits(m, LIMIT_MEMORY | LIMIT_SWAP | LIMIT_CPUS | LIMIT_TASKS, s->memory, s->swap, s->cpus, s->tasks)) < 0)
                 return r;
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
@@ -242,6 +229,23 @@ int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout
                                        "StandardOutput", "s", "journal", "StandardError", "s", "journal")) < 0)
                 return r;
         if (env && (r = append_strv_property(m, "Environment", env)) < 0)
+                return r;
+        return 0;
+}
+
+int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, CageError *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_free_ char *job = NULL;
+        JobWait w = {};
+        int r = sd_bus_match_signal(bus, &slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w);
+        if (r < 0)
+                return r;
+        (void) sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
+
+        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
+        if (r < 0 || (r = sd_bus_message_append(m, "ss", u->unit, "fail")) < 0 ||
+            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0 || (r = append_cage_properties(m, u)) < 0)
                 return r;
         if ((r = sd_bus_message_close_container(m)) < 0)
                 return r;
@@ -499,25 +503,10 @@ int bus_open_agent_session(sd_bus *host, sd_event *e, const char *machine, Agent
         return 0;
 }
 
-int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *ret_status, CageError *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL, *job_slot = NULL;
-        _cleanup_(pty_forward_freep) PtyForward *fwd = NULL;
-        _cleanup_(sd_event_source_unrefp) sd_event_source *s_term = NULL, *s_hup = NULL, *s_int = NULL;
-        _cleanup_free_ char *job = NULL, *unit = NULL;
-        sd_bus *cage = session->cage;
-        const char *pty = session->pty;
-        int master = session->master;
+/* The agent's unit in the cage: on the pty, as the user, in the project,
+ * with no namespaces and no set-id files of its own. */
+static int append_agent_properties(sd_bus_message *m, const AgentRun *a, const char *pty) {
         int r;
-
-        /* 3. The agent as a transient unit of the cage's systemd. */
-        uint64_t rnd = ((uint64_t) getpid() << 32) ^ (uint64_t) time(NULL);
-        if (!(unit = strdup_printf("nspawn-cage-agent-%016" PRIx64 ".service", rnd)))
-                return -ENOMEM;
-        r = sd_bus_message_new_method_call(cage, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
-        if (r < 0 || (r = sd_bus_message_append(m, "ss", unit, "fail")) < 0 ||
-            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
-                return r;
         /* No TTYReset=/TTYVHangup=: systemd would flush the pty when the
          * unit ends, before we read what the agent wrote last (pty.c sets
          * the modes instead). */
@@ -551,7 +540,30 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
             (r = append_strv_property(m, "Environment", a->environ)) < 0 ||
             (r = sd_bus_message_close_container(m)) < 0)
                 return r;
+        return 0;
+}
 
+int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *ret_status, CageError *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL, *job_slot = NULL;
+        _cleanup_(pty_forward_freep) PtyForward *fwd = NULL;
+        _cleanup_(sd_event_source_unrefp) sd_event_source *s_term = NULL, *s_hup = NULL, *s_int = NULL;
+        _cleanup_free_ char *job = NULL, *unit = NULL;
+        sd_bus *cage = session->cage;
+        const char *pty = session->pty;
+        int master = session->master;
+        int r;
+
+        /* 3. The agent as a transient unit of the cage's systemd. */
+        uint64_t rnd = ((uint64_t) getpid() << 32) ^ (uint64_t) time(NULL);
+        if (!(unit = strdup_printf("nspawn-cage-agent-%016" PRIx64 ".service", rnd)))
+                return -ENOMEM;
+        r = sd_bus_message_new_method_call(cage, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
+        if (r < 0 || (r = sd_bus_message_append(m, "ss", unit, "fail")) < 0 ||
+            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
+                return r;
+        if ((r = append_agent_properties(m, a, pty)) < 0)
+                return r;
         AgentWait w = { .bus = cage };
         _cleanup_free_ char *unit_path = NULL;
         if ((r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &unit_path)) < 0)

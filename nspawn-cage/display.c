@@ -499,6 +499,46 @@ static int stage_socket(int dirfd, const char *dir, const char *name, int source
         return stage_user_fd(dirfd, dir, name, source_fd, s, NULL);
 }
 
+/* The agent's XDG_RUNTIME_DIR: made and filled as root in a root-only
+ * directory, then given to the agent's ids: nothing the user controls is
+ * ever followed. Bound into the cage at runtime. */
+static int stage_runtime_dir(const Display *d, int dfd, const char *cage_dir, const char *runtime, uid_t agent_uid, gid_t agent_gid,
+                             CageSpec *s) {
+        int r;
+        if (mkdirat(dfd, "run", 0700) < 0)
+                return -errno;
+        _cleanup_close_ int rfd = openat(dfd, "run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (rfd < 0)
+                return -errno;
+        if (d->wayland) {
+                /* The mount point of the socket's own bind below. */
+                _cleanup_close_ int mp = openat(rfd, d->wayland_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (mp < 0)
+                        return -errno;
+        }
+        if (d->x11) {
+                _cleanup_close_ int cfd = openat(rfd, "Xauthority", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (cfd < 0)
+                        return -errno;
+                size_t n = 0;
+                while (n < d->cookie_size) {
+                        ssize_t k = write(cfd, d->cookie + n, d->cookie_size - n);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                return k < 0 ? -errno : -EIO;
+                        n += (size_t) k;
+                }
+                if (fchown(cfd, agent_uid, agent_gid) < 0)
+                        return -errno;
+        }
+        if (fchown(rfd, agent_uid, agent_gid) < 0)
+                return -errno;
+        if ((r = stage_add_bind(s, strdup_printf("%s/display/run", cage_dir), runtime, false)) < 0)
+                return r;
+        return 0;
+}
+
 int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec *s) {
         const HostUser *u = &s->user;
         int r;
@@ -517,38 +557,7 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
         gid_t agent_gid = (gid_t) s->uid_base + u->gid;
         _cleanup_(strbuf_done) StrBuf env = {};
         if (d->x11 || d->wayland) {
-                /* Made and filled as root in a root-only directory, then given
-                 * to the user: nothing the user controls is ever followed. */
-                if (mkdirat(dfd, "run", 0700) < 0)
-                        return -errno;
-                _cleanup_close_ int rfd = openat(dfd, "run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (rfd < 0)
-                        return -errno;
-                if (d->wayland) {
-                        /* The mount point of the socket's own bind below. */
-                        _cleanup_close_ int mp = openat(rfd, d->wayland_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                        if (mp < 0)
-                                return -errno;
-                }
-                if (d->x11) {
-                        _cleanup_close_ int cfd = openat(rfd, "Xauthority", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                        if (cfd < 0)
-                                return -errno;
-                        size_t n = 0;
-                        while (n < d->cookie_size) {
-                                ssize_t k = write(cfd, d->cookie + n, d->cookie_size - n);
-                                if (k < 0 && errno == EINTR)
-                                        continue;
-                                if (k <= 0)
-                                        return k < 0 ? -errno : -EIO;
-                                n += (size_t) k;
-                        }
-                        if (fchown(cfd, agent_uid, agent_gid) < 0)
-                                return -errno;
-                }
-                if (fchown(rfd, agent_uid, agent_gid) < 0)
-                        return -errno;
-                if ((r = stage_add_bind(s, strdup_printf("%s/display/run", cage_dir), runtime, false)) < 0)
+                if ((r = stage_runtime_dir(d, dfd, cage_dir, runtime, agent_uid, agent_gid, s)) < 0)
                         return r;
                 strbuf_appendf(&env, "XDG_RUNTIME_DIR=%s\n", runtime);
         }
