@@ -298,6 +298,62 @@ static int add_allow(CageSpec *s, const Config *c, CageError *err) {
         return 0;
 }
 
+/* Packages= (the preset's, then the layers'), Pass= and Set=. */
+static int resolve_lists(CageSpec *s, const Setting *st, const Preset *preset) {
+        for (size_t i = 0; preset && preset->packages && preset->packages[i]; i++)
+                if (!strv_contains(s->packages, preset->packages[i]) && strv_extend(&s->packages, preset->packages[i]) < 0)
+                        return -ENOMEM;
+        for (size_t i = 0; i < st[SETTING_PACKAGES].n_items; i++) {
+                const char *p = st[SETTING_PACKAGES].items[i].value;
+                if (!strv_contains(s->packages, p) && strv_extend(&s->packages, p) < 0)
+                        return -ENOMEM;
+        }
+        strv_sort(s->packages);
+        for (size_t i = 0; i < st[SETTING_PASS].n_items; i++)
+                if (!strv_contains(s->pass, st[SETTING_PASS].items[i].value) &&
+                    strv_extend(&s->pass, st[SETTING_PASS].items[i].value) < 0)
+                        return -ENOMEM;
+        strv_sort(s->pass);
+        for (size_t i = 0; i < st[SETTING_SET].n_items; i++)
+                if (strv_extend(&s->set, st[SETTING_SET].items[i].value) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+/* [State]: the preset's paths, then the trusted layers'; none overlapping
+ * another or the project. */
+static int resolve_state(CageSpec *s, const Setting *st, const Preset *preset, const HostUser *user, const char *project, CageError *err) {
+        /* Off when any layer or the preset says Persist=no, and for root's cages. */
+        s->persist = st[SETTING_PERSIST].number && !(preset && preset->persist == 0) && user->uid != 0 && !streq(user->home, "/");
+        for (size_t k = 0; k < 2 && s->persist; k++) {
+                char ***dst = k == 0 ? &s->state_dirs : &s->state_files;
+                const Setting *l = &st[k == 0 ? SETTING_STATE_DIRECTORY : SETTING_STATE_FILE];
+                char *const *from = preset ? (k == 0 ? preset->state_dirs : preset->state_files) : NULL;
+                for (size_t i = 0; from && from[i]; i++)
+                        if (!strv_contains(*dst, from[i]) && strv_extend(dst, from[i]) < 0)
+                                return -ENOMEM;
+                for (size_t i = 0; i < l->n_items; i++)
+                        if (!strv_contains(*dst, l->items[i].value) && strv_extend(dst, l->items[i].value) < 0)
+                                return -ENOMEM;
+        }
+        const char *a = NULL, *b = NULL;
+        if (state_paths_check(s->state_dirs, s->state_files, &a, &b) < 0)
+                return fail(err, NULL, "[State] %s and %s overlap (between the preset %s and your configuration); name each directory or file once, none below another",
+                            a, b, s->preset);
+        for (size_t k = 0; k < 2; k++)
+                for (char **p = k == 0 ? s->state_dirs : s->state_files; p && *p; p++) {
+                        _cleanup_free_ char *inside = strdup_printf("%s/%s", user->home, *p);
+                        if (!inside)
+                                return -ENOMEM;
+                        if (path_startswith_dir(project, inside) || path_startswith_dir(inside, project))
+                                return fail(err, NULL, "[State] %s=%s: %s overlaps the project %s; move the project or set [State] Persist=no",
+                                            k == 0 ? "Directory" : "File", *p, inside, project);
+                }
+        if (!s->state_dirs && !s->state_files)
+                s->persist = false;
+        return 0;
+}
+
 int cage_spec_resolve(const Config *c, const char *project, const HostUser *user, const char *name,
                       const Preset *preset, CageSpec **ret, CageError *err) {
         _cleanup_(cage_spec_freep) CageSpec *s = calloc(1, sizeof(CageSpec));
@@ -326,15 +382,8 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
         if ((r = split_command(command, &s->command)) < 0)
                 return r;
 
-        for (size_t i = 0; preset && preset->packages && preset->packages[i]; i++)
-                if (!strv_contains(s->packages, preset->packages[i]) && strv_extend(&s->packages, preset->packages[i]) < 0)
-                        return -ENOMEM;
-        for (size_t i = 0; i < st[SETTING_PACKAGES].n_items; i++) {
-                const char *p = st[SETTING_PACKAGES].items[i].value;
-                if (!strv_contains(s->packages, p) && strv_extend(&s->packages, p) < 0)
-                        return -ENOMEM;
-        }
-        strv_sort(s->packages);
+        if ((r = resolve_lists(s, st, preset)) < 0)
+                return r;
 
         s->cpus = st[SETTING_CPUS].number;
         s->memory = st[SETTING_MEMORY].number;
@@ -359,45 +408,8 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
             (r = add_binds(s, &st[SETTING_BIND_READ_ONLY], true, err)) < 0)
                 return r;
 
-        for (size_t i = 0; i < st[SETTING_PASS].n_items; i++)
-                if (!strv_contains(s->pass, st[SETTING_PASS].items[i].value) &&
-                    strv_extend(&s->pass, st[SETTING_PASS].items[i].value) < 0)
-                        return -ENOMEM;
-        strv_sort(s->pass);
-        for (size_t i = 0; i < st[SETTING_SET].n_items; i++)
-                if (strv_extend(&s->set, st[SETTING_SET].items[i].value) < 0)
-                        return -ENOMEM;
-
-        /* Agent state: the preset's paths, then the trusted layers'. Off when
-         * any layer or the preset says Persist=no, and for root's cages. */
-        s->persist = st[SETTING_PERSIST].number && !(preset && preset->persist == 0) && user->uid != 0 && !streq(user->home, "/");
-        for (size_t k = 0; k < 2 && s->persist; k++) {
-                char ***dst = k == 0 ? &s->state_dirs : &s->state_files;
-                const Setting *l = &st[k == 0 ? SETTING_STATE_DIRECTORY : SETTING_STATE_FILE];
-                char *const *from = preset ? (k == 0 ? preset->state_dirs : preset->state_files) : NULL;
-                for (size_t i = 0; from && from[i]; i++)
-                        if (!strv_contains(*dst, from[i]) && strv_extend(dst, from[i]) < 0)
-                                return -ENOMEM;
-                for (size_t i = 0; i < l->n_items; i++)
-                        if (!strv_contains(*dst, l->items[i].value) && strv_extend(dst, l->items[i].value) < 0)
-                                return -ENOMEM;
-        }
-        const char *a = NULL, *b = NULL;
-        if (state_paths_check(s->state_dirs, s->state_files, &a, &b) < 0)
-                return fail(err, NULL, "[State] %s and %s overlap (between the preset %s and your configuration); name each directory or file once, none below another",
-                            a, b, s->preset);
-        for (size_t k = 0; k < 2; k++)
-                for (char **p = k == 0 ? s->state_dirs : s->state_files; p && *p; p++) {
-                        _cleanup_free_ char *inside = strdup_printf("%s/%s", user->home, *p);
-                        if (!inside)
-                                return -ENOMEM;
-                        if (path_startswith_dir(project, inside) || path_startswith_dir(inside, project))
-                                return fail(err, NULL, "[State] %s=%s: %s overlaps the project %s; move the project or set [State] Persist=no",
-                                            k == 0 ? "Directory" : "File", *p, inside, project);
-                }
-        if (!s->state_dirs && !s->state_files)
-                s->persist = false;
-
+        if ((r = resolve_state(s, st, preset, user, project, err)) < 0)
+                return r;
         *ret = TAKE_PTR(s);
         return 0;
 }
