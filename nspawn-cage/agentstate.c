@@ -13,21 +13,16 @@
 #include <sys/syscall.h>
 
 #include "agentstate.h"
+#include "state.h"
+#include "pathfd.h"
 #include "util.h"
-
-static int openat2_beneath(int dirfd, const char *path, int flags, bool beneath) {
-        struct open_how how = { .flags = (uint64_t) (flags | O_CLOEXEC | O_NOFOLLOW),
-                                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | (beneath ? RESOLVE_BENEATH : 0) };
-        int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-        return fd < 0 ? -errno : fd;
-}
 
 /* mkdir dirfd/name (mode, owned by uid:gid when uid != -1 and new) and open it. */
 static int mkdir_open(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid, int *ret_fd) {
         bool made = mkdirat(dirfd, name, mode) >= 0;
         if (!made && errno != EEXIST)
                 return -errno;
-        int fd = openat2_beneath(dirfd, name, O_RDONLY | O_DIRECTORY, true);
+        int fd = path_open_nofollow(dirfd, name, O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
         if (fd < 0)
                 return fd;
         if (made && uid != (uid_t) -1 && fchown(fd, uid, gid) < 0) {
@@ -76,7 +71,7 @@ static int mkdir_walk(int dirfd, const char *path, mode_t mode, uid_t uid, gid_t
  * file, then read it through a fresh open of that very inode: a FIFO or a
  * device is never opened for reading. */
 static int read_beneath(int dirfd, const char *path, char **ret, size_t *ret_size) {
-        _cleanup_close_ int pfd = openat2_beneath(dirfd, path, O_PATH, true);
+        _cleanup_close_ int pfd = path_open_nofollow(dirfd, path, O_PATH, RESOLVE_BENEATH);
         if (pfd < 0)
                 return pfd;
         struct stat st;
@@ -119,7 +114,7 @@ int agent_state_open(const HostUser *u, const char *preset, int *ret_fd, char **
         int r = user_fs_enter(u, &id);
         if (r < 0)
                 return r;
-        _cleanup_close_ int fd = openat2_beneath(AT_FDCWD, home, O_RDONLY | O_DIRECTORY, false);
+        _cleanup_close_ int fd = path_open_nofollow(AT_FDCWD, home, O_RDONLY | O_DIRECTORY, 0);
         struct stat st;
         r = fd < 0 ? fd : fstat(fd, &st) < 0 ? -errno : st.st_uid != u->uid ? -EPERM : 0;
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(parts); i++) {
@@ -140,7 +135,7 @@ int agent_state_open(const HostUser *u, const char *preset, int *ret_fd, char **
         return 0;
 }
 
-int agent_state_make_dirs(const HostUser *u, int state_fd, char *const *dirs, const char **ret_bad) {
+int agent_state_make_dirs(const HostUser *u, int state_fd, char *const *dirs, CageError *err) {
         FsIdentity id;
         int r = user_fs_enter(u, &id);
         if (r < 0)
@@ -155,7 +150,7 @@ int agent_state_make_dirs(const HostUser *u, int state_fd, char *const *dirs, co
                         close(fd);
                 }
                 if (r < 0)
-                        *ret_bad = dirs[i];
+                        cage_error_set(err, r, "%s: %s", dirs[i], strerror(-r));
         }
         user_fs_leave(&id);
         return r;
@@ -172,7 +167,7 @@ void agent_state_hash(const void *data, size_t size, char buf[static 17]) {
 }
 
 int agent_state_copy_in(const HostUser *u, int state_fd, int home_fd, char *const *files, AgentStateWarn warn,
-                        void *userdata, char ***ret_entries, const char **ret_bad) {
+                        void *userdata, char ***ret_entries, CageError *err) {
         _cleanup_strv_free_ char **entries = NULL;
         for (size_t i = 0; files && files[i]; i++) {
                 _cleanup_free_ char *data = NULL;
@@ -194,29 +189,21 @@ int agent_state_copy_in(const HostUser *u, int state_fd, int home_fd, char *cons
                  * PrivateUsersOwnership=chown shifts into the cage's range. */
                 _cleanup_close_ int dfd = -1;
                 const char *base;
-                if ((r = mkdir_walk(home_fd, files[i], 0755, u->uid, u->gid, true, &dfd, &base)) < 0) {
-                        *ret_bad = files[i];
-                        return r;
-                }
+                if ((r = mkdir_walk(home_fd, files[i], 0755, u->uid, u->gid, true, &dfd, &base)) < 0)
+                        return cage_error_set(err, r, "%s: %s", files[i], strerror(-r));
                 _cleanup_close_ int fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                if (fd < 0) {
-                        *ret_bad = files[i];
-                        return -errno;
-                }
+                if (fd < 0)
+                        return cage_error_set(err, -errno, "%s: %s", files[i], strerror(errno));
                 for (size_t n = 0; n < size;) {
                         ssize_t k = write(fd, data + n, size - n);
                         if (k < 0 && errno == EINTR)
                                 continue;
-                        if (k < 0) {
-                                *ret_bad = files[i];
-                                return -errno;
-                        }
+                        if (k < 0)
+                                return cage_error_set(err, -errno, "%s: %s", files[i], strerror(errno));
                         n += (size_t) k;
                 }
-                if (fchown(fd, u->uid, u->gid) < 0) {
-                        *ret_bad = files[i];
-                        return -errno;
-                }
+                if (fchown(fd, u->uid, u->gid) < 0)
+                        return cage_error_set(err, -errno, "%s: %s", files[i], strerror(errno));
                 char hash[17];
                 agent_state_hash(data, size, hash);
                 if (strv_push(&entries, strdup_printf("%s:%s", hash, files[i])) < 0)
@@ -273,4 +260,75 @@ int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *con
         if (ret_copied)
                 *ret_copied = copied;
         return ret;
+}
+
+static void warn_state(const char *path, const char *why, void *userdata) {
+        const char *const *ctx = userdata; /* cage name, state directory */
+        cage_notice("warning: cage %s: ~/%s %s: left alone; your copy in %s/%s is unchanged", ctx[0], path, why, ctx[1], path);
+}
+
+int agent_state_prepare(CageSpec *s, CageError *err) {
+        if (!s->persist)
+                return 0;
+        _cleanup_close_ int sfd = -1;
+        _cleanup_free_ char *path = NULL;
+        int r = agent_state_open(&s->user, s->preset, &sfd, &path);
+        if (r < 0)
+                return cage_error_set(err, r, "agent state of preset %s in %s/.local/state/nspawn-cage: %s%s", s->preset, s->user.home,
+                                      strerror(-r), r == -EPERM ? " (a directory there is not yours; fix its owner or set [State] Persist=no)" : "");
+        if ((r = agent_state_make_dirs(&s->user, sfd, s->state_dirs, err)) < 0) {
+                _cleanup_free_ char *why = strdup(cage_error_message(err, r));
+                return cage_error_set(err, r, "agent state %s/%s", path, strempty(why));
+        }
+        if (cage_spec_add_state_binds(s, path) < 0)
+                return cage_error_set(err, -ENOMEM, "out of memory");
+        return 0;
+}
+
+int agent_state_stage_in(const CageSpec *s, int rootfd, char **ret_path, char ***ret_entries, CageError *err) {
+        _cleanup_close_ int sfd = -1;
+        _cleanup_free_ char *path = NULL;
+        int r = agent_state_open(&s->user, s->preset, &sfd, &path);
+        if (r < 0)
+                return cage_error_set(err, r, "agent state of preset %s in %s/.local/state/nspawn-cage: %s", s->preset, s->user.home, strerror(-r));
+        _cleanup_close_ int hfd = path_open_nofollow(rootfd, s->user.home + 1, O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
+        if (hfd < 0)
+                return cage_error_set(err, hfd, "the cage's %s: %s", s->user.home, strerror(-hfd));
+        const char *ctx[] = { s->name, path };
+        if ((r = agent_state_copy_in(&s->user, sfd, hfd, s->state_files, warn_state, ctx, ret_entries, err)) < 0) {
+                _cleanup_free_ char *why = strdup(cage_error_message(err, r));
+                return cage_error_set(err, r, "copying %s/%s", path, strempty(why));
+        }
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+int agent_state_restore(int state_dir_fd, const CageRecord *rec, CageError *err) {
+        if (!rec->state_dir || !rec->state_home || !rec->state_files || rec->state_home[0] != '/')
+                return 0;
+        _cleanup_(host_user_done) HostUser u = {};
+        int r = host_user_from_uid(rec->uid, &u);
+        if (r < 0)
+                return cage_error_set(err, r, "cage %s: its user (uid %u) is gone; its agent state is not copied out", rec->name, (unsigned) rec->uid);
+        /* After the agent's session the helper has no CAP_SETUID: then as root, still without links. */
+        FsIdentity id;
+        (void) user_fs_enter(&u, &id);
+        _cleanup_close_ int sfd = path_open_nofollow(AT_FDCWD, rec->state_dir, O_RDONLY | O_DIRECTORY, 0);
+        user_fs_leave(&id);
+        struct stat st;
+        if (sfd < 0 || fstat(sfd, &st) < 0 || st.st_uid != u.uid)
+                return cage_error_set(err, sfd < 0 ? sfd : -EPERM, "cage %s: agent state %s: %s; its files are not copied out", rec->name,
+                                      rec->state_dir, sfd < 0 ? strerror(-sfd) : "not owned by its user");
+        _cleanup_free_ char *home = strdup_printf("cages/%s/rootfs%s", rec->name, rec->state_home);
+        _cleanup_close_ int hfd = home ? path_open_nofollow(state_dir_fd, home, O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_XDEV) : -ENOMEM;
+        if (hfd == -ENOENT)
+                return 0;
+        if (hfd < 0)
+                return cage_error_set(err, hfd, "cage %s: %s/%s: %s; agent state not copied out", rec->name, STATE_DIR, strempty(home),
+                                      strerror(-hfd));
+        const char *ctx[] = { rec->name, rec->state_dir };
+        unsigned n = 0;
+        if ((r = agent_state_copy_out(&u, hfd, sfd, rec->state_files, warn_state, ctx, &n)) < 0)
+                return cage_error_set(err, r, "cage %s: copying agent state out into %s: %s", rec->name, rec->state_dir, strerror(-r));
+        return 0;
 }

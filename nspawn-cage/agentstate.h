@@ -8,6 +8,9 @@
 
 #include <sys/types.h>
 
+#include "error.h"
+#include "spec.h"
+#include "state.h"
 #include "user.h"
 
 /* The largest File= copied in or out: bigger ones stay where they are. */
@@ -21,8 +24,8 @@
 int agent_state_open(const HostUser *u, const char *preset, int *ret_fd, char **ret_path);
 
 /* Make each of dirs (relative paths) below state_fd, as the user, 0700, no
- * links. On failure *ret_bad names the entry. */
-int agent_state_make_dirs(const HostUser *u, int state_fd, char *const *dirs, const char **ret_bad);
+ * links. On failure *err names the entry. */
+int agent_state_make_dirs(const HostUser *u, int state_fd, char *const *dirs, CageError *err);
 
 /* The hash copy-out compares against: 16 hex digits (FNV-1a 64). Pure. */
 void agent_state_hash(const void *data, size_t size, char buf[static 17]);
@@ -35,9 +38,9 @@ typedef void (*AgentStateWarn)(const char *path, const char *why, void *userdata
  * into home_fd, the cage's home in its rootfs (written as root: owned by
  * the user's uid:gid, 0600, missing parents made the user's). Returns one
  * "HASH:PATH" entry per file ("-:PATH" when there was none to copy), for
- * agent_state_copy_out(). */
+ * agent_state_copy_out(). On failure *err names the entry. */
 int agent_state_copy_in(const HostUser *u, int state_fd, int home_fd, char *const *files, AgentStateWarn warn,
-                        void *userdata, char ***ret_entries, const char **ret_bad);
+                        void *userdata, char ***ret_entries, CageError *err);
 
 /* Copy back what the agent changed: each entry's file is read from home_fd
  * (as root, relative to it, never through a link; regular files of at most
@@ -49,3 +52,14 @@ int agent_state_copy_in(const HostUser *u, int state_fd, int home_fd, char *cons
  * copied; errors writing are returned after trying every file. */
 int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *const *entries, AgentStateWarn warn,
                          void *userdata, unsigned *ret_copied);
+
+/* [State] Directory=: made in the user's state directory, as the user, and
+ * bound into the cage's home (none without [State] Persist=). */
+int agent_state_prepare(CageSpec *s, CageError *err);
+/* [State] File=: from the user's state directory into the cage's home in
+ * its fresh rootfs (rootfd), before the cage first starts. Returns the
+ * state directory's path and the entries for the cage's record. */
+int agent_state_stage_in(const CageSpec *s, int rootfd, char **ret_path, char ***ret_entries, CageError *err);
+/* [State] File=: back out of a stopped cage's home (below state_dir_fd,
+ * STATE_DIR) into the state directory its record names, as its user. */
+int agent_state_restore(int state_dir_fd, const CageRecord *rec, CageError *err);

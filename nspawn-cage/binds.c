@@ -28,51 +28,40 @@ static const char *open_reason(int r) {
         }
 }
 
-int bind_source_check(const struct stat *st, const BindSpec *b, uid_t uid, const char **ret_reason) {
+int bind_source_check(const struct stat *st, const BindSpec *b, uid_t uid, CageError *err) {
         if (b->origin.layer == LAYER_ADMIN)
                 return 0;
-        if (!S_ISDIR(st->st_mode) && !S_ISREG(st->st_mode)) {
-                *ret_reason = "it is neither a directory nor a regular file (a device, socket or FIFO); a user configuration may bind "
-                              "only those; ask the administrator";
-                return -EPERM;
-        }
-        if (!b->read_only && st->st_uid != uid) {
-                *ret_reason = "it is not yours; a writable bind must be a directory or file you own; use BindReadOnly= or bind a copy";
-                return -EPERM;
-        }
+        if (!S_ISDIR(st->st_mode) && !S_ISREG(st->st_mode))
+                return cage_error_set(err, -EPERM, "it is neither a directory nor a regular file (a device, socket or FIFO); a user "
+                                                   "configuration may bind only those; ask the administrator");
+        if (!b->read_only && st->st_uid != uid)
+                return cage_error_set(err, -EPERM, "it is not yours; a writable bind must be a directory or file you own; use "
+                                                   "BindReadOnly= or bind a copy");
         return 0;
 }
 
-int bind_source_open(int root_fd, const BindSpec *b, const HostUser *user, int *ret_fd, const char **ret_reason) {
-        *ret_reason = NULL;
+int bind_source_open(int root_fd, const BindSpec *b, const HostUser *user, int *ret_fd, CageError *err) {
         if (!b->source || b->source[0] != '/' || !b->source[1])
-                return -EINVAL;
+                return cage_error_set(err, -EINVAL, "%s", strerror(EINVAL));
         FsIdentity id = {};
         int r;
         if (b->origin.layer != LAYER_ADMIN && (r = user_fs_enter(user, &id)) < 0) {
                 user_fs_leave(&id);
-                *ret_reason = "cannot take your file system identity";
-                return r;
+                return cage_error_set(err, r, "cannot take your file system identity");
         }
-        struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
-                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
         /* Relative: RESOLVE_BENEATH refuses absolute paths. */
-        _cleanup_close_ int fd = (int) syscall(SYS_openat2, root_fd, b->source + 1, &how, sizeof how);
-        r = fd < 0 ? -errno : 0;
+        _cleanup_close_ int fd = path_open_nofollow(root_fd, b->source + 1, O_PATH, RESOLVE_BENEATH);
+        r = fd < 0 ? fd : 0;
         user_fs_leave(&id);
-        if (r < 0) {
-                *ret_reason = open_reason(r);
-                return r;
-        }
+        if (r < 0)
+                return cage_error_set(err, r, "%s", open_reason(r) ?: strerror(-r));
         struct stat st;
         if (fstat(fd, &st) < 0)
-                return -errno;
+                return cage_error_set(err, -errno, "%s", strerror(errno));
         /* O_PATH|O_NOFOLLOW hands out the link itself when it is the last component. */
-        if (S_ISLNK(st.st_mode)) {
-                *ret_reason = open_reason(-ELOOP);
-                return -ELOOP;
-        }
-        if ((r = bind_source_check(&st, b, user->uid, ret_reason)) < 0)
+        if (S_ISLNK(st.st_mode))
+                return cage_error_set(err, -ELOOP, "%s", open_reason(-ELOOP));
+        if ((r = bind_source_check(&st, b, user->uid, err)) < 0)
                 return r;
         *ret_fd = TAKE_FD(fd);
         return 0;

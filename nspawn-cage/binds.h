@@ -6,18 +6,20 @@
 
 #include <sys/stat.h>
 
+#include "error.h"
+#include "pathfd.h"
 #include "spec.h"
 
 /* Open b->source relative to root_fd (the host's "/", opened once) with
  * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS, O_PATH|O_NOFOLLOW:
  * as root when an administrator's file named it, else with user's file
  * system identity. Then bind_source_check() on the fd. On failure
- * *ret_reason (static text) says why and what to do. */
-int bind_source_open(int root_fd, const BindSpec *b, const HostUser *user, int *ret_fd, const char **ret_reason);
+ * *err says why and what to do. */
+int bind_source_open(int root_fd, const BindSpec *b, const HostUser *user, int *ret_fd, CageError *err);
 
 /* What fstat() of a source saw, judged for b. Not an administrator's: only
  * a directory or a regular file, and a writable one owned by uid. */
-int bind_source_check(const struct stat *st, const BindSpec *b, uid_t uid, const char **ret_reason);
+int bind_source_check(const struct stat *st, const BindSpec *b, uid_t uid, CageError *err);
 
 /* Mount the source fd at b->staged: idmapped so that only the user's ids
  * are mapped into the range at base; a read-only bind the file system under

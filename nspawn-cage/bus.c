@@ -24,10 +24,11 @@
 #define MACHINED_PATH "/org/freedesktop/machine1"
 #define MACHINE_MANAGER "org.freedesktop.machine1.Manager"
 
-static char *bus_error_text(const sd_bus_error *e, int r) {
+/* What systemd said, else strerror(r), into the error record. */
+static int bus_error_set(CageError *error, const sd_bus_error *e, int r) {
         if (e && sd_bus_error_is_set(e))
-                return strdup_printf("%s", e->message ? e->message : e->name);
-        return strdup(strerror(-r));
+                return cage_error_set(error, r, "%s", e->message ? e->message : e->name);
+        return cage_error_set(error, r, "%s", strerror(-r));
 }
 
 /* ---- waiting for a job ---- */
@@ -141,7 +142,7 @@ static int append_limits(sd_bus_message *m, unsigned mask, uint64_t memory, uint
 }
 
 int bus_set_limits(sd_bus *bus, const char *unit, unsigned mask, uint64_t memory, uint64_t swap, uint64_t cpus,
-                   uint64_t tasks, char **ret_error) {
+                   uint64_t tasks, CageError *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "SetUnitProperties");
@@ -150,11 +151,11 @@ int bus_set_limits(sd_bus *bus, const char *unit, unsigned mask, uint64_t memory
                 return r;
         r = sd_bus_call(bus, m, 0, &err, NULL);
         if (r < 0)
-                *ret_error = bus_error_text(&err, r);
+                bus_error_set(error, &err, r);
         return r;
 }
 
-static int start_transient(sd_bus *bus, sd_bus_message *m, const char **ret_job_copy, char **ret_job, char **ret_error) {
+static int start_transient(sd_bus *bus, sd_bus_message *m, const char **ret_job_copy, char **ret_job, CageError *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r = sd_bus_message_append(m, "a(sa(sv))", 0);
@@ -162,7 +163,7 @@ static int start_transient(sd_bus *bus, sd_bus_message *m, const char **ret_job_
                 return r;
         r = sd_bus_call(bus, m, 0, &err, &reply);
         if (r < 0) {
-                *ret_error = bus_error_text(&err, r);
+                bus_error_set(error, &err, r);
                 return r;
         }
         const char *job;
@@ -174,17 +175,13 @@ static int start_transient(sd_bus *bus, sd_bus_message *m, const char **ret_job_
         return 0;
 }
 
-int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, char **ret_error) {
+/* The properties of a cage's unit: its limits, what systemd must know to
+ * run nspawn (notify, delegation, devices), and nspawn's command line. */
+static int append_cage_properties(sd_bus_message *m, const CageUnit *u) {
         const CageSpec *s = u->spec;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-        _cleanup_free_ char *job = NULL, *dir_arg = NULL, *machine_arg = NULL, *desc = NULL;
-        JobWait w = {};
+        _cleanup_free_ char *dir_arg = strdup_printf("--directory=%s", u->rootfs), *machine_arg = strdup_printf("--machine=%s", s->name);
+        _cleanup_free_ char *desc = strdup_printf("nspawn-cage %s (%s)", s->name, s->project);
         int r;
-
-        dir_arg = strdup_printf("--directory=%s", u->rootfs);
-        machine_arg = strdup_printf("--machine=%s", s->name);
-        desc = strdup_printf("nspawn-cage %s (%s)", s->name, s->project);
         if (!dir_arg || !machine_arg || !desc)
                 return -ENOMEM;
         /* Settings come from /run/systemd/nspawn/NAME.nspawn, trusted; the
@@ -195,15 +192,6 @@ int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout
         if (u->unified_cgroup && strv_extend(&env, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1") < 0)
                 return -ENOMEM;
 
-        r = sd_bus_match_signal(bus, &slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w);
-        if (r < 0)
-                return r;
-        (void) sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
-
-        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
-        if (r < 0 || (r = sd_bus_message_append(m, "ss", u->unit, "fail")) < 0 ||
-            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
-                return r;
         if ((r = append_limits(m, LIMIT_MEMORY | LIMIT_SWAP | LIMIT_CPUS | LIMIT_TASKS, s->memory, s->swap, s->cpus, s->tasks)) < 0)
                 return r;
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
@@ -242,27 +230,44 @@ int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout
                 return r;
         if (env && (r = append_strv_property(m, "Environment", env)) < 0)
                 return r;
+        return 0;
+}
+
+int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, CageError *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_free_ char *job = NULL;
+        JobWait w = {};
+        int r = sd_bus_match_signal(bus, &slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w);
+        if (r < 0)
+                return r;
+        (void) sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
+
+        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
+        if (r < 0 || (r = sd_bus_message_append(m, "ss", u->unit, "fail")) < 0 ||
+            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0 || (r = append_cage_properties(m, u)) < 0)
+                return r;
         if ((r = sd_bus_message_close_container(m)) < 0)
                 return r;
         const char *jobp;
-        if ((r = start_transient(bus, m, &jobp, &job, ret_error)) < 0)
+        if ((r = start_transient(bus, m, &jobp, &job, error)) < 0)
                 return r;
         w.job = job;
         r = wait_job(e, &w, timeout_usec);
         if (r == -ETIMEDOUT) {
-                *ret_error = strdup_printf("the cage did not boot within %" PRIu64 " s", timeout_usec / 1000000);
+                cage_error_set(error, r, "the cage did not boot within %" PRIu64 " s", timeout_usec / 1000000);
                 return r;
         }
         if (r < 0)
                 return r;
         bool ok = streq(w.result, "done");
         if (!ok)
-                *ret_error = strdup_printf("starting %s: job %s (see 'journalctl -u %s')", u->unit, w.result, u->unit);
+                cage_error_set(error, -EIO, "starting %s: job %s (see 'journalctl -u %s')", u->unit, w.result, u->unit);
         free(w.result);
         return ok ? 0 : -EIO;
 }
 
-int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeout_usec, char **ret_error) {
+int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeout_usec, CageError *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         _cleanup_free_ char *job = NULL;
@@ -288,17 +293,17 @@ int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeo
         if (r < 0 || (r = sd_bus_message_close_container(m)) < 0)
                 return r;
         const char *jobp;
-        if ((r = start_transient(bus, m, &jobp, &job, ret_error)) < 0)
+        if ((r = start_transient(bus, m, &jobp, &job, error)) < 0)
                 return r;
         w.job = job;
         if ((r = wait_job(e, &w, timeout_usec)) < 0) {
                 if (r == -ETIMEDOUT)
-                        *ret_error = strdup_printf("starting %s: no answer within %" PRIu64 " s", c->unit, timeout_usec / 1000000);
+                        cage_error_set(error, r, "starting %s: no answer within %" PRIu64 " s", c->unit, timeout_usec / 1000000);
                 return r;
         }
         bool ok = streq(w.result, "done");
         if (!ok)
-                *ret_error = strdup_printf("starting %s: job %s (see 'journalctl -u %s')", c->unit, w.result, c->unit);
+                cage_error_set(error, -EIO, "starting %s: job %s (see 'journalctl -u %s')", c->unit, w.result, c->unit);
         free(w.result);
         return ok ? 0 : -EIO;
 }
@@ -451,10 +456,10 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 
 /* The cage's bus closes when the cage stops (nspawn-cage stop, a crash):
  * no signal about the agent's unit will come any more. */
-static int cage_gone(sd_bus *cage, char **ret_error) {
+static int cage_gone(sd_bus *cage, CageError *error) {
         if (sd_bus_is_open(cage) > 0)
                 return 0;
-        *ret_error = strdup("the cage stopped while the command ran");
+        cage_error_set(error, -ECONNRESET, "the cage stopped while the command ran");
         return -ECONNRESET;
 }
 
@@ -466,7 +471,7 @@ void agent_session_done(AgentSession *s) {
         *s = (AgentSession) { .master = -1 };
 }
 
-int bus_open_agent_session(sd_bus *host, sd_event *e, const char *machine, AgentSession *ret, char **ret_error) {
+int bus_open_agent_session(sd_bus *host, sd_event *e, const char *machine, AgentSession *ret, CageError *error) {
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(agent_session_done) AgentSession s = { .master = -1 };
@@ -475,7 +480,7 @@ int bus_open_agent_session(sd_bus *host, sd_event *e, const char *machine, Agent
         /* A pty inside the cage, its master here. */
         r = sd_bus_call_method(host, MACHINED, MACHINED_PATH, MACHINE_MANAGER, "OpenMachinePTY", &err, &reply, "s", machine);
         if (r < 0) {
-                *ret_error = strdup_printf("opening a terminal in the cage: %s", err.message ? err.message : strerror(-r));
+                cage_error_set(error, r, "opening a terminal in the cage: %s", err.message ? err.message : strerror(-r));
                 return r;
         }
         int master_borrowed;
@@ -488,7 +493,7 @@ int bus_open_agent_session(sd_bus *host, sd_event *e, const char *machine, Agent
                 return -ENOMEM;
         /* The cage's own system bus. */
         if ((r = sd_bus_open_system_machine(&s.cage, machine)) < 0) {
-                *ret_error = strdup_printf("connecting to the system bus inside the cage: %s", strerror(-r));
+                cage_error_set(error, r, "connecting to the system bus inside the cage: %s", strerror(-r));
                 return r;
         }
         if ((r = sd_bus_attach_event(s.cage, e, 0)) < 0)
@@ -498,25 +503,10 @@ int bus_open_agent_session(sd_bus *host, sd_event *e, const char *machine, Agent
         return 0;
 }
 
-int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *ret_status, char **ret_error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL, *job_slot = NULL;
-        _cleanup_(pty_forward_freep) PtyForward *fwd = NULL;
-        _cleanup_(sd_event_source_unrefp) sd_event_source *s_term = NULL, *s_hup = NULL, *s_int = NULL;
-        _cleanup_free_ char *job = NULL, *unit = NULL;
-        sd_bus *cage = session->cage;
-        const char *pty = session->pty;
-        int master = session->master;
+/* The agent's unit in the cage: on the pty, as the user, in the project,
+ * with no namespaces and no set-id files of its own. */
+static int append_agent_properties(sd_bus_message *m, const AgentRun *a, const char *pty) {
         int r;
-
-        /* 3. The agent as a transient unit of the cage's systemd. */
-        uint64_t rnd = ((uint64_t) getpid() << 32) ^ (uint64_t) time(NULL);
-        if (!(unit = strdup_printf("nspawn-cage-agent-%016" PRIx64 ".service", rnd)))
-                return -ENOMEM;
-        r = sd_bus_message_new_method_call(cage, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
-        if (r < 0 || (r = sd_bus_message_append(m, "ss", unit, "fail")) < 0 ||
-            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
-                return r;
         /* No TTYReset=/TTYVHangup=: systemd would flush the pty when the
          * unit ends, before we read what the agent wrote last (pty.c sets
          * the modes instead). */
@@ -550,7 +540,30 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
             (r = append_strv_property(m, "Environment", a->environ)) < 0 ||
             (r = sd_bus_message_close_container(m)) < 0)
                 return r;
+        return 0;
+}
 
+int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *ret_status, CageError *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL, *job_slot = NULL;
+        _cleanup_(pty_forward_freep) PtyForward *fwd = NULL;
+        _cleanup_(sd_event_source_unrefp) sd_event_source *s_term = NULL, *s_hup = NULL, *s_int = NULL;
+        _cleanup_free_ char *job = NULL, *unit = NULL;
+        sd_bus *cage = session->cage;
+        const char *pty = session->pty;
+        int master = session->master;
+        int r;
+
+        /* 3. The agent as a transient unit of the cage's systemd. */
+        uint64_t rnd = ((uint64_t) getpid() << 32) ^ (uint64_t) time(NULL);
+        if (!(unit = strdup_printf("nspawn-cage-agent-%016" PRIx64 ".service", rnd)))
+                return -ENOMEM;
+        r = sd_bus_message_new_method_call(cage, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
+        if (r < 0 || (r = sd_bus_message_append(m, "ss", unit, "fail")) < 0 ||
+            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
+                return r;
+        if ((r = append_agent_properties(m, a, pty)) < 0)
+                return r;
         AgentWait w = { .bus = cage };
         _cleanup_free_ char *unit_path = NULL;
         if ((r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &unit_path)) < 0)
@@ -571,7 +584,7 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
         if ((r = pty_forward_new(e, master, STDIN_FILENO, STDOUT_FILENO, stop_agent, &w, &fwd)) < 0)
                 return r;
         const char *jobp;
-        if ((r = start_transient(cage, m, &jobp, &job, ret_error)) < 0)
+        if ((r = start_transient(cage, m, &jobp, &job, error)) < 0)
                 return r;
         w.job.job = job;
 
@@ -586,10 +599,10 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
         (void) sd_event_add_signal(e, &s_int, SIGINT, on_stop_signal, &w);
 
         while (!w.job.done)
-                if ((r = sd_event_run(e, UINT64_MAX)) < 0 || (r = cage_gone(cage, ret_error)) < 0)
+                if ((r = sd_event_run(e, UINT64_MAX)) < 0 || (r = cage_gone(cage, error)) < 0)
                         return r;
         if (!streq(strempty(w.job.result), "done")) {
-                *ret_error = strdup_printf("the command could not be started (job %s): is '%s' executable in the cage?",
+                cage_error_set(error, -EIO, "the command could not be started (job %s): is '%s' executable in the cage?",
                                            strempty(w.job.result), a->argv[0]);
                 free(w.job.result);
                 return -EIO;
@@ -597,7 +610,7 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
         free(w.job.result);
         (void) check_agent(&w); /* it may be over already */
         while (!w.finished)
-                if ((r = sd_event_run(e, UINT64_MAX)) < 0 || (r = cage_gone(cage, ret_error)) < 0) {
+                if ((r = sd_event_run(e, UINT64_MAX)) < 0 || (r = cage_gone(cage, error)) < 0) {
                         (void) pty_forward_finish(fwd, PTY_FINISH_IDLE_MSEC);
                         return r;
                 }

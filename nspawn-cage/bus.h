@@ -26,7 +26,7 @@ typedef struct CageUnit {
 /* Start systemd-nspawn as a transient unit in machine.slice with the
  * limits as properties, and wait (on signals, never by polling) until the
  * cage's systemd reports ready, or the job fails, or the timeout. */
-int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, char **ret_error);
+int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, CageError *error);
 
 /* A host process nspawn-cage leaves running for a cage (the ssh-agent
  * relay): moved into a transient scope of the host's systemd in
@@ -41,7 +41,7 @@ typedef struct CageScope {
         uint64_t tasks_max, memory_max;
 } CageScope;
 /* Start it and wait for its job (the process is in the scope on success). */
-int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeout_usec, char **ret_error);
+int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeout_usec, CageError *error);
 
 /* Stop a unit and wait for its job. -ENOENT if it is not loaded. */
 int bus_stop_unit(sd_bus *bus, sd_event *e, const char *unit, uint64_t timeout_usec);
@@ -69,7 +69,7 @@ typedef enum LimitMask {
         LIMIT_TASKS = 1 << 3,
 } LimitMask;
 int bus_set_limits(sd_bus *bus, const char *unit, unsigned mask, uint64_t memory, uint64_t swap, uint64_t cpus,
-                   uint64_t tasks, char **ret_error);
+                   uint64_t tasks, CageError *error);
 
 /* machine1: is the machine registered, and its leader's PID. */
 int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader);
@@ -91,9 +91,9 @@ typedef struct AgentSession {
         sd_bus *cage;
 } AgentSession;
 void agent_session_done(AgentSession *s);
-int bus_open_agent_session(sd_bus *host, sd_event *e, const char *machine, AgentSession *ret, char **ret_error);
+int bus_open_agent_session(sd_bus *host, sd_event *e, const char *machine, AgentSession *ret, CageError *error);
 
 /* Start the agent as a transient unit of the cage's systemd on the pty,
  * forward the terminal until the unit ends, and return its exit status
  * (128+signal when killed). */
-int bus_run_agent(AgentSession *s, sd_event *e, const AgentRun *a, int *ret_status, char **ret_error);
+int bus_run_agent(AgentSession *s, sd_event *e, const AgentRun *a, int *ret_status, CageError *error);

@@ -23,7 +23,7 @@ int closure_read_list(int fd, char **ret_data, size_t *ret_size) {
         return read_fd_bounded(fd, CLOSURE_LIST_MAX, ret_data, ret_size);
 }
 
-int closure_parse_list(const char *data, size_t size, char ***ret_paths, unsigned *ret_bad_line) {
+int closure_parse_list(const char *data, size_t size, char ***ret_paths, CageError *err) {
         _cleanup_strv_free_ char **l = NULL;
         unsigned line = 0;
         const char *p = data, *end = data + size;
@@ -41,18 +41,14 @@ int closure_parse_list(const char *data, size_t size, char ***ret_paths, unsigne
                         _cleanup_free_ char *s = strndup(p, n);
                         if (!s)
                                 return -ENOMEM;
-                        if (!store_path_is_valid(s)) {
-                                *ret_bad_line = line;
-                                return -EINVAL;
-                        }
+                        if (!store_path_is_valid(s))
+                                return cage_error_set_at(err, -EINVAL, NULL, line, "not a store path (expected /nix/store/HASH-NAME, one a line, top-level first)");
                         l[k++] = TAKE_PTR(s);
                 }
                 p += n + 1;
         }
-        if (k == 0) {
-                *ret_bad_line = line ? line : 1;
-                return -EINVAL;
-        }
+        if (k == 0)
+                return cage_error_set_at(err, -EINVAL, NULL, line ? line : 1, "not a store path (expected /nix/store/HASH-NAME, one a line, top-level first)");
         *ret_paths = TAKE_PTR(l);
         return 0;
 }
@@ -115,11 +111,11 @@ int closure_query(const char *path, char ***ret_paths) {
                 return r;
         if (status != 0)
                 return -EIO;
-        unsigned bad;
-        return closure_parse_list(out, strlen(out), ret_paths, &bad);
+        _cleanup_(cage_error_done) CageError err = {};
+        return closure_parse_list(out, strlen(out), ret_paths, &err);
 }
 
-int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_paths, char **ret_error) {
+int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_paths, CageError *error) {
         _cleanup_free_ char *expr = strdup_printf("%s/nix/cage.nix", req->data_dir);
         StrBuf pk = {};
         for (size_t i = 0; req->packages && req->packages[i]; i++) {
@@ -162,7 +158,7 @@ int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_p
         if ((r = run_capture(TOOL_NIX_BUILD, argv, &out, &status)) < 0)
                 return r;
         if (status != 0) {
-                *ret_error = strdup_printf("nix-build exited with status %d (its messages are above)", status);
+                cage_error_set(error, -EIO, "nix-build exited with status %d (its messages are above)", status);
                 return -EIO;
         }
         /* nix-build prints the out path as the last line. */
@@ -172,12 +168,12 @@ int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_p
         char *top = strrchr(out, '\n');
         top = top ? top + 1 : out;
         if (!store_path_is_valid(top)) {
-                *ret_error = strdup_printf("nix-build printed '%s', not a store path", top);
+                cage_error_set(error, -EIO, "nix-build printed '%s', not a store path", top);
                 return -EIO;
         }
         _cleanup_strv_free_ char **closure = NULL;
         if ((r = closure_query(top, &closure)) < 0) {
-                *ret_error = strdup("nix-store --query --requisites failed");
+                cage_error_set(error, r, "nix-store --query --requisites failed");
                 return r;
         }
         _cleanup_strv_free_ char **l = NULL;

@@ -3,6 +3,7 @@
  * hold a GC root for as long as the cage runs. */
 #pragma once
 
+#include "error.h"
 #include "util.h"
 
 typedef struct ClosureRequest {
@@ -17,13 +18,13 @@ typedef struct ClosureRequest {
 /* Read a closure list (one store path a line, top-level first). */
 int closure_read_list(int fd, char **ret_data, size_t *ret_size);
 /* Parse it; on a bad line returns -EINVAL and its number. */
-int closure_parse_list(const char *data, size_t size, char ***ret_paths, unsigned *ret_bad_line);
+int closure_parse_list(const char *data, size_t size, char ***ret_paths, CageError *err);
 
 /* Build the top-level path with nix-build (its progress and errors go to
  * our stderr) and return it first, followed by its closure. With `gcroot`
  * the result is registered as an indirect GC root at that path. On failure
  * *ret_error may hold Nix's last error line. */
-int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_paths, char **ret_error);
+int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_paths, CageError *error);
 
 /* Closure of an existing store path (nix-store -qR). */
 int closure_query(const char *path, char ***ret_paths);

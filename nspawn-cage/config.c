@@ -164,311 +164,6 @@ bool setting_is_list(SettingId id) {
         }
 }
 
-/* ---- value parsers ---- */
-
-int parse_size(const char *s, uint64_t *ret) {
-        if (streq(s, "infinity")) {
-                *ret = SIZE_INFINITY;
-                return 0;
-        }
-        if (!isdigit((unsigned char) s[0]))
-                return -EINVAL;
-        uint64_t v = 0;
-        const char *p = s;
-        for (; isdigit((unsigned char) *p); p++) {
-                if (v > (UINT64_MAX - 9) / 10)
-                        return -ERANGE;
-                v = v * 10 + (uint64_t) (*p - '0');
-        }
-        unsigned shift = 0;
-        if (*p) {
-                const char *units = "KMGT";
-                const char *u = strchr(units, *p);
-                if (!u || p[1])
-                        return -EINVAL;
-                shift = 10 * (unsigned) (u - units + 1);
-        }
-        if (shift && v > (UINT64_MAX >> shift) - 1)
-                return -ERANGE;
-        *ret = v << shift;
-        return 0;
-}
-
-int parse_cpus(const char *s, uint64_t *ret) {
-        if (streq(s, "infinity")) {
-                *ret = CPUS_INFINITY;
-                return 0;
-        }
-        uint64_t whole = 0, frac = 0;
-        const char *p = s;
-        if (!isdigit((unsigned char) *p))
-                return -EINVAL;
-        for (; isdigit((unsigned char) *p); p++) {
-                whole = whole * 10 + (uint64_t) (*p - '0');
-                if (whole > 4096)
-                        return -ERANGE;
-        }
-        if (*p == '.') {
-                p++;
-                int digits = 0;
-                if (!isdigit((unsigned char) *p))
-                        return -EINVAL;
-                for (; isdigit((unsigned char) *p); p++, digits++) {
-                        if (digits >= 2)
-                                return -EINVAL; /* hundredths are the resolution of CPUQuota= */
-                        frac = frac * 10 + (uint64_t) (*p - '0');
-                }
-                if (digits == 1)
-                        frac *= 10;
-        }
-        if (*p)
-                return -EINVAL;
-        uint64_t v = whole * 100 + frac;
-        if (v == 0)
-                return -ERANGE;
-        *ret = v;
-        return 0;
-}
-
-int parse_count(const char *s, uint64_t *ret) {
-        if (streq(s, "infinity")) {
-                *ret = COUNT_INFINITY;
-                return 0;
-        }
-        uint64_t v = 0;
-        if (!isdigit((unsigned char) *s))
-                return -EINVAL;
-        for (const char *p = s; *p; p++) {
-                if (!isdigit((unsigned char) *p))
-                        return -EINVAL;
-                v = v * 10 + (uint64_t) (*p - '0');
-                if (v > 4194304)
-                        return -ERANGE;
-        }
-        if (v == 0)
-                return -ERANGE;
-        *ret = v;
-        return 0;
-}
-
-int parse_bool(const char *s) {
-        if (streq(s, "yes") || streq(s, "true") || streq(s, "on") || streq(s, "1"))
-                return 1;
-        if (streq(s, "no") || streq(s, "false") || streq(s, "off") || streq(s, "0"))
-                return 0;
-        return -EINVAL;
-}
-
-void format_cpus(uint64_t v, char buf[static 32]) {
-        if (v == CPUS_INFINITY)
-                snprintf(buf, 32, "infinity");
-        else if (v % 100 == 0)
-                snprintf(buf, 32, "%" PRIu64, v / 100);
-        else if (v % 10 == 0)
-                snprintf(buf, 32, "%" PRIu64 ".%" PRIu64, v / 100, (v % 100) / 10);
-        else
-                snprintf(buf, 32, "%" PRIu64 ".%02" PRIu64, v / 100, v % 100);
-}
-
-/* Machine names end up as host names, unit names and directory names. */
-bool machine_name_is_valid(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > 64 || streq(s, ".host"))
-                return false;
-        if (s[0] == '.' || s[0] == '-' || s[n - 1] == '.' || s[n - 1] == '-')
-                return false;
-        if (strstr(s, ".."))
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!isalnum((unsigned char) *p) && *p != '-' && *p != '_' && *p != '.')
-                        return false;
-        return true;
-}
-
-bool env_name_is_valid(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > 128 || isdigit((unsigned char) s[0]))
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!isalnum((unsigned char) *p) && *p != '_')
-                        return false;
-        return true;
-}
-
-/* A nixpkgs attribute path: segments of [A-Za-z_][A-Za-z0-9_+-]* joined by '.'. */
-bool package_name_is_valid(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > 128)
-                return false;
-        bool start = true;
-        for (const char *p = s; *p; p++) {
-                if (start) {
-                        if (!isalpha((unsigned char) *p) && *p != '_')
-                                return false;
-                        start = false;
-                } else if (*p == '.')
-                        start = true;
-                else if (!isalnum((unsigned char) *p) && !strchr("_+-", *p))
-                        return false;
-        }
-        return !start;
-}
-
-bool user_name_is_valid(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > 32 || (!islower((unsigned char) s[0]) && s[0] != '_'))
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!islower((unsigned char) *p) && !isdigit((unsigned char) *p) && !strchr("_-.", *p))
-                        return false;
-        return true;
-}
-
-static bool host_name_is_valid(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > 253)
-                return false;
-        for (const char *label = s; *label;) {
-                size_t k = strcspn(label, ".");
-                if (k == 0 || k > 63 || label[0] == '-' || label[k - 1] == '-')
-                        return false;
-                for (size_t i = 0; i < k; i++)
-                        if (!isalnum((unsigned char) label[i]) && label[i] != '-' && label[i] != '_')
-                                return false;
-                label += k;
-                if (*label == '.' && !*++label)
-                        return false; /* a trailing dot */
-        }
-        return true;
-}
-
-int allow_entry_parse(const char *s, char **ret_host, uint16_t *ret_port, const char **ret_why) {
-        const char *colon = strrchr(s, ':');
-        *ret_why = NULL;
-        if (strchr(s, '*'))
-                *ret_why = "wildcards are not supported; list each host name";
-        else if (strchr(s, '[') || (colon && strchr(s, ':') != colon))
-                *ret_why = "IPv6 addresses are not supported (a cage has IPv4 only); give a name or an IPv4 address";
-        else if (!colon || colon == s)
-                *ret_why = "expected HOST:PORT, e.g. api.anthropic.com:443";
-        if (*ret_why)
-                return -EINVAL;
-        uint64_t port = 0;
-        const char *p = colon + 1;
-        for (; isdigit((unsigned char) *p) && port <= 65535; p++)
-                port = port * 10 + (uint64_t) (*p - '0');
-        if (*p || p == colon + 1 || port == 0 || port > 65535 || colon[1] == '0') {
-                *ret_why = "the port must be a number from 1 to 65535";
-                return -EINVAL;
-        }
-        _cleanup_free_ char *host = strndup(s, (size_t) (colon - s));
-        if (!host)
-                return -ENOMEM;
-        for (char *c = host; *c; c++)
-                *c = (char) tolower((unsigned char) *c);
-        /* A last label of digits only is no DNS name: it must be an address. */
-        const char *last = strrchr(host, '.');
-        last = last ? last + 1 : host;
-        bool numeric = *last && strspn(last, "0123456789") == strlen(last);
-        struct in_addr a;
-        if (numeric ? inet_pton(AF_INET, host, &a) != 1 : !host_name_is_valid(host)) {
-                *ret_why = numeric ? "not a valid IPv4 address (expected a dotted quad such as 192.0.2.10)"
-                                   : "not a valid host name (letters, digits, '-' and '.'; no trailing '.')";
-                return -EINVAL;
-        }
-        *ret_host = TAKE_PTR(host);
-        *ret_port = (uint16_t) port;
-        return 0;
-}
-
-bool path_is_safe_absolute(const char *p) {
-        if (p[0] != '/' || strlen(p) > 4000)
-                return false;
-        if (string_has_cc(p) || strpbrk(p, ":\\\"'"))
-                return false;
-        if (streq(p, "/"))
-                return true;
-        if (p[strlen(p) - 1] == '/')
-                return false;
-        for (const char *c = p; *c; ) {
-                c++; /* skip '/' */
-                size_t n = strcspn(c, "/");
-                if (n == 0)
-                        return false; /* "//" */
-                if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-                        return false;
-                if (isspace((unsigned char) c[0]) || isspace((unsigned char) c[n - 1]))
-                        return false;
-                c += n;
-        }
-        return true;
-}
-
-bool state_path_is_valid(const char *s) {
-        if (isempty(s) || s[0] == '/' || strlen(s) > STATE_PATH_MAX || strpbrk(s, " \t"))
-                return false;
-        _cleanup_free_ char *abs = strdup_printf("/%s", s);
-        return abs && path_is_safe_absolute(abs);
-}
-
-/* /nix/store/<32 chars of Nix's base32>-<name>, nothing below it. */
-bool store_path_is_valid(const char *p) {
-        const char *h = startswith(p, "/nix/store/");
-        if (!h || strlen(h) < 34)
-                return false;
-        for (int i = 0; i < 32; i++)
-                if (!strchr("0123456789abcdfghijklmnpqrsvwxyz", h[i]))
-                        return false;
-        if (h[32] != '-' || strlen(h + 33) > 211)
-                return false;
-        for (const char *n = h + 33; *n; n++)
-                if (!isalnum((unsigned char) *n) && !strchr("+-._?=", *n))
-                        return false;
-        return h[33] != '.';
-}
-
-bool path_startswith_dir(const char *path, const char *dir) {
-        if (streq(dir, "/"))
-                return true;
-        const char *rest = startswith(path, dir);
-        return rest && (*rest == 0 || *rest == '/');
-}
-
-int split_command(const char *s, char ***ret) {
-        _cleanup_strv_free_ char **l = NULL;
-        const char *p = s;
-        for (;;) {
-                while (*p == ' ' || *p == '\t')
-                        p++;
-                if (!*p)
-                        break;
-                StrBuf w = {};
-                while (*p && *p != ' ' && *p != '\t') {
-                        if (*p == '\'' || *p == '"') {
-                                char q = *p++;
-                                const char *end = strchr(p, q);
-                                if (!end) {
-                                        strbuf_done(&w);
-                                        return -EBADMSG;
-                                }
-                                strbuf_appendn(&w, p, (size_t) (end - p));
-                                p = end + 1;
-                        } else
-                                strbuf_appendn(&w, p++, 1);
-                }
-                char *word;
-                int r = strbuf_steal(&w, &word);
-                if (r < 0)
-                        return r;
-                if ((r = strv_push(&l, word)) < 0)
-                        return r;
-                if (strv_length(l) > 256)
-                        return -E2BIG;
-        }
-        *ret = TAKE_PTR(l);
-        return 0;
-}
-
 /* ---- Config lifetime ---- */
 
 static void items_free(Item *items, size_t n) {
@@ -547,12 +242,6 @@ Config *config_free(Config *c) {
         return NULL;
 }
 
-void config_error_done(ConfigError *e) {
-        free(e->file);
-        free(e->message);
-        *e = (ConfigError) {};
-}
-
 /* ---- reading ---- */
 
 int config_read_fd(int fd, char **ret_data, size_t *ret_size) {
@@ -569,7 +258,7 @@ typedef struct ParseContext {
         size_t n_lines, next;
         unsigned seen[_SETTING_MAX];
         bool declared;
-        ConfigError *err;
+        CageError *err;
         int r;
 } ParseContext;
 
@@ -582,11 +271,11 @@ _printf_(3, 4) static int fail(ParseContext *ctx, unsigned line, const char *fmt
         if (vasprintf(&m, fmt, ap) < 0)
                 m = NULL;
         va_end(ap);
-        config_error_done(ctx->err);
+        cage_error_done(ctx->err);
         ctx->err->file = strdup(ctx->file);
         ctx->err->line = line;
         ctx->err->message = m;
-        ctx->r = -EINVAL;
+        ctx->err->r = ctx->r = -EINVAL;
         return ctx->r;
 }
 
@@ -732,7 +421,7 @@ static int split_allow(ParseContext *ctx, unsigned line, const char *key, const 
                 size_t n = strcspn(p, " \t");
                 if (n > 0) {
                         _cleanup_free_ char *w = strndup(p, n), *host = NULL;
-                        const char *why;
+                        _cleanup_(cage_error_done) CageError why = {};
                         uint16_t port;
                         if (!w)
                                 return -ENOMEM;
@@ -740,7 +429,7 @@ static int split_allow(ParseContext *ctx, unsigned line, const char *key, const 
                         if (r == -ENOMEM)
                                 return r;
                         if (r < 0)
-                                return fail(ctx, line, "%s=: '%s': %s", key, w, why);
+                                return fail(ctx, line, "%s=: '%s': %s", key, w, cage_error_message(&why, r));
                         _cleanup_free_ char *norm = strdup_printf("%s:%u", host, (unsigned) port);
                         if (!norm)
                                 return -ENOMEM;
@@ -765,15 +454,34 @@ static int set_string(Setting *s, const char *value) {
         return 0;
 }
 
-static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned line) {
+/* One assignment being applied: what assign() knows, for its handlers. */
+typedef struct Assignment {
+        ParseContext *ctx;
+        SettingId id;
+        const char *value;
+        unsigned line;
+        Origin origin;
+        const char *from; /* where the current value came from, for messages */
+} Assignment;
+
+#define ASSIGNMENT_LOCALS(a)                                                               \
+        ParseContext *ctx _unused_ = (a)->ctx;                                              \
+        SettingId id _unused_ = (a)->id;                                                    \
+        const SettingInfo *info _unused_ = &setting_table[id];                              \
+        Config *c _unused_ = ctx->config;                                                   \
+        Setting *s _unused_ = &c->settings[id];                                             \
+        Origin origin _unused_ = (a)->origin;                                               \
+        const char *key _unused_ = info->key, *value _unused_ = (a)->value;                 \
+        const char *from _unused_ = (a)->from;                                              \
+        unsigned line _unused_ = (a)->line;                                                 \
+        bool project _unused_ = ctx->layer == LAYER_PROJECT;                                \
+        int r _unused_
+
+/* May this layer set it at all? */
+static int check_layer(ParseContext *ctx, SettingId id, unsigned line) {
         const SettingInfo *info = &setting_table[id];
-        Config *c = ctx->config;
-        Setting *s = &c->settings[id];
-        Origin origin = { .layer = ctx->layer, .file = ctx->file, .line = line };
         const char *key = info->key;
         bool project = ctx->layer == LAYER_PROJECT;
-        int r;
-
         if (!(info->layers & (1u << ctx->layer)) && !(ctx->declared && (info->layers & L_DECLARED))) {
                 if (info->layers == L_DECLARED)
                         return fail(ctx, line, "%s= is only valid in a declared cage's file (%s/nspawn-cage/cages/NAME.conf); remove it here", key, SYSCONFDIR);
@@ -794,6 +502,265 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                         return fail(ctx, line, "Command= is not taken from the project: it chooses what runs with your terminal and passed variables; set it in ~/.config/nspawn-cage/config or give it on the command line (nspawn-cage PROJECT -- COMMAND...), and remove it here");
                 return fail(ctx, line, "%s= may only be set by the administrator or in your user configuration (~/.config/nspawn-cage/config), not by the project; remove it here", key);
         }
+        return 0;
+}
+
+/* Preset=, Name=, Nixpkgs=, File=, Project=, User=, Toplevel=: one string. Returns 1 when the setting is then set. */
+static int assign_string(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        if (info->type == V_FILE) {
+                if (!path_is_safe_absolute(value) || streq(value, "/"))
+                        return fail(ctx, line, "File=%s: expected the absolute, normalised path of a file of NAME=VALUE lines", value);
+                if (startswith(value, "/nix/store/"))
+                        return fail(ctx, line, "File=%s: a file in the Nix store is readable by everyone; keep secrets outside it (e.g. /run/secrets)", value);
+                return set_string(s, value) < 0 ? -ENOMEM : 1;
+        }
+        if (info->type == V_PROJECT && (!path_is_safe_absolute(value) || streq(value, "/")))
+                return fail(ctx, line, "Project=%s: expected an absolute, normalised directory path", value);
+        if (info->type == V_USER && !user_name_is_valid(value))
+                return fail(ctx, line, "User=%s is not a valid user name", value);
+        if (info->type == V_TOPLEVEL && !store_path_is_valid(value))
+                return fail(ctx, line, "Toplevel=%s: expected a store path /nix/store/HASH-NAME", value);
+        if (info->type == V_PRESET) {
+                for (const char *p = value; *p; p++)
+                        if (!islower((unsigned char) *p) && !isdigit((unsigned char) *p) && *p != '-')
+                                return fail(ctx, line, "Preset=%s: preset names use lower-case letters, digits and '-'", value);
+                if (strlen(value) > 64)
+                        return fail(ctx, line, "Preset=: name too long (at most 64 characters)");
+        } else if (info->type == V_NAME) {
+                if (!machine_name_is_valid(value))
+                        return fail(ctx, line, "Name=%s is not a valid machine name: use 1-64 letters, digits, '-', '_' or '.', not starting or ending with '.' or '-', and not \".host\"", value);
+        } else {
+                bool ok = strlen(value) <= 256 && !strpbrk(value, " \t\"'\\$`;|&");
+                if (ok && value[0] == '/')
+                        ok = path_is_safe_absolute(value);
+                else if (ok && value[0] == '<')
+                        ok = value[strlen(value) - 1] == '>';
+                if (!ok)
+                        return fail(ctx, line, "Nixpkgs=%s: expected an absolute path, <channel> or a flake reference", value);
+        }
+        if (set_string(s, value) < 0)
+                return -ENOMEM;
+        return 1;
+}
+
+/* Command=: words, as split_command() splits them. Returns 1 when the setting is then set. */
+static int assign_command(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        _cleanup_strv_free_ char **argv = NULL;
+        r = split_command(value, &argv);
+        if (r == -EBADMSG)
+                return fail(ctx, line, "Command=: unterminated quote; close it");
+        if (r < 0)
+                return fail(ctx, line, "Command=: too many words (at most 256)");
+        if (!argv)
+                return fail(ctx, line, "Command= needs a value");
+        if (set_string(s, value) < 0)
+                return -ENOMEM;
+        return 1;
+}
+
+/* CPUs=, Memory=, Swap=, Tasks= and the maxima: a project may only lower them. Returns 1 when the setting is then set. */
+static int assign_number(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        char cur[32];
+        uint64_t v;
+        r = info->type == V_CPUS ? parse_cpus(value, &v) : info->type == V_SIZE ? parse_size(value, &v) : parse_count(value, &v);
+        if (r < 0) {
+                if (info->type == V_CPUS)
+                        return fail(ctx, line, "%s=%s: expected a number of CPUs such as 2 or 0.5 (at most two decimals), or infinity", key, value);
+                if (info->type == V_SIZE)
+                        return fail(ctx, line, "%s=%s: expected a size such as 512M or 4G (K, M, G, T are powers of 1024), or infinity", key, value);
+                return fail(ctx, line, "%s=%s: expected a count from 1 to 4194304, or infinity", key, value);
+        }
+        if (id == SETTING_MEMORY && v < (UINT64_C(16) << 20))
+                return fail(ctx, line, "Memory=%s is too small; a cage needs at least 16M", value);
+        if (project && v > s->number) {
+                if (info->type == V_CPUS)
+                        format_cpus(s->number, cur);
+                else if (info->type == V_SIZE)
+                        format_size(s->number, cur);
+                else
+                        snprintf(cur, sizeof cur, "%" PRIu64, s->number);
+                return fail(ctx, line, "%s=%s asks for more than allowed: at most %s (from %s); the project configuration may only lower limits",
+                            key, value, cur, from);
+        }
+        s->number = v;
+        return 1;
+}
+
+/* Mode=: a project may only narrow the network. Returns 1 when the setting is then set. */
+static int assign_mode(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        NetworkMode m = network_mode_from_string(value);
+        if (m < 0)
+                return fail(ctx, line, "Mode=%s: expected off, private or host", value);
+        if (project && (uint64_t) m > s->number)
+                return fail(ctx, line, "Mode=%s asks for more network than allowed: at most %s (from %s); the project configuration may only narrow the network",
+                            value, network_mode_to_string((NetworkMode) s->number), from);
+        s->number = (uint64_t) m;
+        return 1;
+}
+
+/* yes/no: a project may only turn things off (ProtectGit=: on). Returns 1 when the setting is then set. */
+static int assign_bool(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        int b = parse_bool(value);
+        if (b < 0)
+                return fail(ctx, line, "%s=%s: expected yes or no", key, value);
+        if (project && id == SETTING_PROTECT_GIT && !b && s->number)
+                return fail(ctx, line, "ProtectGit=no is not allowed: it is on (from %s) and the project configuration may only turn protections on",
+                            from);
+        if (project && id != SETTING_PROTECT_GIT && b && !s->number)
+                return fail(ctx, line, "%s=yes is not allowed: %s is off (from %s) and the project configuration may only turn things off",
+                            key, key, from);
+        s->number = (uint64_t) b;
+        return 1;
+}
+
+/* Bind=, BindReadOnly=: SOURCE[:DESTINATION]. */
+static int assign_bind(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        if (isempty(value))
+                return list_assign(s, NULL, origin, true);
+        _cleanup_free_ char *src = strdup(value);
+        if (!src)
+                return -ENOMEM;
+        char *dst = strchr(src, ':');
+        if (dst)
+                *dst++ = 0;
+        if (!path_is_safe_absolute(src) || (dst && !path_is_safe_absolute(dst)))
+                return fail(ctx, line, "%s=%s: expected SOURCE[:DESTINATION] with absolute, normalised paths (no '.', '..', '//', trailing '/', quotes, backslashes or extra ':')", key, value);
+        char *one[] = { (char *) value, NULL };
+        return list_assign(s, one, origin, false);
+}
+
+/* Set=: NAME=VALUE, a later one of the same name replacing. */
+static int assign_env(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        if (isempty(value))
+                return list_assign(s, NULL, origin, true);
+        const char *eq = strchr(value, '=');
+        _cleanup_free_ char *name = eq ? strndup(value, (size_t) (eq - value)) : NULL;
+        if (!name || !env_name_is_valid(name))
+                return fail(ctx, line, "Set=%s: expected NAME=VALUE with a variable name of letters, digits and '_'", value);
+        static const char *const reserved[] = { "HOME", "USER", "LOGNAME", "SHELL", "PATH", "TERM",
+                                                "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR",
+                                                "NOTIFY_SOCKET", "container", "container_uuid", NULL };
+        if (strv_contains((char **) reserved, name) || startswith(name, "LISTEN_") || startswith(name, "SYSTEMD_"))
+                return fail(ctx, line, "Set=: %s is managed by nspawn-cage and cannot be set", name);
+        /* A later Set= of the same name replaces the earlier one. */
+        for (size_t i = 0; i < s->n_items; i++) {
+                const char *v = s->items[i].value;
+                if (strncmp(v, name, strlen(name)) == 0 && v[strlen(name)] == '=') {
+                        char *t = strdup(value);
+                        if (!t)
+                                return -ENOMEM;
+                        free(s->items[i].value);
+                        s->items[i].value = t;
+                        s->items[i].origin = origin;
+                        return 0;
+                }
+        }
+        char *one[] = { (char *) value, NULL };
+        return list_assign(s, one, origin, false);
+}
+
+/* [State] Directory=, File=: paths below the home. */
+static int assign_state_paths(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        _cleanup_strv_free_ char **words = NULL;
+        r = split_words(ctx, line, key, value, state_path_is_valid,
+                        "path relative to your home directory (such as .claude or .config/app; no '..', no leading '/')", &words);
+        if (r < 0)
+                return r;
+        if (strv_length(words) + s->n_items > 32)
+                return fail(ctx, line, "%s=: too many entries (at most 32)", key);
+        return list_assign(s, words, origin, isempty(value));
+}
+
+/* [Network] Allow=, AllowEgress=: a project may only narrow the list. */
+static int assign_allow(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        _cleanup_strv_free_ char **words = NULL;
+        if ((r = split_allow(ctx, line, key, value, &words)) < 0)
+                return r;
+        if (id == SETTING_ALLOW_EGRESS) /* a policy list says exactly what is allowed */
+                return list_assign(s, words, origin, true);
+        bool reset = !words;
+        if (project && c->n_trusted_allow > 0) {
+                _cleanup_free_ char *list = items_join(c->trusted_allow, c->n_trusted_allow);
+                _cleanup_free_ char *tfrom = origin_short(&c->trusted_allow[0].origin);
+                if (!list || !tfrom)
+                        return -ENOMEM;
+                if (!words)
+                        return fail(ctx, line, "Allow= (empty) would lift the allowlist Allow=%s (from %s); the project configuration may only narrow it: keep some of its entries or remove this line",
+                                    list, tfrom);
+                for (size_t i = 0; words[i]; i++)
+                        if (!items_contain(c->trusted_allow, c->n_trusted_allow, words[i]))
+                                return fail(ctx, line, "Allow=%s is not allowed: your configuration allows only Allow=%s (from %s); the project configuration may only narrow Allow= to entries of that list",
+                                            words[i], list, tfrom);
+        }
+        if (project) {
+                /* The project's first Allow= replaces the trusted list: it can only narrow. */
+                reset = reset || !ctx->seen[id];
+                ctx->seen[id] = line;
+        }
+        if (reset)
+                (void) list_assign(s, NULL, origin, true);
+        for (size_t i = 0; words && words[i]; i++)
+                if (!items_contain(s->items, s->n_items, words[i]) && item_add(&s->items, &s->n_items, words[i], origin) < 0)
+                        return -ENOMEM;
+        if (s->n_items > 256)
+                return fail(ctx, line, "Allow=: too many entries (at most 256)");
+        s->set = true;
+        s->origin = origin;
+        return 0;
+}
+
+/* Packages=, Pass=, AllowUsers=, AllowModes=: lists of words. */
+static int assign_words(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        _cleanup_strv_free_ char **words = NULL;
+        r = info->type == V_PACKAGES ? split_words(ctx, line, key, value, package_name_is_valid, "package attribute name", &words)
+          : info->type == V_ENV_NAMES ? split_words(ctx, line, key, value, env_name_is_valid, "environment variable name", &words)
+          : info->type == V_USERS ? split_words(ctx, line, key, value, user_or_star_is_valid, "user name (or *)", &words)
+          : split_words(ctx, line, key, value, mode_is_valid, "network mode (off, private, host)", &words);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; id == SETTING_PASS && words && words[i]; i++)
+                if (hostenv_is_dropped(words[i], strlen(words[i])) && !streq(words[i], "PATH"))
+                        return fail(ctx, line, "Pass=%s cannot be passed: nspawn-cage drops %s from its environment at start, as it would steer what root runs "
+                                    "(SYSTEMD_*, DBUS_*, NIX_*, LD_* and the like); set it in the cage with [Environment] Set= instead",
+                                    words[i], words[i]);
+        if (id == SETTING_PASS && project) {
+                for (size_t i = 0; words && words[i]; i++) {
+                        bool ok = false;
+                        for (size_t j = 0; j < c->n_trusted_pass; j++)
+                                ok = ok || streq(c->trusted_pass[j].value, words[i]);
+                        if (!ok)
+                                return fail(ctx, line, "Pass=%s is not allowed: your user configuration does not pass %s; add it to Pass= in ~/.config/nspawn-cage/config if the agent should see it",
+                                            words[i], words[i]);
+                }
+                /* The project's Pass= list replaces the trusted one: it can only narrow. */
+                bool first = !ctx->seen[id];
+                ctx->seen[id] = line;
+                return list_assign(s, words, origin, first || isempty(value));
+        }
+        if (info->type == V_PACKAGES && strv_length(words) + s->n_items > 512)
+                return fail(ctx, line, "Packages=: too many packages (at most 512)");
+        /* Policy lists say exactly what is allowed: each assignment replaces. */
+        bool replace = isempty(value) || info->type == V_USERS || info->type == V_MODES;
+        return list_assign(s, words, origin, replace);
+}
+
+static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned line) {
+        Setting *s = &ctx->config->settings[id];
+        Origin origin = { .layer = ctx->layer, .file = ctx->file, .line = line };
+        const char *key = setting_table[id].key;
+        int r = check_layer(ctx, id, line);
+        if (r < 0)
+                return r;
         if (!setting_is_list(id)) {
                 if (ctx->seen[id])
                         return fail(ctx, line, "%s= is already set on line %u of this file; keep only one", key, ctx->seen[id]);
@@ -801,244 +768,26 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
                 if (isempty(value))
                         return fail(ctx, line, "%s= needs a value", key);
         }
-
-        char cur[32], asked[32];
         _cleanup_free_ char *from = origin_short(&s->origin);
-        switch (info->type) {
-        case V_FILE:
-                if (!path_is_safe_absolute(value) || streq(value, "/"))
-                        return fail(ctx, line, "File=%s: expected the absolute, normalised path of a file of NAME=VALUE lines", value);
-                if (startswith(value, "/nix/store/"))
-                        return fail(ctx, line, "File=%s: a file in the Nix store is readable by everyone; keep secrets outside it (e.g. /run/secrets)", value);
-                if (set_string(s, value) < 0)
-                        return -ENOMEM;
+        Assignment a = { .ctx = ctx, .id = id, .value = value, .line = line, .origin = origin, .from = from };
+        switch (setting_table[id].type) {
+        case V_FILE: case V_PROJECT: case V_USER: case V_TOPLEVEL: case V_PRESET: case V_NAME: case V_NIXPKGS:
+                r = assign_string(&a);
                 break;
-        case V_PROJECT:
-        case V_USER:
-        case V_TOPLEVEL:
-                if (info->type == V_PROJECT && (!path_is_safe_absolute(value) || streq(value, "/")))
-                        return fail(ctx, line, "Project=%s: expected an absolute, normalised directory path", value);
-                if (info->type == V_USER && !user_name_is_valid(value))
-                        return fail(ctx, line, "User=%s is not a valid user name", value);
-                if (info->type == V_TOPLEVEL && !store_path_is_valid(value))
-                        return fail(ctx, line, "Toplevel=%s: expected a store path /nix/store/HASH-NAME", value);
-                /* fall through */
-        case V_PRESET:
-        case V_NAME:
-        case V_NIXPKGS: {
-                if (info->type == V_PRESET) {
-                        for (const char *p = value; *p; p++)
-                                if (!islower((unsigned char) *p) && !isdigit((unsigned char) *p) && *p != '-')
-                                        return fail(ctx, line, "Preset=%s: preset names use lower-case letters, digits and '-'", value);
-                        if (strlen(value) > 64)
-                                return fail(ctx, line, "Preset=: name too long (at most 64 characters)");
-                } else if (info->type == V_NAME) {
-                        if (!machine_name_is_valid(value))
-                                return fail(ctx, line, "Name=%s is not a valid machine name: use 1-64 letters, digits, '-', '_' or '.', not starting or ending with '.' or '-', and not \".host\"", value);
-                } else {
-                        bool ok = strlen(value) <= 256 && !strpbrk(value, " \t\"'\\$`;|&");
-                        if (ok && value[0] == '/')
-                                ok = path_is_safe_absolute(value);
-                        else if (ok && value[0] == '<')
-                                ok = value[strlen(value) - 1] == '>';
-                        if (!ok)
-                                return fail(ctx, line, "Nixpkgs=%s: expected an absolute path, <channel> or a flake reference", value);
-                }
-                if (set_string(s, value) < 0)
-                        return -ENOMEM;
-                break;
+        case V_COMMAND: r = assign_command(&a); break;
+        case V_CPUS: case V_SIZE: case V_COUNT: r = assign_number(&a); break;
+        case V_MODE: r = assign_mode(&a); break;
+        case V_BOOL: r = assign_bool(&a); break;
+        case V_BIND: return assign_bind(&a);
+        case V_ENV_ASSIGN: return assign_env(&a);
+        case V_STATE_PATHS: return assign_state_paths(&a);
+        case V_ALLOW: return assign_allow(&a);
+        case V_PACKAGES: case V_ENV_NAMES: case V_USERS: case V_MODES: return assign_words(&a);
         }
-        case V_COMMAND: {
-                _cleanup_strv_free_ char **argv = NULL;
-                r = split_command(value, &argv);
-                if (r == -EBADMSG)
-                        return fail(ctx, line, "Command=: unterminated quote; close it");
-                if (r < 0)
-                        return fail(ctx, line, "Command=: too many words (at most 256)");
-                if (!argv)
-                        return fail(ctx, line, "Command= needs a value");
-                if (set_string(s, value) < 0)
-                        return -ENOMEM;
-                break;
-        }
-        case V_CPUS:
-        case V_SIZE:
-        case V_COUNT: {
-                uint64_t v;
-                r = info->type == V_CPUS ? parse_cpus(value, &v) : info->type == V_SIZE ? parse_size(value, &v) : parse_count(value, &v);
-                if (r < 0) {
-                        if (info->type == V_CPUS)
-                                return fail(ctx, line, "%s=%s: expected a number of CPUs such as 2 or 0.5 (at most two decimals), or infinity", key, value);
-                        if (info->type == V_SIZE)
-                                return fail(ctx, line, "%s=%s: expected a size such as 512M or 4G (K, M, G, T are powers of 1024), or infinity", key, value);
-                        return fail(ctx, line, "%s=%s: expected a count from 1 to 4194304, or infinity", key, value);
-                }
-                if (id == SETTING_MEMORY && v < (UINT64_C(16) << 20))
-                        return fail(ctx, line, "Memory=%s is too small; a cage needs at least 16M", value);
-                if (project && v > s->number) {
-                        if (info->type == V_CPUS)
-                                format_cpus(s->number, cur);
-                        else if (info->type == V_SIZE)
-                                format_size(s->number, cur);
-                        else
-                                snprintf(cur, sizeof cur, "%" PRIu64, s->number);
-                        return fail(ctx, line, "%s=%s asks for more than allowed: at most %s (from %s); the project configuration may only lower limits",
-                                    key, value, cur, from);
-                }
-                s->number = v;
-                break;
-        }
-        case V_MODE: {
-                NetworkMode m = network_mode_from_string(value);
-                if (m < 0)
-                        return fail(ctx, line, "Mode=%s: expected off, private or host", value);
-                if (project && (uint64_t) m > s->number)
-                        return fail(ctx, line, "Mode=%s asks for more network than allowed: at most %s (from %s); the project configuration may only narrow the network",
-                                    value, network_mode_to_string((NetworkMode) s->number), from);
-                s->number = (uint64_t) m;
-                break;
-        }
-        case V_BOOL: {
-                int b = parse_bool(value);
-                if (b < 0)
-                        return fail(ctx, line, "%s=%s: expected yes or no", key, value);
-                if (project && id == SETTING_PROTECT_GIT && !b && s->number)
-                        return fail(ctx, line, "ProtectGit=no is not allowed: it is on (from %s) and the project configuration may only turn protections on",
-                                    from);
-                if (project && id != SETTING_PROTECT_GIT && b && !s->number)
-                        return fail(ctx, line, "%s=yes is not allowed: %s is off (from %s) and the project configuration may only turn things off",
-                                    key, key, from);
-                s->number = (uint64_t) b;
-                break;
-        }
-        case V_BIND: {
-                if (isempty(value))
-                        return list_assign(s, NULL, origin, true);
-                _cleanup_free_ char *src = strdup(value);
-                if (!src)
-                        return -ENOMEM;
-                char *dst = strchr(src, ':');
-                if (dst)
-                        *dst++ = 0;
-                if (!path_is_safe_absolute(src) || (dst && !path_is_safe_absolute(dst)))
-                        return fail(ctx, line, "%s=%s: expected SOURCE[:DESTINATION] with absolute, normalised paths (no '.', '..', '//', trailing '/', quotes, backslashes or extra ':')", key, value);
-                char *one[] = { (char *) value, NULL };
-                return list_assign(s, one, origin, false);
-        }
-        case V_ENV_ASSIGN: {
-                if (isempty(value))
-                        return list_assign(s, NULL, origin, true);
-                const char *eq = strchr(value, '=');
-                _cleanup_free_ char *name = eq ? strndup(value, (size_t) (eq - value)) : NULL;
-                if (!name || !env_name_is_valid(name))
-                        return fail(ctx, line, "Set=%s: expected NAME=VALUE with a variable name of letters, digits and '_'", value);
-                static const char *const reserved[] = { "HOME", "USER", "LOGNAME", "SHELL", "PATH", "TERM",
-                                                        "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR",
-                                                        "NOTIFY_SOCKET", "container", "container_uuid", NULL };
-                if (strv_contains((char **) reserved, name) || startswith(name, "LISTEN_") || startswith(name, "SYSTEMD_"))
-                        return fail(ctx, line, "Set=: %s is managed by nspawn-cage and cannot be set", name);
-                /* A later Set= of the same name replaces the earlier one. */
-                for (size_t i = 0; i < s->n_items; i++) {
-                        const char *v = s->items[i].value;
-                        if (strncmp(v, name, strlen(name)) == 0 && v[strlen(name)] == '=') {
-                                char *t = strdup(value);
-                                if (!t)
-                                        return -ENOMEM;
-                                free(s->items[i].value);
-                                s->items[i].value = t;
-                                s->items[i].origin = origin;
-                                return 0;
-                        }
-                }
-                char *one[] = { (char *) value, NULL };
-                return list_assign(s, one, origin, false);
-        }
-        case V_STATE_PATHS: {
-                _cleanup_strv_free_ char **words = NULL;
-                r = split_words(ctx, line, key, value, state_path_is_valid,
-                                "path relative to your home directory (such as .claude or .config/app; no '..', no leading '/')", &words);
-                if (r < 0)
-                        return r;
-                if (strv_length(words) + s->n_items > 32)
-                        return fail(ctx, line, "%s=: too many entries (at most 32)", key);
-                return list_assign(s, words, origin, isempty(value));
-        }
-        case V_ALLOW: {
-                _cleanup_strv_free_ char **words = NULL;
-                if ((r = split_allow(ctx, line, key, value, &words)) < 0)
-                        return r;
-                if (id == SETTING_ALLOW_EGRESS) /* a policy list says exactly what is allowed */
-                        return list_assign(s, words, origin, true);
-                bool reset = !words;
-                if (project && c->n_trusted_allow > 0) {
-                        _cleanup_free_ char *list = items_join(c->trusted_allow, c->n_trusted_allow);
-                        _cleanup_free_ char *tfrom = origin_short(&c->trusted_allow[0].origin);
-                        if (!list || !tfrom)
-                                return -ENOMEM;
-                        if (!words)
-                                return fail(ctx, line, "Allow= (empty) would lift the allowlist Allow=%s (from %s); the project configuration may only narrow it: keep some of its entries or remove this line",
-                                            list, tfrom);
-                        for (size_t i = 0; words[i]; i++)
-                                if (!items_contain(c->trusted_allow, c->n_trusted_allow, words[i]))
-                                        return fail(ctx, line, "Allow=%s is not allowed: your configuration allows only Allow=%s (from %s); the project configuration may only narrow Allow= to entries of that list",
-                                                    words[i], list, tfrom);
-                }
-                if (project) {
-                        /* The project's first Allow= replaces the trusted list: it can only narrow. */
-                        reset = reset || !ctx->seen[id];
-                        ctx->seen[id] = line;
-                }
-                if (reset)
-                        (void) list_assign(s, NULL, origin, true);
-                for (size_t i = 0; words && words[i]; i++)
-                        if (!items_contain(s->items, s->n_items, words[i]) && item_add(&s->items, &s->n_items, words[i], origin) < 0)
-                                return -ENOMEM;
-                if (s->n_items > 256)
-                        return fail(ctx, line, "Allow=: too many entries (at most 256)");
-                s->set = true;
-                s->origin = origin;
-                return 0;
-        }
-        case V_PACKAGES:
-        case V_ENV_NAMES:
-        case V_USERS:
-        case V_MODES: {
-                _cleanup_strv_free_ char **words = NULL;
-                r = info->type == V_PACKAGES ? split_words(ctx, line, key, value, package_name_is_valid, "package attribute name", &words)
-                  : info->type == V_ENV_NAMES ? split_words(ctx, line, key, value, env_name_is_valid, "environment variable name", &words)
-                  : info->type == V_USERS ? split_words(ctx, line, key, value, user_or_star_is_valid, "user name (or *)", &words)
-                  : split_words(ctx, line, key, value, mode_is_valid, "network mode (off, private, host)", &words);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; id == SETTING_PASS && words && words[i]; i++)
-                        if (hostenv_is_dropped(words[i], strlen(words[i])) && !streq(words[i], "PATH"))
-                                return fail(ctx, line, "Pass=%s cannot be passed: nspawn-cage drops %s from its environment at start, as it would steer what root runs "
-                                            "(SYSTEMD_*, DBUS_*, NIX_*, LD_* and the like); set it in the cage with [Environment] Set= instead",
-                                            words[i], words[i]);
-                if (id == SETTING_PASS && project) {
-                        for (size_t i = 0; words && words[i]; i++) {
-                                bool ok = false;
-                                for (size_t j = 0; j < c->n_trusted_pass; j++)
-                                        ok = ok || streq(c->trusted_pass[j].value, words[i]);
-                                if (!ok)
-                                        return fail(ctx, line, "Pass=%s is not allowed: your user configuration does not pass %s; add it to Pass= in ~/.config/nspawn-cage/config if the agent should see it",
-                                                    words[i], words[i]);
-                        }
-                        /* The project's Pass= list replaces the trusted one: it can only narrow. */
-                        bool first = !ctx->seen[id];
-                        ctx->seen[id] = line;
-                        return list_assign(s, words, origin, first || isempty(value));
-                }
-                if (info->type == V_PACKAGES && strv_length(words) + s->n_items > 512)
-                        return fail(ctx, line, "Packages=: too many packages (at most 512)");
-                /* Policy lists say exactly what is allowed: each assignment replaces. */
-                bool replace = isempty(value) || info->type == V_USERS || info->type == V_MODES;
-                return list_assign(s, words, origin, replace);
-        }
-        }
+        if (r < 0)
+                return r;
         s->set = true;
         s->origin = origin;
-        (void) asked;
         return 0;
 }
 
@@ -1162,7 +911,7 @@ static int check_policy(ParseContext *ctx) {
         return 0;
 }
 
-static int load(Config *c, Layer layer, bool declared, const char *label, const char *data, size_t size, ConfigError *err) {
+static int load(Config *c, Layer layer, bool declared, const char *label, const char *data, size_t size, CageError *err) {
         ParseContext ctx = { .config = c, .layer = layer, .declared = declared, .err = err };
         int r;
         if (!(ctx.file = intern_file(c, label)))
@@ -1228,10 +977,10 @@ char *setting_format_value(const Config *c, SettingId id) {
         }
 }
 
-int config_load_buffer(Config *c, Layer layer, const char *label, const char *data, size_t size, ConfigError *err) {
+int config_load_buffer(Config *c, Layer layer, const char *label, const char *data, size_t size, CageError *err) {
         return load(c, layer, false, label, data, size, err);
 }
 
-int config_load_declared(Config *c, const char *label, const char *data, size_t size, ConfigError *err) {
+int config_load_declared(Config *c, const char *label, const char *data, size_t size, CageError *err) {
         return load(c, LAYER_ADMIN, true, label, data, size, err);
 }

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "error.h"
+#include "validate.h"
 #include "util.h"
 
 /* Longest line accepted: inih cuts lines at its 200-byte buffer and hands
@@ -109,15 +111,6 @@ typedef struct Config {
         bool in_project;
 } Config;
 
-typedef struct ConfigError {
-        char *file;
-        unsigned line;
-        char *message;
-} ConfigError;
-
-#define CPUS_INFINITY UINT64_MAX
-#define COUNT_INFINITY UINT64_MAX
-#define SIZE_INFINITY UINT64_MAX
 
 const char *layer_to_string(Layer l);
 Layer layer_from_string(const char *s);
@@ -133,55 +126,22 @@ bool setting_is_list(SettingId id);
 int config_new(Config **ret);
 Config *config_free(Config *c);
 static inline void config_freep(Config **c) { config_free(*c); }
-void config_error_done(ConfigError *e);
 
 /* Parse one file's contents as a layer and merge it. `label` is the path
  * shown in messages. On failure *err holds file, line and a message that
  * says what was asked, what is allowed and how to fix it; the Config must
  * then be discarded: the whole file is rejected. */
 int config_load_buffer(Config *c, Layer layer, const char *label, const char *data, size_t size,
-                       ConfigError *err);
+                       CageError *err);
 
 /* A declared cage's file: administrator rights, plus Project=, User= and
  * Toplevel=, which no other file may set. */
-int config_load_declared(Config *c, const char *label, const char *data, size_t size, ConfigError *err);
+int config_load_declared(Config *c, const char *label, const char *data, size_t size, CageError *err);
 bool setting_is_declared_only(SettingId id);
 
 /* Read a config file from an open fd with the caller's identity: refuses
  * anything but a regular file of at most CONFIG_FILE_MAX bytes. */
 int config_read_fd(int fd, char **ret_data, size_t *ret_size);
-
-/* Value parsers, shared with the CLI (`set`) and tests. */
-int parse_size(const char *s, uint64_t *ret);
-int parse_cpus(const char *s, uint64_t *ret);
-int parse_count(const char *s, uint64_t *ret);
-int parse_bool(const char *s);
-bool machine_name_is_valid(const char *s);
-bool env_name_is_valid(const char *s);
-bool package_name_is_valid(const char *s);
-bool user_name_is_valid(const char *s);
-/* A [State] Directory= or File= value: a path relative to the home
- * directory, normalised (no "." or ".." components, no "//", no leading or
- * trailing "/"), of characters a .nspawn bind can carry, at most
- * STATE_PATH_MAX bytes. */
-#define STATE_PATH_MAX 128
-bool state_path_is_valid(const char *s);
-
-/* One [Network] Allow= entry, HOST:PORT: HOST a DNS name (letters, digits,
- * '-' and '.', labels of 1-63 characters) or an IPv4 address, PORT 1-65535.
- * On success the host in lower case and the port; on failure -EINVAL and
- * *ret_why says what is wrong (a static string). */
-int allow_entry_parse(const char *s, char **ret_host, uint16_t *ret_port, const char **ret_why);
-/* Absolute, no "." or ".." components, no "//", no trailing "/", no control
- * characters and none of the bytes systemd.nspawn(5) would need escaped. */
-bool path_is_safe_absolute(const char *p);
-bool path_startswith_dir(const char *path, const char *dir);
-/* /nix/store/<32 chars of Nix's base32>-<name>, nothing below it. */
-bool store_path_is_valid(const char *p);
-void format_cpus(uint64_t hundredths, char buf[static 32]);
-/* Split a Command= value into words: whitespace separates, '...' and "..."
- * group, no other escapes. */
-int split_command(const char *s, char ***ret);
 
 /* Human form of a setting's value ("4G", "0.5", "private", "yes", ...). */
 char *setting_format_value(const Config *c, SettingId id);

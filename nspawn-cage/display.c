@@ -153,60 +153,60 @@ int xauth_render_wild(unsigned number, const char *cookie, size_t cookie_size, c
 
 /* ---- opening the user's files ---- */
 
-static int open_x11_socket(const HostUser *u, unsigned number, int *ret_fd, char **ret_error) {
-        _cleanup_close_ int dfd = stage_open_nofollow(AT_FDCWD, "/tmp/.X11-unix", O_PATH | O_DIRECTORY, 0);
+static int open_x11_socket(const HostUser *u, unsigned number, int *ret_fd, CageError *error) {
+        _cleanup_close_ int dfd = path_open_nofollow(AT_FDCWD, "/tmp/.X11-unix", O_PATH | O_DIRECTORY, 0);
         struct stat st;
         if (dfd < 0)
-                return error_printf(ret_error, dfd, "DISPLAY=:%u: /tmp/.X11-unix %s; is an X server running?", number, stage_open_reason(dfd));
+                return cage_error_set(error, dfd, "DISPLAY=:%u: /tmp/.X11-unix %s; is an X server running?", number, stage_open_reason(dfd));
         if (fstat(dfd, &st) < 0)
                 return -errno;
         if (st.st_uid != 0 || !(st.st_mode & S_ISVTX))
-                return error_printf(ret_error, -EPERM, "DISPLAY=:%u: /tmp/.X11-unix is not a root-owned sticky directory; refusing to trust its sockets", number);
+                return cage_error_set(error, -EPERM, "DISPLAY=:%u: /tmp/.X11-unix is not a root-owned sticky directory; refusing to trust its sockets", number);
         char name[16];
         snprintf(name, sizeof name, "X%u", number);
-        _cleanup_close_ int fd = stage_open_nofollow(dfd, name, O_PATH, RESOLVE_BENEATH);
+        _cleanup_close_ int fd = path_open_nofollow(dfd, name, O_PATH, RESOLVE_BENEATH);
         if (fd < 0)
-                return error_printf(ret_error, fd, "DISPLAY=:%u: /tmp/.X11-unix/%s %s; is the display running?", number, name, stage_open_reason(fd));
+                return cage_error_set(error, fd, "DISPLAY=:%u: /tmp/.X11-unix/%s %s; is the display running?", number, name, stage_open_reason(fd));
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISSOCK(st.st_mode))
-                return error_printf(ret_error, -ENOTSOCK, "DISPLAY=:%u: /tmp/.X11-unix/%s is not a socket", number, name);
+                return cage_error_set(error, -ENOTSOCK, "DISPLAY=:%u: /tmp/.X11-unix/%s is not a socket", number, name);
         if (st.st_uid != u->uid && st.st_uid != 0)
-                return error_printf(ret_error, -EPERM, "DISPLAY=:%u: /tmp/.X11-unix/%s belongs to uid %u, not to you (%s) or root; it is not your display",
+                return cage_error_set(error, -EPERM, "DISPLAY=:%u: /tmp/.X11-unix/%s belongs to uid %u, not to you (%s) or root; it is not your display",
                             number, name, (unsigned) st.st_uid, u->name);
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
-static int open_wayland_socket(const HostUser *u, const DisplayEnv *env, char **ret_name, int *ret_fd, char **ret_error) {
+static int open_wayland_socket(const HostUser *u, const DisplayEnv *env, char **ret_name, int *ret_fd, CageError *error) {
         _cleanup_free_ char *runtime = strdup_printf("/run/user/%u", (unsigned) u->uid);
         const char *name = env->wayland_display ? env->wayland_display : "wayland-0";
         struct stat st;
         if (!runtime)
                 return -ENOMEM;
         if (env->xdg_runtime_dir && !streq(env->xdg_runtime_dir, runtime))
-                return error_printf(ret_error, -EPERM, "XDG_RUNTIME_DIR=%s is not your runtime directory %s; only your own compositor can be forwarded",
+                return cage_error_set(error, -EPERM, "XDG_RUNTIME_DIR=%s is not your runtime directory %s; only your own compositor can be forwarded",
                             env->xdg_runtime_dir, runtime);
         if (!display_wayland_name_is_valid(name))
-                return error_printf(ret_error, -EINVAL, "WAYLAND_DISPLAY=%s: expected the name of a socket in %s (such as wayland-0), not a path",
+                return cage_error_set(error, -EINVAL, "WAYLAND_DISPLAY=%s: expected the name of a socket in %s (such as wayland-0), not a path",
                             name, runtime);
-        _cleanup_close_ int dfd = stage_open_nofollow(AT_FDCWD, runtime, O_PATH | O_DIRECTORY, 0);
+        _cleanup_close_ int dfd = path_open_nofollow(AT_FDCWD, runtime, O_PATH | O_DIRECTORY, 0);
         if (dfd < 0)
-                return error_printf(ret_error, dfd, "XDG_RUNTIME_DIR %s %s; are you logged in to a graphical session?", runtime, stage_open_reason(dfd));
+                return cage_error_set(error, dfd, "XDG_RUNTIME_DIR %s %s; are you logged in to a graphical session?", runtime, stage_open_reason(dfd));
         if (fstat(dfd, &st) < 0)
                 return -errno;
         if (st.st_uid != u->uid)
-                return error_printf(ret_error, -EPERM, "%s is owned by uid %u, not by you (%s)", runtime, (unsigned) st.st_uid, u->name);
-        _cleanup_close_ int fd = stage_open_nofollow(dfd, name, O_PATH, RESOLVE_BENEATH);
+                return cage_error_set(error, -EPERM, "%s is owned by uid %u, not by you (%s)", runtime, (unsigned) st.st_uid, u->name);
+        _cleanup_close_ int fd = path_open_nofollow(dfd, name, O_PATH, RESOLVE_BENEATH);
         if (fd < 0)
-                return error_printf(ret_error, fd, "WAYLAND_DISPLAY=%s: %s/%s %s; is the compositor running? (pass WAYLAND_DISPLAY through sudo with --preserve-env=WAYLAND_DISPLAY)",
+                return cage_error_set(error, fd, "WAYLAND_DISPLAY=%s: %s/%s %s; is the compositor running? (pass WAYLAND_DISPLAY through sudo with --preserve-env=WAYLAND_DISPLAY)",
                             name, runtime, name, stage_open_reason(fd));
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISSOCK(st.st_mode))
-                return error_printf(ret_error, -ENOTSOCK, "WAYLAND_DISPLAY=%s: %s/%s is not a socket", name, runtime, name);
+                return cage_error_set(error, -ENOTSOCK, "WAYLAND_DISPLAY=%s: %s/%s is not a socket", name, runtime, name);
         if (st.st_uid != u->uid)
-                return error_printf(ret_error, -EPERM, "WAYLAND_DISPLAY=%s: %s/%s belongs to uid %u, not to you (%s)",
+                return cage_error_set(error, -EPERM, "WAYLAND_DISPLAY=%s: %s/%s belongs to uid %u, not to you (%s)",
                             name, runtime, name, (unsigned) st.st_uid, u->name);
         if (!(*ret_name = strdup(name)))
                 return -ENOMEM;
@@ -215,14 +215,14 @@ static int open_wayland_socket(const HostUser *u, const DisplayEnv *env, char **
 }
 
 /* The user's Xauthority, opened as the user; the file must not be a link. */
-static int open_xauthority(const HostUser *u, const DisplayEnv *env, int *ret_fd, char **ret_error) {
+static int open_xauthority(const HostUser *u, const DisplayEnv *env, int *ret_fd, CageError *error) {
         _cleanup_free_ char *def = strdup_printf("%s/.Xauthority", u->home);
         const char *path = env->xauthority ? env->xauthority : def;
         struct stat st;
         if (!def)
                 return -ENOMEM;
         if (path[0] != '/')
-                return error_printf(ret_error, -EINVAL, "XAUTHORITY=%s: expected an absolute path", path);
+                return cage_error_set(error, -EINVAL, "XAUTHORITY=%s: expected an absolute path", path);
         FsIdentity id;
         int r = user_fs_enter(u, &id);
         if (r < 0)
@@ -233,15 +233,15 @@ static int open_xauthority(const HostUser *u, const DisplayEnv *env, int *ret_fd
         int saved = -errno;
         user_fs_leave(&id);
         if (fd < 0)
-                return error_printf(ret_error, saved, "XAUTHORITY=%s %s", path, stage_open_reason(saved));
+                return cage_error_set(error, saved, "XAUTHORITY=%s %s", path, stage_open_reason(saved));
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode))
-                return error_printf(ret_error, -EBADFD, "XAUTHORITY=%s is not a regular file", path);
+                return cage_error_set(error, -EBADFD, "XAUTHORITY=%s is not a regular file", path);
         if (st.st_uid != u->uid)
-                return error_printf(ret_error, -EPERM, "XAUTHORITY=%s belongs to uid %u, not to you (%s)", path, (unsigned) st.st_uid, u->name);
+                return cage_error_set(error, -EPERM, "XAUTHORITY=%s belongs to uid %u, not to you (%s)", path, (unsigned) st.st_uid, u->name);
         if (st.st_size > XAUTH_FILE_MAX)
-                return error_printf(ret_error, -EFBIG, "XAUTHORITY=%s is larger than 1 MiB", path);
+                return cage_error_set(error, -EFBIG, "XAUTHORITY=%s is larger than 1 MiB", path);
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -335,7 +335,7 @@ _Noreturn static void generate_child(const HostUser *u, int xauth_fd, unsigned n
 /* Ask the X server, as the user and with the user's cookie, for a new
  * untrusted authorization (X SECURITY extension): clients using it cannot
  * read other clients' windows or input. */
-int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret, size_t *ret_size, char **ret_error) {
+int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret, size_t *ret_size, CageError *error) {
         int p[2];
         pid_t pid;
         int rf = fork_with_pipe(p, &pid);
@@ -358,7 +358,7 @@ int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret,
                 long left = XAUTH_TIMEOUT_MSEC - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
                 struct pollfd pfd = { .fd = in, .events = POLLIN };
                 if (left <= 0 || poll(&pfd, 1, (int) left) == 0) {
-                        r = error_printf(ret_error, -ETIMEDOUT, "xauth did not answer within %d s; is the X server of DISPLAY=:%u responsive?",
+                        r = cage_error_set(error, -ETIMEDOUT, "xauth did not answer within %d s; is the X server of DISPLAY=:%u responsive?",
                                  XAUTH_TIMEOUT_MSEC / 1000, number);
                         (void) kill(-pid, SIGKILL);
                         (void) kill(pid, SIGKILL);
@@ -392,7 +392,7 @@ int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret,
                 size_t l = n > 1 ? n - 1 : 0;
                 while (l > 0 && (buf[l] == '\n' || buf[l] == ' '))
                         l--;
-                return error_printf(ret_error, -EIO,
+                return cage_error_set(error, -EIO,
                             "DISPLAY=:%u: xauth could not make an untrusted cookie (%.*s); the X server needs the SECURITY extension, "
                             "or set X11Trusted=yes in your user configuration to forward your own cookie",
                             number, (int) l, n > 1 ? buf + 1 : "no answer");
@@ -402,33 +402,33 @@ int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret,
         r = xauth_find_cookie(buf + 1, n - 1, number, NULL, true, &cookie, &cs);
         explicit_bzero(buf, n);
         if (r < 0)
-                return error_printf(ret_error, r, "DISPLAY=:%u: xauth made no MIT-MAGIC-COOKIE-1 entry", number);
+                return cage_error_set(error, r, "DISPLAY=:%u: xauth made no MIT-MAGIC-COOKIE-1 entry", number);
         r = xauth_render_wild(number, cookie, cs, ret, ret_size);
         explicit_bzero(cookie, cs);
         return r;
 }
 
-static int xauth_trusted(int xauth_fd, unsigned number, const char *hostname, char **ret, size_t *ret_size, char **ret_error) {
+static int xauth_trusted(int xauth_fd, unsigned number, const char *hostname, char **ret, size_t *ret_size, CageError *error) {
         _cleanup_free_ char *data = NULL, *cookie = NULL;
         size_t size = 0, cs = 0;
         int r = read_fd_bounded(xauth_fd, XAUTH_FILE_MAX, &data, &size);
         if (r < 0)
-                return error_printf(ret_error, r, "reading XAUTHORITY: %s", strerror(-r));
+                return cage_error_set(error, r, "reading XAUTHORITY: %s", strerror(-r));
         r = xauth_find_cookie(data, size, number, hostname, false, &cookie, &cs);
         explicit_bzero(data, size);
         if (r == -EBADMSG)
-                return error_printf(ret_error, r, "XAUTHORITY is not an Xauthority file");
+                return cage_error_set(error, r, "XAUTHORITY is not an Xauthority file");
         if (r < 0)
-                return error_printf(ret_error, r, "XAUTHORITY holds no MIT-MAGIC-COOKIE-1 for display :%u of host %s", number, strempty(hostname));
+                return cage_error_set(error, r, "XAUTHORITY holds no MIT-MAGIC-COOKIE-1 for display :%u of host %s", number, strempty(hostname));
         r = xauth_render_wild(number, cookie, cs, ret, ret_size);
         explicit_bzero(cookie, cs);
         return r;
 }
 
-static int find_gpu_nodes(char ***ret, char **ret_error) {
-        _cleanup_close_ int dfd = stage_open_nofollow(AT_FDCWD, "/dev/dri", O_RDONLY | O_DIRECTORY, 0);
+static int find_gpu_nodes(char ***ret, CageError *error) {
+        _cleanup_close_ int dfd = path_open_nofollow(AT_FDCWD, "/dev/dri", O_RDONLY | O_DIRECTORY, 0);
         if (dfd < 0)
-                return error_printf(ret_error, dfd, "GPU=yes: /dev/dri %s; this host has no GPU device nodes", stage_open_reason(dfd));
+                return cage_error_set(error, dfd, "GPU=yes: /dev/dri %s; this host has no GPU device nodes", stage_open_reason(dfd));
         DIR *d = fdopendir(dfd);
         if (!d)
                 return -errno;
@@ -447,13 +447,13 @@ static int find_gpu_nodes(char ***ret, char **ret_error) {
         if (r < 0)
                 return r;
         if (!l)
-                return error_printf(ret_error, -ENODEV, "GPU=yes: /dev/dri holds no card or render node");
+                return cage_error_set(error, -ENODEV, "GPU=yes: /dev/dri holds no card or render node");
         strv_sort(l);
         *ret = TAKE_PTR(l);
         return 0;
 }
 
-int display_open(const CageSpec *s, const DisplayEnv *env, bool trusted, Display *ret, char **ret_error) {
+int display_open(const CageSpec *s, const DisplayEnv *env, bool trusted, Display *ret, CageError *error) {
         _cleanup_(display_done) Display d = DISPLAY_NULL;
         const HostUser *u = &s->user;
         FsIdentity id;
@@ -463,32 +463,32 @@ int display_open(const CageSpec *s, const DisplayEnv *env, bool trusted, Display
         d.gpu = s->gpu;
         if (d.x11) {
                 if (!env->display)
-                        return error_printf(ret_error, -ENXIO, "X11=yes, but DISPLAY is not set; run from your X session (sudo keeps DISPLAY and XAUTHORITY)");
+                        return cage_error_set(error, -ENXIO, "X11=yes, but DISPLAY is not set; run from your X session (sudo keeps DISPLAY and XAUTHORITY)");
                 if (display_parse_x11(env->display, &d.x11_number) < 0)
-                        return error_printf(ret_error, -EINVAL, "DISPLAY=%s: only a local display (:N) can be forwarded", env->display);
+                        return cage_error_set(error, -EINVAL, "DISPLAY=%s: only a local display (:N) can be forwarded", env->display);
                 if ((r = user_fs_enter(u, &id)) < 0)
                         return r;
-                r = open_x11_socket(u, d.x11_number, &d.x11_socket_fd, ret_error);
+                r = open_x11_socket(u, d.x11_number, &d.x11_socket_fd, error);
                 user_fs_leave(&id);
                 if (r < 0)
                         return r;
                 _cleanup_close_ int xfd = -1;
-                if ((r = open_xauthority(u, env, &xfd, ret_error)) < 0)
+                if ((r = open_xauthority(u, env, &xfd, error)) < 0)
                         return r;
-                r = trusted ? xauth_trusted(xfd, d.x11_number, env->hostname, &d.cookie, &d.cookie_size, ret_error)
-                            : xauth_generate(u, xfd, d.x11_number, &d.cookie, &d.cookie_size, ret_error);
+                r = trusted ? xauth_trusted(xfd, d.x11_number, env->hostname, &d.cookie, &d.cookie_size, error)
+                            : xauth_generate(u, xfd, d.x11_number, &d.cookie, &d.cookie_size, error);
                 if (r < 0)
                         return r;
         }
         if (d.wayland) {
                 if ((r = user_fs_enter(u, &id)) < 0)
                         return r;
-                r = open_wayland_socket(u, env, &d.wayland_name, &d.wayland_socket_fd, ret_error);
+                r = open_wayland_socket(u, env, &d.wayland_name, &d.wayland_socket_fd, error);
                 user_fs_leave(&id);
                 if (r < 0)
                         return r;
         }
-        if (d.gpu && (r = find_gpu_nodes(&d.gpu_nodes, ret_error)) < 0)
+        if (d.gpu && (r = find_gpu_nodes(&d.gpu_nodes, error)) < 0)
                 return r;
         *ret = d;
         d = DISPLAY_NULL;
@@ -502,6 +502,46 @@ int display_open(const CageSpec *s, const DisplayEnv *env, bool trusted, Display
  * mode must let others connect, as X11's sockets do. */
 static int stage_socket(int dirfd, const char *dir, const char *name, int source_fd, const CageSpec *s) {
         return stage_user_fd(dirfd, dir, name, source_fd, s, NULL);
+}
+
+/* The agent's XDG_RUNTIME_DIR: made and filled as root in a root-only
+ * directory, then given to the agent's ids: nothing the user controls is
+ * ever followed. Bound into the cage at runtime. */
+static int stage_runtime_dir(const Display *d, int dfd, const char *cage_dir, const char *runtime, uid_t agent_uid, gid_t agent_gid,
+                             CageSpec *s) {
+        int r;
+        if (mkdirat(dfd, "run", 0700) < 0)
+                return -errno;
+        _cleanup_close_ int rfd = openat(dfd, "run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (rfd < 0)
+                return -errno;
+        if (d->wayland) {
+                /* The mount point of the socket's own bind below. */
+                _cleanup_close_ int mp = openat(rfd, d->wayland_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (mp < 0)
+                        return -errno;
+        }
+        if (d->x11) {
+                _cleanup_close_ int cfd = openat(rfd, "Xauthority", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (cfd < 0)
+                        return -errno;
+                size_t n = 0;
+                while (n < d->cookie_size) {
+                        ssize_t k = write(cfd, d->cookie + n, d->cookie_size - n);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                return k < 0 ? -errno : -EIO;
+                        n += (size_t) k;
+                }
+                if (fchown(cfd, agent_uid, agent_gid) < 0)
+                        return -errno;
+        }
+        if (fchown(rfd, agent_uid, agent_gid) < 0)
+                return -errno;
+        if ((r = stage_add_bind(s, strdup_printf("%s/display/run", cage_dir), runtime, false)) < 0)
+                return r;
+        return 0;
 }
 
 int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec *s) {
@@ -522,38 +562,7 @@ int display_stage(const Display *d, int cage_fd, const char *cage_dir, CageSpec 
         gid_t agent_gid = (gid_t) s->uid_base + u->gid;
         _cleanup_(strbuf_done) StrBuf env = {};
         if (d->x11 || d->wayland) {
-                /* Made and filled as root in a root-only directory, then given
-                 * to the user: nothing the user controls is ever followed. */
-                if (mkdirat(dfd, "run", 0700) < 0)
-                        return -errno;
-                _cleanup_close_ int rfd = openat(dfd, "run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (rfd < 0)
-                        return -errno;
-                if (d->wayland) {
-                        /* The mount point of the socket's own bind below. */
-                        _cleanup_close_ int mp = openat(rfd, d->wayland_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                        if (mp < 0)
-                                return -errno;
-                }
-                if (d->x11) {
-                        _cleanup_close_ int cfd = openat(rfd, "Xauthority", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                        if (cfd < 0)
-                                return -errno;
-                        size_t n = 0;
-                        while (n < d->cookie_size) {
-                                ssize_t k = write(cfd, d->cookie + n, d->cookie_size - n);
-                                if (k < 0 && errno == EINTR)
-                                        continue;
-                                if (k <= 0)
-                                        return k < 0 ? -errno : -EIO;
-                                n += (size_t) k;
-                        }
-                        if (fchown(cfd, agent_uid, agent_gid) < 0)
-                                return -errno;
-                }
-                if (fchown(rfd, agent_uid, agent_gid) < 0)
-                        return -errno;
-                if ((r = stage_add_bind(s, strdup_printf("%s/display/run", cage_dir), runtime, false)) < 0)
+                if ((r = stage_runtime_dir(d, dfd, cage_dir, runtime, agent_uid, agent_gid, s)) < 0)
                         return r;
                 strbuf_appendf(&env, "XDG_RUNTIME_DIR=%s\n", runtime);
         }

@@ -56,7 +56,7 @@ int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret,
  * user's identity; make the X11 cookie (untrusted through the X SECURITY
  * extension, or the user's own with `trusted`). On failure *ret_error says
  * which variable or path and why. */
-int display_open(const CageSpec *s, const DisplayEnv *env, bool trusted, Display *ret, char **ret_error);
+int display_open(const CageSpec *s, const DisplayEnv *env, bool trusted, Display *ret, CageError *error);
 
 /* Stage the opened pieces in the cage's state directory (`cage_fd`, known
  * to systemd-nspawn as `cage_dir`): display/run becomes the agent's

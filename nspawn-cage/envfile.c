@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "pathfd.h"
 #include "config.h"
 #include "envfile.h"
 
@@ -25,16 +26,11 @@ int envfile_open(const char *path, const HostUser *u, int *ret_fd) {
                 return r;
         /* Links in the directories are fine (NixOS's /run/secrets is one),
          * followed with the reader's rights; the file itself is no link. */
-        struct open_how how = { .flags = O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
-                                .resolve = RESOLVE_NO_MAGICLINKS };
-        _cleanup_close_ int fd = (int) syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
-        if (fd < 0 && errno == ENOSYS) /* before Linux 5.6 (and under valgrind): O_NOFOLLOW does the same for the file */
-                fd = openat(AT_FDCWD, path, (int) how.flags);
-        int saved = -errno;
+        _cleanup_close_ int fd = path_open_last_nofollow(AT_FDCWD, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
         if (u)
                 user_fs_leave(&id);
         if (fd < 0)
-                return saved;
+                return fd;
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;
@@ -48,24 +44,84 @@ int envfile_open(const char *path, const HostUser *u, int *ret_fd) {
         return 0;
 }
 
-static int fail(unsigned line, const char *reason, unsigned *ret_line, const char **ret_reason) {
-        *ret_line = line;
-        *ret_reason = reason;
-        return -EINVAL;
+static int fail(unsigned line, const char *reason, CageError *err) {
+        return cage_error_set_at(err, -EINVAL, NULL, line, "%s", reason);
 }
 
-int envfile_parse(const char *data, size_t size, char *const *names, char ***ret, unsigned *ret_line,
-                  const char **ret_reason) {
+/* One NAME=VALUE line (p to eol, leading blanks skipped): the name into
+ * name[129], the value into *v. */
+static int parse_line(const char *p, const char *eol, unsigned line, char name[static 129], StrBuf *v, CageError *err) {
+        const char *k = p;
+        while (p < eol && (isalnum((unsigned char) *p) || *p == '_'))
+                p++;
+        size_t kn = (size_t) (p - k);
+        if (kn == 0 || kn >= 129)
+                return fail(line, "expected NAME=VALUE with a variable name of letters, digits and '_' (no 'export')", err);
+        memcpy(name, k, kn);
+        name[kn] = 0;
+        while (p < eol && (*p == ' ' || *p == '\t'))
+                p++;
+        if (p == eol || *p != '=' || !env_name_is_valid(name))
+                return fail(line, "expected NAME=VALUE with a variable name of letters, digits and '_' (no 'export')", err);
+        p++;
+        while (p < eol && (*p == ' ' || *p == '\t'))
+                p++;
+        if (p < eol && (*p == '"' || *p == '\'')) {
+                char q = *p++;
+                bool closed = false;
+                while (p < eol) {
+                        if (*p == q) {
+                                closed = true;
+                                p++;
+                                break;
+                        }
+                        if (q == '"' && *p == '\\' && p + 1 < eol && strchr("\\\"$`", p[1]))
+                                p++;
+                        strbuf_appendn(v, p++, 1);
+                }
+                while (p < eol && (*p == ' ' || *p == '\t'))
+                        p++;
+                if (!closed)
+                        return fail(line, "unterminated quote (values spanning lines are not supported)", err);
+                if (p < eol)
+                        return fail(line, "text after the closing quote", err);
+        } else {
+                const char *e = eol;
+                while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+                        e--;
+                strbuf_appendn(v, p, (size_t) (e - p));
+        }
+        if (v->error)
+                return v->error;
+        if (string_has_cc(strempty(v->s)))
+                return fail(line, "the value holds a control character (a carriage return? save the file with LF line endings)", err);
+        return 0;
+}
+
+/* Keep value for name if it is one of names (the last line of a name wins). */
+static int keep_value(char *const *names, char **values, const char *name, const char *value) {
+        for (size_t i = 0; names && names[i]; i++) {
+                if (!streq(names[i], name))
+                        continue;
+                if (values[i]) {
+                        explicit_bzero(values[i], strlen(values[i]));
+                        free(values[i]);
+                }
+                if (!(values[i] = strdup_printf("%s=%s", name, value)))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int envfile_parse(const char *data, size_t size, char *const *names, char ***ret, CageError *err) {
         size_t n_names = strv_length(names);
         _cleanup_free_ char **values = calloc(n_names + 1, sizeof(char *));
         _cleanup_(strv_free_erasep) char **out = NULL;
         int r = 0;
         if (!values)
                 return -ENOMEM;
-        if (memchr(data, 0, size)) {
-                r = fail(0, "the file contains a NUL byte; it is not a text file", ret_line, ret_reason);
-                goto done;
-        }
+        if (memchr(data, 0, size))
+                r = fail(0, "the file contains a NUL byte; it is not a text file", err);
         unsigned line = 0;
         for (const char *p = data, *end = data + size; p < end && r >= 0;) {
                 line++;
@@ -74,77 +130,18 @@ int envfile_parse(const char *data, size_t size, char *const *names, char ***ret
                 const char *next = nl ? nl + 1 : end;
                 while (p < eol && (*p == ' ' || *p == '\t'))
                         p++;
-                if (p == eol || *p == '#' || *p == ';') {
-                        p = next;
-                        continue;
+                if (p < eol && *p != '#' && *p != ';') {
+                        char name[129];
+                        StrBuf v = {};
+                        r = parse_line(p, eol, line, name, &v, err);
+                        if (r >= 0)
+                                r = keep_value(names, values, name, strempty(v.s));
+                        if (v.s)
+                                explicit_bzero(v.s, v.cap);
+                        strbuf_done(&v);
                 }
-                const char *k = p;
-                while (p < eol && (isalnum((unsigned char) *p) || *p == '_'))
-                        p++;
-                char name[129];
-                size_t kn = (size_t) (p - k);
-                if (kn == 0 || kn >= sizeof name) {
-                        r = fail(line, "expected NAME=VALUE with a variable name of letters, digits and '_' (no 'export')", ret_line, ret_reason);
-                        break;
-                }
-                memcpy(name, k, kn);
-                name[kn] = 0;
-                while (p < eol && (*p == ' ' || *p == '\t'))
-                        p++;
-                if (p == eol || *p != '=' || !env_name_is_valid(name)) {
-                        r = fail(line, "expected NAME=VALUE with a variable name of letters, digits and '_' (no 'export')", ret_line, ret_reason);
-                        break;
-                }
-                p++;
-                while (p < eol && (*p == ' ' || *p == '\t'))
-                        p++;
-                StrBuf v = {};
-                if (p < eol && (*p == '"' || *p == '\'')) {
-                        char q = *p++;
-                        bool closed = false;
-                        while (p < eol) {
-                                if (*p == q) {
-                                        closed = true;
-                                        p++;
-                                        break;
-                                }
-                                if (q == '"' && *p == '\\' && p + 1 < eol && strchr("\\\"$`", p[1]))
-                                        p++;
-                                strbuf_appendn(&v, p++, 1);
-                        }
-                        while (p < eol && (*p == ' ' || *p == '\t'))
-                                p++;
-                        if (!closed)
-                                r = fail(line, "unterminated quote (values spanning lines are not supported)", ret_line, ret_reason);
-                        else if (p < eol)
-                                r = fail(line, "text after the closing quote", ret_line, ret_reason);
-                } else {
-                        const char *e = eol;
-                        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-                                e--;
-                        strbuf_appendn(&v, p, (size_t) (e - p));
-                }
-                if (r >= 0 && v.error)
-                        r = v.error;
-                if (r >= 0 && string_has_cc(strempty(v.s)))
-                        r = fail(line, "the value holds a control character (a carriage return? save the file with LF line endings)",
-                                 ret_line, ret_reason);
-                for (size_t i = 0; r >= 0 && i < n_names; i++) {
-                        if (!streq(names[i], name))
-                                continue;
-                        if (values[i]) {
-                                explicit_bzero(values[i], strlen(values[i]));
-                                free(values[i]);
-                        }
-                        if (!(values[i] = strdup_printf("%s=%s", name, strempty(v.s))))
-                                r = -ENOMEM;
-                }
-                if (v.s)
-                        explicit_bzero(v.s, v.cap);
-                strbuf_done(&v);
                 p = next;
         }
-done:
         /* In the order of `names`; on failure every value is wiped. */
         for (size_t i = 0; i < n_names; i++) {
                 char *v = TAKE_PTR(values[i]);

@@ -4,6 +4,7 @@
  * only the names Pass= lists are taken from it. Values are never logged. */
 #pragma once
 
+#include "error.h"
 #include "user.h"
 
 #define ENVFILE_MAX (64 * 1024)
@@ -22,9 +23,8 @@ int envfile_open(const char *path, const HostUser *u, int *ret_fd);
  * character); nothing after a closing quote; no control characters, no
  * multi-line values, no `export`. Returns NAME=VALUE for the names in
  * `names` (the last line of a name wins), sorted as `names`. On a bad line:
- * -EINVAL with its number and a reason (never the value). */
-int envfile_parse(const char *data, size_t size, char *const *names, char ***ret, unsigned *ret_line,
-                  const char **ret_reason);
+ * -EINVAL, and *err holds its number and a reason (never the value). */
+int envfile_parse(const char *data, size_t size, char *const *names, char ***ret, CageError *err);
 
 /* Zero and free a list holding secrets. */
 void strv_free_erase(char **l);

@@ -40,27 +40,27 @@ void forward_done(Forward *f) {
         *f = FORWARD_NULL;
 }
 
-int forward_open_ssh_agent(const HostUser *u, const char *sock, Forward *f, char **ret_error) {
+int forward_open_ssh_agent(const HostUser *u, const char *sock, Forward *f, CageError *error) {
         if (isempty(sock))
-                return error_printf(ret_error, -ENXIO, "SSH_AUTH_SOCK is not set: start ssh-agent, and let sudo keep the variable "
+                return cage_error_set(error, -ENXIO, "SSH_AUTH_SOCK is not set: start ssh-agent, and let sudo keep the variable "
                             "(sudo --preserve-env=SSH_AUTH_SOCK, or 'Defaults env_keep += SSH_AUTH_SOCK' in sudoers)");
         if (sock[0] != '/' || string_has_cc(sock))
-                return error_printf(ret_error, -EINVAL, "SSH_AUTH_SOCK=%s: expected the absolute path of the agent's socket", sock);
+                return cage_error_set(error, -EINVAL, "SSH_AUTH_SOCK=%s: expected the absolute path of the agent's socket", sock);
         FsIdentity id;
         int r = user_fs_enter(u, &id);
         if (r < 0)
                 return r;
-        _cleanup_close_ int fd = stage_open_nofollow(AT_FDCWD, sock, O_PATH, 0);
+        _cleanup_close_ int fd = path_open_nofollow(AT_FDCWD, sock, O_PATH, 0);
         user_fs_leave(&id);
         if (fd < 0)
-                return error_printf(ret_error, fd, "SSH_AUTH_SOCK=%s %s; is your ssh-agent running?", sock, stage_open_reason(fd));
+                return cage_error_set(error, fd, "SSH_AUTH_SOCK=%s %s; is your ssh-agent running?", sock, stage_open_reason(fd));
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISSOCK(st.st_mode))
-                return error_printf(ret_error, -ENOTSOCK, "SSH_AUTH_SOCK=%s is not a socket", sock);
+                return cage_error_set(error, -ENOTSOCK, "SSH_AUTH_SOCK=%s is not a socket", sock);
         if (st.st_uid != u->uid)
-                return error_printf(ret_error, -EPERM, "SSH_AUTH_SOCK=%s belongs to uid %u, not to you (%s); only your own agent is forwarded",
+                return cage_error_set(error, -EPERM, "SSH_AUTH_SOCK=%s belongs to uid %u, not to you (%s); only your own agent is forwarded",
                             sock, (unsigned) st.st_uid, u->name);
         if (f->ssh_fd >= 0)
                 close(f->ssh_fd);
@@ -69,32 +69,32 @@ int forward_open_ssh_agent(const HostUser *u, const char *sock, Forward *f, char
 }
 
 /* home/rel as the user: absent is fine (-ENOENT, nothing opened). */
-static int open_git_file(const HostUser *u, int home_fd, const char *rel, bool directory, int *ret_fd, char **ret_error) {
+static int open_git_file(const HostUser *u, int home_fd, const char *rel, bool directory, int *ret_fd, CageError *error) {
         FsIdentity id;
         int r = user_fs_enter(u, &id);
         if (r < 0)
                 return r;
-        int fd = stage_open_nofollow(home_fd, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK | (directory ? O_DIRECTORY : 0), RESOLVE_BENEATH);
+        int fd = path_open_nofollow(home_fd, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK | (directory ? O_DIRECTORY : 0), RESOLVE_BENEATH);
         user_fs_leave(&id);
         if (fd == -ENOENT)
                 return 0;
         if (fd < 0)
-                return error_printf(ret_error, fd, "GitConfig=yes: %s/%s %s%s", u->home, rel, stage_open_reason(fd),
+                return cage_error_set(error, fd, "GitConfig=yes: %s/%s %s%s", u->home, rel, stage_open_reason(fd),
                             fd == -ELOOP ? " (or bind the file it points to with BindReadOnly=)" : "");
         _cleanup_close_ int owned = fd;
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!directory && !S_ISREG(st.st_mode))
-                return error_printf(ret_error, -EBADFD, "GitConfig=yes: %s/%s is not a regular file", u->home, rel);
+                return cage_error_set(error, -EBADFD, "GitConfig=yes: %s/%s is not a regular file", u->home, rel);
         if (st.st_uid != u->uid)
-                return error_printf(ret_error, -EPERM, "GitConfig=yes: %s/%s belongs to uid %u, not to you (%s)", u->home, rel,
+                return cage_error_set(error, -EPERM, "GitConfig=yes: %s/%s belongs to uid %u, not to you (%s)", u->home, rel,
                             (unsigned) st.st_uid, u->name);
         *ret_fd = TAKE_FD(owned);
         return 0;
 }
 
-int forward_open_git(const HostUser *u, Forward *f, char **ret_error) {
+int forward_open_git(const HostUser *u, Forward *f, CageError *error) {
         FsIdentity id;
         int r = user_fs_enter(u, &id);
         if (r < 0)
@@ -105,10 +105,10 @@ int forward_open_git(const HostUser *u, Forward *f, char **ret_error) {
         int saved = -errno;
         user_fs_leave(&id);
         if (home < 0)
-                return error_printf(ret_error, saved, "GitConfig=yes: your home %s %s", u->home, stage_open_reason(saved));
-        if ((r = open_git_file(u, home, ".gitconfig", false, &f->gitconfig_fd, ret_error)) < 0)
+                return cage_error_set(error, saved, "GitConfig=yes: your home %s %s", u->home, stage_open_reason(saved));
+        if ((r = open_git_file(u, home, ".gitconfig", false, &f->gitconfig_fd, error)) < 0)
                 return r;
-        return open_git_file(u, home, ".config/git", true, &f->gitdir_fd, ret_error);
+        return open_git_file(u, home, ".config/git", true, &f->gitdir_fd, error);
 }
 
 /* The cage's end of the ssh-agent relay: made by root in the root-only
@@ -127,7 +127,7 @@ static int make_listen_socket(int dirfd, int *ret_fd) {
         return 0;
 }
 
-int forward_stage(Forward *f, int cage_fd, const char *cage_dir, CageSpec *s, char **ret_error) {
+int forward_stage(Forward *f, int cage_fd, const char *cage_dir, CageSpec *s, CageError *error) {
         int r;
         if (f->ssh_fd < 0 && f->gitconfig_fd < 0 && f->gitdir_fd < 0)
                 return 0;
@@ -142,7 +142,7 @@ int forward_stage(Forward *f, int cage_fd, const char *cage_dir, CageSpec *s, ch
         _cleanup_(strbuf_done) StrBuf env = {};
         if (f->ssh_fd >= 0) {
                 if ((r = make_listen_socket(dfd, &f->ssh_listen_fd)) < 0)
-                        return error_printf(ret_error, r, "SSHAgent=yes: making the cage's agent socket %s/ssh-agent: %s", dir, strerror(-r));
+                        return cage_error_set(error, r, "SSHAgent=yes: making the cage's agent socket %s/ssh-agent: %s", dir, strerror(-r));
                 if ((r = stage_add_bind(s, strdup_printf("%s/ssh-agent", dir), FORWARD_SSH_AGENT_PATH, false)) < 0)
                         return r;
                 strbuf_append(&env, "SSH_AUTH_SOCK=" FORWARD_SSH_AGENT_PATH "\n");

@@ -34,10 +34,10 @@ void forward_done(Forward *f);
 /* The socket SSH_AUTH_SOCK (`sock`, NULL: unset) names: an absolute path,
  * no symbolic link anywhere, a socket owned by the user. *ret_error says
  * what is wrong and how to fix it. */
-int forward_open_ssh_agent(const HostUser *u, const char *sock, Forward *f, char **ret_error);
+int forward_open_ssh_agent(const HostUser *u, const char *sock, Forward *f, CageError *error);
 /* ~/.gitconfig and ~/.config/git where they exist: owned by the user, no
  * symbolic link below the home directory. */
-int forward_open_git(const HostUser *u, Forward *f, char **ret_error);
+int forward_open_git(const HostUser *u, Forward *f, CageError *error);
 
 /* Stage what is open in cage_fd/forward (known to nspawn as cage_dir), add
  * the binds to the spec and write forward/environment. ssh-agent refuses
@@ -46,7 +46,7 @@ int forward_open_git(const HostUser *u, Forward *f, char **ret_error);
  * (forward/ssh-agent, 0666 in a root-only directory), relayed to the
  * user's by forward_start_relay(). The git configuration is staged
  * idmapped where possible (stage.h) and bound read-only. */
-int forward_stage(Forward *f, int cage_fd, const char *cage_dir, CageSpec *s, char **ret_error);
+int forward_stage(Forward *f, int cage_fd, const char *cage_dir, CageSpec *s, CageError *error);
 /* Fork the relay, as the user (so ssh-agent sees its own uid), with only
  * the two sockets and a pidfd of the cage's leader: one process with one
  * poll loop, at most 16 connections from the cage at a time (more are

@@ -206,15 +206,13 @@ int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, co
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *) a, *(char *const *) b); }
 
-int network_resolve_ipv4(const char *host, char ***ret, const char **ret_why) {
+int network_resolve_ipv4(const char *host, char ***ret, CageError *err) {
         struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res = NULL;
         _cleanup_strv_free_ char **l = NULL;
-        *ret_why = NULL;
         int g = getaddrinfo(host, NULL, &hints, &res);
-        if (g != 0) {
-                *ret_why = g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g);
-                return g == EAI_NONAME || g == EAI_NODATA || g == EAI_ADDRFAMILY ? -ENOENT : g == EAI_MEMORY ? -ENOMEM : -EAGAIN;
-        }
+        if (g != 0)
+                return cage_error_set(err, g == EAI_NONAME || g == EAI_NODATA || g == EAI_ADDRFAMILY ? -ENOENT : g == EAI_MEMORY ? -ENOMEM : -EAGAIN,
+                                      "%s", g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
         int r = 0;
         for (struct addrinfo *ai = res; ai && r >= 0; ai = ai->ai_next) {
                 char text[INET_ADDRSTRLEN];
@@ -227,10 +225,8 @@ int network_resolve_ipv4(const char *host, char ***ret, const char **ret_why) {
         freeaddrinfo(res);
         if (r < 0)
                 return r;
-        if (!l) {
-                *ret_why = "it has no IPv4 address";
-                return -ENOENT;
-        }
+        if (!l)
+                return cage_error_set(err, -ENOENT, "it has no IPv4 address");
         qsort(l, strv_length(l), sizeof(char *), cmp_str);
         *ret = TAKE_PTR(l);
         return 0;
@@ -261,7 +257,7 @@ static int write_sysctl(const char *path, const char *value) {
 }
 
 int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, pid_t leader,
-                  char **ret_error) {
+                  CageError *error) {
         _cleanup_free_ char *ruleset = NULL, *pid = strdup_printf("%d", (int) leader), *host_cidr = NULL, *cage_cidr = NULL;
         _cleanup_free_ char *table = strdup_printf("nspawn-cage-%s", name), *nsp = strdup_printf("/proc/%d/ns/net", (int) leader);
         _cleanup_free_ char *localnet = strdup_printf("/proc/sys/net/ipv4/conf/%s/route_localnet", l->ifname);
@@ -270,13 +266,13 @@ int network_setup(const char *name, const NetworkLease *l, uid_t owner, const Ne
             !(cage_cidr = strdup_printf("%s/30", l->cage_addr)))
                 return -ENOMEM;
         if ((r = network_nft_ruleset(name, l, owner, allow, n_allow, &ruleset)) < 0) {
-                *ret_error = strdup_printf("cage name %s cannot name an nftables table", name);
+                cage_error_set(error, r, "cage name %s cannot name an nftables table", name);
                 return r;
         }
         _cleanup_close_ int netns = open(nsp, O_RDONLY | O_CLOEXEC);
         if (netns < 0) {
                 r = -errno;
-                *ret_error = strdup_printf("%s: %s", nsp, strerror(-r));
+                cage_error_set(error, r, "%s: %s", nsp, strerror(-r));
                 return r;
         }
         /* The host end in our namespace, the cage end created straight in
@@ -290,24 +286,24 @@ int network_setup(const char *name, const NetworkLease *l, uid_t owner, const Ne
         const char *cage_route[] = { "route", "add", "default", "via", l->host_addr, "dev", NETWORK_CAGE_IFNAME, NULL };
         const char *nft_old[] = { "delete", "table", "inet", table, NULL };
         const char *nft_load[] = { "-f", "/dev/stdin", NULL };
-        if ((r = tool_run(TOOL_IP, add, -1, NULL, ret_error)) < 0 || (r = tool_run(TOOL_IP, host_addr, -1, NULL, ret_error)) < 0)
+        if ((r = tool_run(TOOL_IP, add, -1, NULL, error)) < 0 || (r = tool_run(TOOL_IP, host_addr, -1, NULL, error)) < 0)
                 return r;
         /* The cage must not reach the host's 127.0.0.0/8 by routing there. */
         if ((r = write_sysctl(localnet, "0")) < 0) {
-                *ret_error = strdup_printf("%s: %s", localnet, strerror(-r));
+                cage_error_set(error, r, "%s: %s", localnet, strerror(-r));
                 return r;
         }
-        if ((r = tool_run(TOOL_IP, host_up, -1, NULL, ret_error)) < 0 || (r = tool_run(TOOL_IP, lo_up, netns, NULL, ret_error)) < 0 ||
-            (r = tool_run(TOOL_IP, cage_addr, netns, NULL, ret_error)) < 0 || (r = tool_run(TOOL_IP, cage_up, netns, NULL, ret_error)) < 0 ||
-            (r = tool_run(TOOL_IP, cage_route, netns, NULL, ret_error)) < 0)
+        if ((r = tool_run(TOOL_IP, host_up, -1, NULL, error)) < 0 || (r = tool_run(TOOL_IP, lo_up, netns, NULL, error)) < 0 ||
+            (r = tool_run(TOOL_IP, cage_addr, netns, NULL, error)) < 0 || (r = tool_run(TOOL_IP, cage_up, netns, NULL, error)) < 0 ||
+            (r = tool_run(TOOL_IP, cage_route, netns, NULL, error)) < 0)
                 return r;
         (void) tool_run(TOOL_NFT, nft_old, -1, NULL, NULL); /* a stale table of a cage of the same name */
-        if ((r = tool_run(TOOL_NFT, nft_load, -1, ruleset, ret_error)) < 0)
+        if ((r = tool_run(TOOL_NFT, nft_load, -1, ruleset, error)) < 0)
                 return r;
         /* NAT needs forwarding; as systemd-networkd's IPForward= and
          * libvirt do, it is switched on for the whole host and left on. */
         if ((r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")) < 0) {
-                *ret_error = strdup_printf("/proc/sys/net/ipv4/ip_forward: %s", strerror(-r));
+                cage_error_set(error, r, "/proc/sys/net/ipv4/ip_forward: %s", strerror(-r));
                 return r;
         }
         return 0;
@@ -351,12 +347,12 @@ int network_release(const char *lease_dir, const char *name) {
                 if (!table_gone) {
                         _cleanup_free_ char *table = strdup_printf("nspawn-cage-%s", name);
                         const char *del[] = { "delete", "table", "inet", table, NULL };
-                        _cleanup_free_ char *error = NULL;
+                        _cleanup_(cage_error_done) CageError error = {};
                         if (!table)
                                 return closedir(d), -ENOMEM;
                         r = name_is_plain(name) ? tool_run(TOOL_NFT, del, -1, NULL, &error) : 0;
                         /* nft says ENOENT's text when the table is gone already. */
-                        if (r < 0 && !(error && strstr(error, "No such file or directory"))) {
+                        if (r < 0 && !(error.message && strstr(error.message, "No such file or directory"))) {
                                 ret = r == -ENOENT ? -ENOENT : -EPERM; /* it stays: keep the lease, so gc tries again */
                                 continue;
                         }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "error.h"
 
 /* 10.231.0.0/16 cut into /30s: .1 the host side, .2 the cage. */
 #define NETWORK_POOL_BASE UINT32_C(0x0AE70000)
@@ -69,8 +70,8 @@ int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, co
 /* The IPv4 addresses of host as the host resolves it now (getaddrinfo(3),
  * AF_INET; an IPv4 literal is itself), sorted, unique, at most 32. On
  * failure -ENOENT ("no such name", "no IPv4 address"), -EAGAIN (the
- * resolver failed for now) or -ENOMEM; ret_why: getaddrinfo's reason. */
-int network_resolve_ipv4(const char *host, char ***ret, const char **ret_why);
+ * resolver failed for now) or -ENOMEM; *err: getaddrinfo's reason. */
+int network_resolve_ipv4(const char *host, char ***ret, CageError *err);
 
 /* The /etc/hosts lines pinning the resolved names of allow ("ADDR NAME\n"
  * each; IPv4 literals need none). A pure function. */
@@ -83,7 +84,7 @@ int network_allow_hosts(const NetworkAllow *allow, size_t n_allow, char **ret);
  * stays for network_release to remove. ret_error: what failed, for the
  * caller's message. */
 int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, pid_t leader,
-                  char **ret_error);
+                  CageError *error);
 
 /* Remove everything network_setup and network_lease_take made for cage
  * name: its nftables table, its host-side interface (gone by itself when

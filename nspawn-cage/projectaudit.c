@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 
+#include "pathfd.h"
 #include "projectaudit.h"
 #include "util.h"
 
@@ -65,10 +66,7 @@ void project_audit_report_done(ProjectAuditReport *r) {
 
 /* One path component or a path below dfd: no link, no mount crossed. */
 static int open_beneath(int dfd, const char *path, int flags) {
-        struct open_how how = { .flags = (uint64_t) (flags | O_NOFOLLOW | O_CLOEXEC),
-                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
-        int fd = (int) syscall(SYS_openat2, dfd, path, &how, sizeof how);
-        return fd < 0 ? -errno : fd;
+        return path_open_nofollow(dfd, path, (uint64_t) flags, RESOLVE_BENEATH | RESOLVE_NO_XDEV);
 }
 
 static char *join(const char *dir, const char *name) {
@@ -404,6 +402,63 @@ static int strip(int project_fd, const ProjectAuditOptions *o, const Entry *e, P
         return caps ? report(&rep->neutralised, "%s: file capabilities removed", e->path) : 0;
 }
 
+/* The git side of the check (see project_audit_check). */
+static int neutralise_git(int project_fd, const ProjectAuditOptions *o, const Walk *then, const Walk *now, const char *tag,
+                          ProjectAuditReport *rep) {
+        /* A .git that is new or another: renamed whole (below, deepest
+         * first), nothing in it looked at. A directory that turned into a
+         * git directory: its HEAD renamed, so git no longer takes it for
+         * one. A file that names commands, new or changed: renamed. A git
+         * directory of the start found at another path (the agent moved it):
+         * reported, and what is in it compared with what was there. */
+        _cleanup_free_ bool *renamed = calloc(now->n + 1, sizeof(bool));
+        const char *gone = NULL, *moved_to = NULL, *moved_from = NULL;
+        int r = renamed ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < now->n; i++) {
+                const Entry *e = &now->e[i];
+                if (e->kind == ENTRY_PRIVILEGED || (gone && path_is_under(e->path, gone)))
+                        continue;
+                _cleanup_free_ char *then_path = NULL;
+                if (moved_to && path_is_under(e->path, moved_to) &&
+                    !(then_path = strdup_printf("%s%s", moved_from, e->path + strlen(moved_to)))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (unchanged(then, e, then_path ? then_path : e->path))
+                        continue;
+                if (e->kind == ENTRY_GIT) {
+                        renamed[i] = true;
+                        gone = e->path;
+                        continue;
+                }
+                if (e->kind == ENTRY_GIT_DIR) {
+                        const Entry *t = NULL;
+                        for (size_t k = 0; !t && k < then->n; k++)
+                                if (then->e[k].kind == ENTRY_GIT_DIR && then->e[k].dev == e->dev && then->e[k].ino == e->ino)
+                                        t = &then->e[k];
+                        if (t) {
+                                moved_to = e->path;
+                                moved_from = t->path;
+                                r = report(&rep->moved, "%s (was %s)", e->path, t->path);
+                                continue;
+                        }
+                        if (!streq(e->path, "."))
+                                gone = e->path;
+                        r = quarantine(project_fd, o, e, tag, "a git directory that was not there when the cage started", rep);
+                        continue;
+                }
+                if (S_ISDIR(e->mode))
+                        gone = e->path;
+                r = quarantine(project_fd, o, e, tag, "new or changed in the cage; git runs what it names", rep);
+        }
+        for (size_t i = now->n; r >= 0 && i-- > 0;)
+                if (renamed[i])
+                        r = quarantine(project_fd, o, &now->e[i], tag,
+                                       S_ISDIR(now->e[i].mode) ? "a git repository that was not there when the cage started"
+                                                              : "a .git that was not there when the cage started", rep);
+        return r;
+}
+
 int project_audit_check(int project_fd, const ProjectAuditOptions *o, const char *snapshot, const char *tag,
                         ProjectAuditReport *ret) {
         if (isempty(tag) || strchr(tag, '/'))
@@ -427,58 +482,8 @@ int project_audit_check(int project_fd, const ProjectAuditOptions *o, const char
                 if (now.e[i].kind == ENTRY_PRIVILEGED && !unchanged(&then, &now.e[i], now.e[i].path))
                         r = strip(project_fd, o, &now.e[i], &rep);
 
-        /* A .git that is new or another: renamed whole (below, deepest
-         * first), nothing in it looked at. A directory that turned into a
-         * git directory: its HEAD renamed, so git no longer takes it for
-         * one. A file that names commands, new or changed: renamed. A git
-         * directory of the start found at another path (the agent moved it):
-         * reported, and what is in it compared with what was there. */
-        _cleanup_free_ bool *renamed = calloc(now.n + 1, sizeof(bool));
-        const char *gone = NULL, *moved_to = NULL, *moved_from = NULL;
-        if (!renamed)
-                r = -ENOMEM;
-        for (size_t i = 0; r >= 0 && i < now.n; i++) {
-                const Entry *e = &now.e[i];
-                if (e->kind == ENTRY_PRIVILEGED || (gone && path_is_under(e->path, gone)))
-                        continue;
-                _cleanup_free_ char *then_path = NULL;
-                if (moved_to && path_is_under(e->path, moved_to) &&
-                    !(then_path = strdup_printf("%s%s", moved_from, e->path + strlen(moved_to)))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                if (unchanged(&then, e, then_path ? then_path : e->path))
-                        continue;
-                if (e->kind == ENTRY_GIT) {
-                        renamed[i] = true;
-                        gone = e->path;
-                        continue;
-                }
-                if (e->kind == ENTRY_GIT_DIR) {
-                        const Entry *t = NULL;
-                        for (size_t k = 0; !t && k < then.n; k++)
-                                if (then.e[k].kind == ENTRY_GIT_DIR && then.e[k].dev == e->dev && then.e[k].ino == e->ino)
-                                        t = &then.e[k];
-                        if (t) {
-                                moved_to = e->path;
-                                moved_from = t->path;
-                                r = report(&rep.moved, "%s (was %s)", e->path, t->path);
-                                continue;
-                        }
-                        if (!streq(e->path, "."))
-                                gone = e->path;
-                        r = quarantine(project_fd, o, e, tag, "a git directory that was not there when the cage started", &rep);
-                        continue;
-                }
-                if (S_ISDIR(e->mode))
-                        gone = e->path;
-                r = quarantine(project_fd, o, e, tag, "new or changed in the cage; git runs what it names", &rep);
-        }
-        for (size_t i = now.n; r >= 0 && i-- > 0;)
-                if (renamed[i])
-                        r = quarantine(project_fd, o, &now.e[i], tag,
-                                       S_ISDIR(now.e[i].mode) ? "a git repository that was not there when the cage started"
-                                                              : "a .git that was not there when the cage started", &rep);
+        if (r >= 0)
+                r = neutralise_git(project_fd, o, &then, &now, tag, &rep);
         rep.truncated = now.truncated;
         rep.entries = now.entries;
         walk_done(&then);

@@ -114,12 +114,100 @@ static uint64_t fnv(uint64_t h, const char *s) {
         return h;
 }
 
+/* The directories every rootfs has, the user's home, /bin and init. */
+static int plan_skeleton(RootfsPlan *p, const CageSpec *s, const char *sw, const char *init) {
+        bool user_is_root = s->user.uid == 0;
+        int r = 0;
+        static const struct { const char *path; mode_t mode; } dirs[] = {
+                { "/dev", 0755 }, { "/proc", 0555 }, { "/sys", 0555 }, { "/run", 0755 },
+                { "/tmp", 01777 }, { "/var", 0755 }, { "/var/tmp", 01777 }, { "/var/lib", 0755 },
+                { "/nix", 0755 }, { "/nix/store", 0755 }, { "/etc", 0755 }, { "/usr", 0755 },
+                { "/sbin", 0755 }, { "/home", 0755 }, { "/root", 0700 }, { "/mnt", 0755 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(dirs) && r >= 0; i++)
+                r = add(p, ROOTFS_DIR, dirs[i].path, NULL, NULL, dirs[i].mode, false);
+        if (r >= 0 && !user_is_root && !streq(s->user.home, "/"))
+                r = add_parents(p, s->user.home, s->user.home) ?: add(p, ROOTFS_DIR, s->user.home, NULL, NULL, 0755, true);
+        r = r ?: add(p, ROOTFS_SYMLINK, "/bin", sw, NULL, 0777, false);
+        r = r ?: add(p, ROOTFS_SYMLINK, "/usr/bin", sw, NULL, 0777, false);
+        r = r ?: add(p, ROOTFS_SYMLINK, "/sbin/init", init, NULL, 0777, false);
+
+        return r;
+}
+
+/* Rendered /etc: these names are ours, the top-level's etc/ fills the rest. */
+static int plan_etc(RootfsPlan *p, const CageSpec *s, int r) {
+        const char *u = s->user.name;
+        bool user_is_root = s->user.uid == 0;
+        uint64_t h1 = fnv(UINT64_C(0xcbf29ce484222325), s->name), h2 = fnv(UINT64_C(0x84222325cbf29ce4), s->name);
+        char *f;
+        f = strdup_printf("NAME=\"nspawn-cage\"\nID=nspawn-cage\nPRETTY_NAME=\"nspawn-cage %s\"\nVERSION_ID=%s\n", s->name, PACKAGE_VERSION);
+        r = add_file(p, r, "/etc/os-release", f, 0644);
+        f = strdup_printf("%016" PRIx64 "%016" PRIx64 "\n", h1, h2);
+        r = add_file(p, r, "/etc/machine-id", f, 0444);
+        f = strdup_printf("%s\n", s->name);
+        r = add_file(p, r, "/etc/hostname", f, 0644);
+        if (user_is_root)
+                f = strdup("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+        else
+                f = strdup_printf("root:x:0:0:root:/root:/bin/bash\n%s:x:%u:%u:%s:%s:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+                                  u, (unsigned) s->user.uid, (unsigned) s->user.gid, u, s->user.home);
+        r = add_file(p, r, "/etc/passwd", f, 0644);
+        if (user_is_root)
+                f = strdup("root:x:0:\nnogroup:x:65534:\n");
+        else if (s->user.gid == 0)
+                f = strdup("root:x:0:\nnogroup:x:65534:\n");
+        else
+                f = strdup_printf("root:x:0:\n%s:x:%u:\nnogroup:x:65534:\n", u, (unsigned) s->user.gid);
+        r = add_file(p, r, "/etc/group", f, 0644);
+        if (user_is_root)
+                f = strdup("root:!*:1::::::\nnobody:!*:1::::::\n");
+        else
+                f = strdup_printf("root:!*:1::::::\n%s:!*:1::::::\nnobody:!*:1::::::\n", u);
+        r = add_file(p, r, "/etc/shadow", f, 0600);
+        _cleanup_free_ char *pinned = NULL;
+        if (r >= 0 && s->network == NETWORK_PRIVATE && network_allow_hosts(s->allow, s->n_allow, &pinned) < 0)
+                r = -ENOMEM;
+        /* Allow='s names as the host resolved them at start: the cage has no DNS. */
+        f = strdup_printf("127.0.0.1 localhost %s\n::1 localhost %s\n%s%s", s->name, s->name,
+                          isempty(pinned) ? "" : "# [Network] Allow=, resolved on the host when the cage started:\n", strempty(pinned));
+        r = add_file(p, r, "/etc/hosts", f, 0644);
+        f = strdup("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n");
+        r = add_file(p, r, "/etc/nsswitch.conf", f, 0644);
+        if (s->network == NETWORK_OFF) {
+                f = strdup("# This cage has no network (Mode=off).\n");
+                r = add_file(p, r, "/etc/resolv.conf", f, 0644);
+        } else if (s->network == NETWORK_PRIVATE && s->n_allow > 0) {
+                f = strdup("# No name server: this cage may reach only the destinations of [Network] Allow=,\n"
+                           "# whose names are pinned in /etc/hosts; DNS is closed to it. See nspawn-cage.conf(5).\n");
+                r = add_file(p, r, "/etc/resolv.conf", f, 0644);
+        } else if (s->network == NETWORK_PRIVATE)
+                /* The host's own resolv.conf often names a loopback stub
+                 * (127.0.0.53) the cage cannot reach: its upstream servers. */
+                r = r ?: add(p, ROOTFS_RESOLVERS, "/etc/resolv.conf", NETWORK_HOST_RESOLV_CONFS, NULL, 0644, false);
+        else
+                r = r ?: add(p, ROOTFS_COPY, "/etc/resolv.conf", "/etc/resolv.conf", NULL, 0644, false);
+        return r;
+}
+
+/* The closure's store paths, the binds and the project. */
+static int plan_binds(RootfsPlan *p, const CageSpec *s, int r) {
+        bool user_is_root = s->user.uid == 0;
+        for (size_t i = 0; s->store_paths && s->store_paths[i] && r >= 0; i++)
+                r = add(p, ROOTFS_BIND_RO, s->store_paths[i], s->store_paths[i], NULL, 0755, false);
+        for (size_t i = 0; i < s->n_binds && r >= 0; i++) {
+                const BindSpec *b = &s->binds[i];
+                r = (b->as_user ? add_parents_owned(p, b->destination, s->user.home, true) : add_parents(p, b->destination, NULL)) ?:
+                    add(p, b->read_only ? ROOTFS_BIND_RO : ROOTFS_BIND_RW, b->destination, b->source, NULL, 0755, false);
+        }
+        r = r ?: add_parents(p, s->project, s->user.home);
+        r = r ?: add(p, ROOTFS_BIND_RW, s->project, s->project, NULL, 0755, !user_is_root);
+        return r;
+}
+
 int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret) {
         RootfsPlan p = { .uid = s->user.uid, .gid = s->user.gid };
         const char *top = s->toplevel;
-        const char *u = s->user.name;
-        bool user_is_root = s->user.uid == 0;
-        int r = 0;
         if (!top)
                 return -ENODATA;
         _cleanup_free_ char *sw = strdup_printf("%s/sw/bin", top);
@@ -128,82 +216,11 @@ int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret) {
         _cleanup_free_ char *root = strdup_printf("%s/root", top);
         if (!sw || !init || !etc || !root)
                 return -ENOMEM;
-
-        static const struct { const char *path; mode_t mode; } dirs[] = {
-                { "/dev", 0755 }, { "/proc", 0555 }, { "/sys", 0555 }, { "/run", 0755 },
-                { "/tmp", 01777 }, { "/var", 0755 }, { "/var/tmp", 01777 }, { "/var/lib", 0755 },
-                { "/nix", 0755 }, { "/nix/store", 0755 }, { "/etc", 0755 }, { "/usr", 0755 },
-                { "/sbin", 0755 }, { "/home", 0755 }, { "/root", 0700 }, { "/mnt", 0755 },
-        };
-        for (size_t i = 0; i < ELEMENTSOF(dirs) && r >= 0; i++)
-                r = add(&p, ROOTFS_DIR, dirs[i].path, NULL, NULL, dirs[i].mode, false);
-        if (r >= 0 && !user_is_root && !streq(s->user.home, "/"))
-                r = add_parents(&p, s->user.home, s->user.home) ?: add(&p, ROOTFS_DIR, s->user.home, NULL, NULL, 0755, true);
-        r = r ?: add(&p, ROOTFS_SYMLINK, "/bin", sw, NULL, 0777, false);
-        r = r ?: add(&p, ROOTFS_SYMLINK, "/usr/bin", sw, NULL, 0777, false);
-        r = r ?: add(&p, ROOTFS_SYMLINK, "/sbin/init", init, NULL, 0777, false);
-
-        /* Rendered /etc: these names are ours, the top-level's etc/ fills the rest. */
-        uint64_t h1 = fnv(UINT64_C(0xcbf29ce484222325), s->name), h2 = fnv(UINT64_C(0x84222325cbf29ce4), s->name);
-        char *f;
-        f = strdup_printf("NAME=\"nspawn-cage\"\nID=nspawn-cage\nPRETTY_NAME=\"nspawn-cage %s\"\nVERSION_ID=%s\n", s->name, PACKAGE_VERSION);
-        r = add_file(&p, r, "/etc/os-release", f, 0644);
-        f = strdup_printf("%016" PRIx64 "%016" PRIx64 "\n", h1, h2);
-        r = add_file(&p, r, "/etc/machine-id", f, 0444);
-        f = strdup_printf("%s\n", s->name);
-        r = add_file(&p, r, "/etc/hostname", f, 0644);
-        if (user_is_root)
-                f = strdup("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
-        else
-                f = strdup_printf("root:x:0:0:root:/root:/bin/bash\n%s:x:%u:%u:%s:%s:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-                                  u, (unsigned) s->user.uid, (unsigned) s->user.gid, u, s->user.home);
-        r = add_file(&p, r, "/etc/passwd", f, 0644);
-        if (user_is_root)
-                f = strdup("root:x:0:\nnogroup:x:65534:\n");
-        else if (s->user.gid == 0)
-                f = strdup("root:x:0:\nnogroup:x:65534:\n");
-        else
-                f = strdup_printf("root:x:0:\n%s:x:%u:\nnogroup:x:65534:\n", u, (unsigned) s->user.gid);
-        r = add_file(&p, r, "/etc/group", f, 0644);
-        if (user_is_root)
-                f = strdup("root:!*:1::::::\nnobody:!*:1::::::\n");
-        else
-                f = strdup_printf("root:!*:1::::::\n%s:!*:1::::::\nnobody:!*:1::::::\n", u);
-        r = add_file(&p, r, "/etc/shadow", f, 0600);
-        _cleanup_free_ char *pinned = NULL;
-        if (r >= 0 && s->network == NETWORK_PRIVATE && network_allow_hosts(s->allow, s->n_allow, &pinned) < 0)
-                r = -ENOMEM;
-        /* Allow='s names as the host resolved them at start: the cage has no DNS. */
-        f = strdup_printf("127.0.0.1 localhost %s\n::1 localhost %s\n%s%s", s->name, s->name,
-                          isempty(pinned) ? "" : "# [Network] Allow=, resolved on the host when the cage started:\n", strempty(pinned));
-        r = add_file(&p, r, "/etc/hosts", f, 0644);
-        f = strdup("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n");
-        r = add_file(&p, r, "/etc/nsswitch.conf", f, 0644);
-        if (s->network == NETWORK_OFF) {
-                f = strdup("# This cage has no network (Mode=off).\n");
-                r = add_file(&p, r, "/etc/resolv.conf", f, 0644);
-        } else if (s->network == NETWORK_PRIVATE && s->n_allow > 0) {
-                f = strdup("# No name server: this cage may reach only the destinations of [Network] Allow=,\n"
-                           "# whose names are pinned in /etc/hosts; DNS is closed to it. See nspawn-cage.conf(5).\n");
-                r = add_file(&p, r, "/etc/resolv.conf", f, 0644);
-        } else if (s->network == NETWORK_PRIVATE)
-                /* The host's own resolv.conf often names a loopback stub
-                 * (127.0.0.53) the cage cannot reach: its upstream servers. */
-                r = r ?: add(&p, ROOTFS_RESOLVERS, "/etc/resolv.conf", NETWORK_HOST_RESOLV_CONFS, NULL, 0644, false);
-        else
-                r = r ?: add(&p, ROOTFS_COPY, "/etc/resolv.conf", "/etc/resolv.conf", NULL, 0644, false);
+        int r = plan_skeleton(&p, s, sw, init);
+        r = plan_etc(&p, s, r);
         r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/etc", etc, NULL, 0777, false);
         r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/", root, NULL, 0777, false);
-
-        for (size_t i = 0; s->store_paths && s->store_paths[i] && r >= 0; i++)
-                r = add(&p, ROOTFS_BIND_RO, s->store_paths[i], s->store_paths[i], NULL, 0755, false);
-        for (size_t i = 0; i < s->n_binds && r >= 0; i++) {
-                const BindSpec *b = &s->binds[i];
-                r = (b->as_user ? add_parents_owned(&p, b->destination, s->user.home, true) : add_parents(&p, b->destination, NULL)) ?:
-                    add(&p, b->read_only ? ROOTFS_BIND_RO : ROOTFS_BIND_RW, b->destination, b->source, NULL, 0755, false);
-        }
-        r = r ?: add_parents(&p, s->project, s->user.home);
-        r = r ?: add(&p, ROOTFS_BIND_RW, s->project, s->project, NULL, 0755, !user_is_root);
+        r = plan_binds(&p, s, r);
         if (r < 0) {
                 rootfs_plan_done(&p);
                 return r;
@@ -255,13 +272,13 @@ static const char *rel(const char *path) {
 }
 
 /* Every name root creates or changes here is resolved beneath the rootfs
- * fd along no link (stage_open_nofollow): the top-level's root/ entries
+ * fd along no link (path_open_nofollow): the top-level's root/ entries
  * become links in the rootfs before the project's and the binds' parents
  * are made, and a link there must not carry a mkdir, chmod or chown out. */
 
 /* The directory `path` names, inside the rootfs. */
 static int open_dir(int rootfd, const char *path, int flags) {
-        return stage_open_nofollow(rootfd, rel(path), (uint64_t) (flags | O_DIRECTORY), RESOLVE_BENEATH);
+        return path_open_nofollow(rootfd, rel(path), (uint64_t) (flags | O_DIRECTORY), RESOLVE_BENEATH);
 }
 
 /* The directory holding `path`'s last component, and that component. */
@@ -303,7 +320,7 @@ static int write_new_file(int dirfd, const char *name, const char *contents, mod
 static int make_dir(int dirfd, const char *name, mode_t mode, bool set_mode) {
         if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
                 return -errno;
-        _cleanup_close_ int fd = stage_open_nofollow(dirfd, name, O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
+        _cleanup_close_ int fd = path_open_nofollow(dirfd, name, O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
         struct stat st;
         /* A link where a directory is needed (O_DIRECTORY says ENOTDIR of it): -ELOOP. */
         if (fd == -ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))

@@ -5,8 +5,9 @@
 
 #include "spec.h"
 
-/* Render the .nspawn text for a spec whose closure is known. */
-int settings_render(const CageSpec *s, char **ret_text, char **ret_bad_value);
+/* Render the .nspawn text for a spec whose closure and user namespace are
+ * known; *err names a value that cannot be written safely. */
+int settings_render(const CageSpec *s, char **ret_text, CageError *err);
 
 /* Quote one Environment= assignment, or -EINVAL if it cannot be expressed. */
 int settings_quote_env(const char *assignment, char **ret);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "pathfd.h"
 #include "spec.h"
 
 CageSpec *cage_spec_free(CageSpec *s) {
@@ -55,7 +56,7 @@ void preset_done(Preset *p) {
         *p = (Preset) { .persist = -1 };
 }
 
-int preset_parse(const char *label, const char *data, size_t size, Preset *ret, ConfigError *err) {
+int preset_parse(const char *label, const char *data, size_t size, Preset *ret, CageError *err) {
         _cleanup_(config_freep) Config *c = NULL;
         int r = config_new(&c);
         if (r < 0)
@@ -71,11 +72,8 @@ int preset_parse(const char *label, const char *data, size_t size, Preset *ret, 
                 return r;
         const Setting *allow = &c->settings[SETTING_ALLOW];
         if (allow->n_items > 0) {
-                config_error_done(err);
-                err->file = strdup(label);
-                err->line = allow->items[0].origin.line;
-                err->message = strdup("Allow= in a preset is not applied; put it under [Network] in your user configuration (~/.config/nspawn-cage/config)");
-                return -EINVAL;
+                return cage_error_set_at(err, -EINVAL, label, allow->items[0].origin.line,
+                                         "Allow= in a preset is not applied; put it under [Network] in your user configuration (~/.config/nspawn-cage/config)");
         }
         Preset p = { .persist = -1 };
         const Setting *cmd = &c->settings[SETTING_COMMAND];
@@ -101,9 +99,7 @@ int preset_parse(const char *label, const char *data, size_t size, Preset *ret, 
         const char *a = NULL, *b = NULL;
         if (state_paths_check(p.state_dirs, p.state_files, &a, &b) < 0) {
                 /* a and b point into p: the message first, then p goes. */
-                config_error_done(err);
-                err->file = strdup(label);
-                err->message = strdup_printf("[State] %s and %s overlap; name each directory or file once, none below another", a, b);
+                cage_error_set_at(err, -EINVAL, label, 0, "[State] %s and %s overlap; name each directory or file once, none below another", a, b);
                 preset_done(&p);
                 return -EINVAL;
         }
@@ -185,47 +181,37 @@ static const char *const system_directories[] = {
         "/sbin", "/lib", "/lib64", "/var", "/srv", "/opt", "/mnt", "/media", "/tmp", NULL,
 };
 
-int project_path_check(const char *p, const HostUser *user, const char **ret_reason) {
-        if (streq(p, "/")) {
-                *ret_reason = "is the root directory; give a project directory";
-                return -EPERM;
-        }
-        if (!path_is_safe_absolute(p)) {
-                *ret_reason = "holds characters systemd.nspawn(5) cannot express in a bind (':', '\\', quotes, control characters, or spaces at the start or end of a name); rename it";
-                return -EINVAL;
-        }
+int project_path_check(const char *p, const HostUser *user, CageError *err) {
+        if (streq(p, "/"))
+                return cage_error_set(err, -EPERM, "project %s %s", p, "is the root directory; give a project directory");
+        if (!path_is_safe_absolute(p))
+                return cage_error_set(err, -EINVAL, "project %s %s", p, "holds characters systemd.nspawn(5) cannot express in a bind (':', '\\', quotes, control characters, or spaces at the start or end of a name); rename it");
         for (size_t i = 0; system_directories[i]; i++)
                 if (path_startswith_dir(p, system_directories[i]) && !path_startswith_dir(p, "/var/tmp") &&
                     !path_startswith_dir(p, "/tmp") && !path_startswith_dir(p, "/srv") && !path_startswith_dir(p, "/opt") &&
-                    !path_startswith_dir(p, "/mnt") && !path_startswith_dir(p, "/media")) {
-                        *ret_reason = "is a system directory; give a project directory you own";
-                        return -EPERM;
-                }
+                    !path_startswith_dir(p, "/mnt") && !path_startswith_dir(p, "/media"))
+                        return cage_error_set(err, -EPERM, "project %s %s", p, "is a system directory; give a project directory you own");
         if (streq(p, "/tmp") || streq(p, "/var/tmp") || streq(p, "/home") || streq(p, "/srv") || streq(p, "/opt") ||
-            streq(p, "/mnt") || streq(p, "/media")) {
-                *ret_reason = "is a shared top-level directory; give a project directory below it";
-                return -EPERM;
-        }
-        if (user->home && streq(p, user->home)) {
-                *ret_reason = "is your home directory itself; give a project directory below it";
-                return -EPERM;
-        }
+            streq(p, "/mnt") || streq(p, "/media"))
+                return cage_error_set(err, -EPERM, "project %s %s", p, "is a shared top-level directory; give a project directory below it");
+        if (user->home && streq(p, user->home))
+                return cage_error_set(err, -EPERM, "project %s %s", p, "is your home directory itself; give a project directory below it");
         return 0;
 }
 
-_printf_(3, 4) static int fail(ConfigError *err, const Origin *o, const char *fmt, ...) {
+_printf_(3, 4) static int fail(CageError *err, const Origin *o, const char *fmt, ...) {
         va_list ap;
-        config_error_done(err);
+        cage_error_done(err);
         err->file = o && o->file ? strdup(o->file) : NULL;
         err->line = o ? o->line : 0;
         va_start(ap, fmt);
         if (vasprintf(&err->message, fmt, ap) < 0)
                 err->message = NULL;
         va_end(ap);
-        return -EINVAL;
+        return err->r = -EINVAL;
 }
 
-static int add_binds(CageSpec *s, const Setting *st, bool read_only, ConfigError *err) {
+static int add_binds(CageSpec *s, const Setting *st, bool read_only, CageError *err) {
         for (size_t i = 0; i < st->n_items; i++) {
                 const Item *it = &st->items[i];
                 _cleanup_free_ char *src = strdup(it->value);
@@ -275,7 +261,7 @@ static int add_binds(CageSpec *s, const Setting *st, bool read_only, ConfigError
 
 /* [Network] Allow=, or the administrator's AllowEgress= when no layer set
  * one: enforced only in Mode=private. */
-static int add_allow(CageSpec *s, const Config *c, ConfigError *err) {
+static int add_allow(CageSpec *s, const Config *c, CageError *err) {
         const Setting *allow = &c->settings[SETTING_ALLOW], *policy = &c->settings[SETTING_ALLOW_EGRESS];
         const Setting *mode = &c->settings[SETTING_NETWORK_MODE];
         const Setting *from = allow->n_items > 0 ? allow : policy;
@@ -300,7 +286,7 @@ static int add_allow(CageSpec *s, const Config *c, ConfigError *err) {
         for (size_t i = 0; i < from->n_items; i++) {
                 const Item *it = &from->items[i];
                 NetworkAllow *a = &s->allow[s->n_allow++];
-                const char *why;
+                _cleanup_(cage_error_done) CageError why = {};
                 int r = allow_entry_parse(it->value, &a->host, &a->port, &why);
                 if (r < 0)
                         return r; /* validated while parsing */
@@ -312,34 +298,8 @@ static int add_allow(CageSpec *s, const Config *c, ConfigError *err) {
         return 0;
 }
 
-int cage_spec_resolve(const Config *c, const char *project, const HostUser *user, const char *name,
-                      const Preset *preset, CageSpec **ret, ConfigError *err) {
-        _cleanup_(cage_spec_freep) CageSpec *s = calloc(1, sizeof(CageSpec));
-        const Setting *st = c->settings;
-        int r;
-        if (!s)
-                return -ENOMEM;
-        if (!(s->project = strdup(project)) || host_user_copy(user, &s->user) < 0)
-                return -ENOMEM;
-
-        if (name)
-                s->name = strdup(name);
-        else if (st[SETTING_NAME].set)
-                s->name = strdup(st[SETTING_NAME].string);
-        else if ((r = cage_default_name(project, user->uid, &s->name)) < 0)
-                return r;
-        if (!s->name)
-                return -ENOMEM;
-        if (!machine_name_is_valid(s->name))
-                return fail(err, NULL, "machine name '%s' is not valid", s->name);
-
-        if (!(s->preset = strdup(st[SETTING_PRESET].string)) || !(s->nixpkgs = strdup(st[SETTING_NIXPKGS].string)))
-                return -ENOMEM;
-        const char *command = st[SETTING_COMMAND].set ? st[SETTING_COMMAND].string
-                            : preset && preset->command ? preset->command : "bash -l";
-        if ((r = split_command(command, &s->command)) < 0)
-                return r;
-
+/* Packages= (the preset's, then the layers'), Pass= and Set=. */
+static int resolve_lists(CageSpec *s, const Setting *st, const Preset *preset) {
         for (size_t i = 0; preset && preset->packages && preset->packages[i]; i++)
                 if (!strv_contains(s->packages, preset->packages[i]) && strv_extend(&s->packages, preset->packages[i]) < 0)
                         return -ENOMEM;
@@ -349,30 +309,6 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
                         return -ENOMEM;
         }
         strv_sort(s->packages);
-
-        s->cpus = st[SETTING_CPUS].number;
-        s->memory = st[SETTING_MEMORY].number;
-        s->swap = st[SETTING_SWAP].number;
-        s->tasks = st[SETTING_TASKS].number;
-        s->network = (NetworkMode) st[SETTING_NETWORK_MODE].number;
-        s->x11 = st[SETTING_X11].number;
-        s->wayland = st[SETTING_WAYLAND].number;
-        s->gpu = st[SETTING_GPU].number;
-        s->protect_git = st[SETTING_PROTECT_GIT].number;
-        if ((r = add_allow(s, c, err)) < 0)
-                return r;
-        s->ssh_agent = st[SETTING_SSH_AGENT].number;
-        s->git_config = st[SETTING_GIT_CONFIG].number;
-        if (st[SETTING_ENV_FILE].string) {
-                if (!(s->env_file = strdup(st[SETTING_ENV_FILE].string)))
-                        return -ENOMEM;
-                s->env_file_as_root = st[SETTING_ENV_FILE].origin.layer != LAYER_USER;
-        }
-
-        if ((r = add_binds(s, &st[SETTING_BIND], false, err)) < 0 ||
-            (r = add_binds(s, &st[SETTING_BIND_READ_ONLY], true, err)) < 0)
-                return r;
-
         for (size_t i = 0; i < st[SETTING_PASS].n_items; i++)
                 if (!strv_contains(s->pass, st[SETTING_PASS].items[i].value) &&
                     strv_extend(&s->pass, st[SETTING_PASS].items[i].value) < 0)
@@ -381,9 +317,13 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
         for (size_t i = 0; i < st[SETTING_SET].n_items; i++)
                 if (strv_extend(&s->set, st[SETTING_SET].items[i].value) < 0)
                         return -ENOMEM;
+        return 0;
+}
 
-        /* Agent state: the preset's paths, then the trusted layers'. Off when
-         * any layer or the preset says Persist=no, and for root's cages. */
+/* [State]: the preset's paths, then the trusted layers'; none overlapping
+ * another or the project. */
+static int resolve_state(CageSpec *s, const Setting *st, const Preset *preset, const HostUser *user, const char *project, CageError *err) {
+        /* Off when any layer or the preset says Persist=no, and for root's cages. */
         s->persist = st[SETTING_PERSIST].number && !(preset && preset->persist == 0) && user->uid != 0 && !streq(user->home, "/");
         for (size_t k = 0; k < 2 && s->persist; k++) {
                 char ***dst = k == 0 ? &s->state_dirs : &s->state_files;
@@ -411,7 +351,65 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
                 }
         if (!s->state_dirs && !s->state_files)
                 s->persist = false;
+        return 0;
+}
 
+int cage_spec_resolve(const Config *c, const char *project, const HostUser *user, const char *name,
+                      const Preset *preset, CageSpec **ret, CageError *err) {
+        _cleanup_(cage_spec_freep) CageSpec *s = calloc(1, sizeof(CageSpec));
+        const Setting *st = c->settings;
+        int r;
+        if (!s)
+                return -ENOMEM;
+        if (!(s->project = strdup(project)) || host_user_copy(user, &s->user) < 0)
+                return -ENOMEM;
+
+        if (name)
+                s->name = strdup(name);
+        else if (st[SETTING_NAME].set)
+                s->name = strdup(st[SETTING_NAME].string);
+        else if ((r = cage_default_name(project, user->uid, &s->name)) < 0)
+                return r;
+        if (!s->name)
+                return -ENOMEM;
+        if (!machine_name_is_valid(s->name))
+                return fail(err, NULL, "machine name '%s' is not valid", s->name);
+
+        if (!(s->preset = strdup(st[SETTING_PRESET].string)) || !(s->nixpkgs = strdup(st[SETTING_NIXPKGS].string)))
+                return -ENOMEM;
+        const char *command = st[SETTING_COMMAND].set ? st[SETTING_COMMAND].string
+                            : preset && preset->command ? preset->command : "bash -l";
+        if ((r = split_command(command, &s->command)) < 0)
+                return r;
+
+        if ((r = resolve_lists(s, st, preset)) < 0)
+                return r;
+
+        s->cpus = st[SETTING_CPUS].number;
+        s->memory = st[SETTING_MEMORY].number;
+        s->swap = st[SETTING_SWAP].number;
+        s->tasks = st[SETTING_TASKS].number;
+        s->network = (NetworkMode) st[SETTING_NETWORK_MODE].number;
+        s->x11 = st[SETTING_X11].number;
+        s->wayland = st[SETTING_WAYLAND].number;
+        s->gpu = st[SETTING_GPU].number;
+        s->protect_git = st[SETTING_PROTECT_GIT].number;
+        if ((r = add_allow(s, c, err)) < 0)
+                return r;
+        s->ssh_agent = st[SETTING_SSH_AGENT].number;
+        s->git_config = st[SETTING_GIT_CONFIG].number;
+        if (st[SETTING_ENV_FILE].string) {
+                if (!(s->env_file = strdup(st[SETTING_ENV_FILE].string)))
+                        return -ENOMEM;
+                s->env_file_as_root = st[SETTING_ENV_FILE].origin.layer != LAYER_USER;
+        }
+
+        if ((r = add_binds(s, &st[SETTING_BIND], false, err)) < 0 ||
+            (r = add_binds(s, &st[SETTING_BIND_READ_ONLY], true, err)) < 0)
+                return r;
+
+        if ((r = resolve_state(s, st, preset, user, project, err)) < 0)
+                return r;
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -467,9 +465,7 @@ int cage_spec_set_userns(CageSpec *s, uid_t base, const char *staging_dir) {
 /* What of the project rel is, looked at beneath the project without
  * following a link: S_IFMT bits, 0 if absent or a link. */
 static mode_t protect_git_type(int project_fd, const char *rel, uid_t *ret_uid) {
-        struct open_how how = { .flags = O_PATH | O_CLOEXEC | O_NOFOLLOW,
-                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
-        _cleanup_close_ int fd = (int) syscall(SYS_openat2, project_fd, rel, &how, sizeof how);
+        _cleanup_close_ int fd = path_open_nofollow(project_fd, rel, O_PATH, RESOLVE_BENEATH | RESOLVE_NO_XDEV);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0 || S_ISLNK(st.st_mode))
                 return 0;
@@ -513,9 +509,7 @@ static int protect_gitdir(CageSpec *s, int project_fd, const char *rel) {
 /* The git directories below dir (rel): .git/modules/NAME (NAME may hold
  * '/', and each may have modules/ of its own) and .git/worktrees/NAME. */
 static int protect_gitdirs_below(CageSpec *s, int project_fd, const char *rel, unsigned depth, unsigned *n) {
-        struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW,
-                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
-        int fd = (int) syscall(SYS_openat2, project_fd, rel, &how, sizeof how);
+        int fd = path_open_nofollow(project_fd, rel, O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_XDEV);
         DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
         if (!d) {
                 if (fd >= 0)
@@ -565,12 +559,10 @@ int cage_spec_protect_git(CageSpec *s, int project_fd) {
         return r;
 }
 
-int cage_spec_set_closure(CageSpec *s, char *const *paths, char **ret_bad_path) {
+int cage_spec_set_closure(CageSpec *s, char *const *paths, CageError *err) {
         _cleanup_strv_free_ char **l = NULL;
-        if (!paths || !paths[0]) {
-                *ret_bad_path = NULL;
-                return -ENODATA;
-        }
+        if (!paths || !paths[0])
+                return cage_error_set(err, -ENODATA, "closure: empty");
         /* Sorted, then repeats dropped: linear after the sort, for closures
          * of thousands of paths. */
         size_t n = strv_length(paths), k = 0;
@@ -578,10 +570,8 @@ int cage_spec_set_closure(CageSpec *s, char *const *paths, char **ret_bad_path) 
         if (!l)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                if (!store_path_is_valid(paths[i])) {
-                        *ret_bad_path = strdup(paths[i]);
-                        return -EINVAL;
-                }
+                if (!store_path_is_valid(paths[i]))
+                        return cage_error_set(err, -EINVAL, "closure: %s", paths[i]);
                 if (!(l[i] = strdup(paths[i])))
                         return -ENOMEM;
         }

@@ -77,7 +77,7 @@ static inline void cage_spec_freep(CageSpec **s) { cage_spec_free(*s); }
 void preset_done(Preset *p);
 /* Parse a preset file's contents ([Cage] Command=, Packages=, [Environment]
  * Pass=, [Network] Mode=, [State] Directory=, File=, Persist=). */
-int preset_parse(const char *label, const char *data, size_t size, Preset *ret, ConfigError *err);
+int preset_parse(const char *label, const char *data, size_t size, Preset *ret, CageError *err);
 
 /* Default machine name: the project directory's name, cleaned, plus 8 hex
  * digits of a hash of the user and the full path: stable and unique. */
@@ -86,7 +86,7 @@ int cage_default_name(const char *project, uid_t uid, char **ret);
 /* Resolve one cage. `project` must already be canonical (realpath()), the
  * preset already loaded (NULL for none). Errors name the config line. */
 int cage_spec_resolve(const Config *c, const char *project, const HostUser *user, const char *name,
-                      const Preset *preset, CageSpec **ret, ConfigError *err);
+                      const Preset *preset, CageSpec **ret, CageError *err);
 
 /* Do the [State] paths overlap (one equal to or below another)? 0 if not;
  * -EINVAL with the two paths that do. Pure. */
@@ -125,9 +125,9 @@ int cage_spec_set_userns(CageSpec *s, uid_t base, const char *staging_dir);
 
 /* Validate and attach the closure: `paths` lists store paths, the first
  * being the top-level one. */
-int cage_spec_set_closure(CageSpec *s, char *const *paths, char **ret_bad_path);
+int cage_spec_set_closure(CageSpec *s, char *const *paths, CageError *err);
 
 
 /* A project directory a cage may be built on: refuses "/", system
- * directories, the Nix store and the user's home itself. */
-int project_path_check(const char *canonical, const HostUser *user, const char **ret_reason);
+ * directories, the Nix store and the user's home itself; *err says why. */
+int project_path_check(const char *canonical, const HostUser *user, CageError *err);

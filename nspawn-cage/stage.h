@@ -8,17 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pathfd.h"
 #include "spec.h"
-
-/* openat2() with O_NOFOLLOW, no symbolic or magic links anywhere in path,
- * plus `resolve` (e.g. RESOLVE_BENEATH); -errno on failure. The one way
- * nspawn-cage resolves a path it acts on as root (rootfs.c too). Where the
- * kernel has no openat2() (before 5.6: ENOSYS) it walks the path instead. */
-int stage_open_nofollow(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
-/* That walk, exported for the tests: one component at a time with
- * O_NOFOLLOW, ".." refused (-EXDEV), a link anywhere -ELOOP; -ENOSYS for a
- * `resolve` flag it cannot honour (RESOLVE_NO_XDEV, RESOLVE_IN_ROOT). */
-int stage_open_nofollow_walk(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
 
 /* Why opening a user's file failed, as the end of a sentence naming it
  * ("is or passes through a symbolic link; give the real path"). */

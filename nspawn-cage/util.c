@@ -141,16 +141,6 @@ int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode
         return write_data_atomic_at(dirfd, name, contents, strlen(contents), mode, (uid_t) -1, (gid_t) -1);
 }
 
-int error_printf(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        free(*ret_error);
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return r;
-}
-
 /* Read to the end, starting with room for `hint` bytes and growing up to
  * max + 1, so that a file (or a pipe) longer than max is told apart. */
 static int read_grow(int fd, size_t max, size_t hint, char **ret_data, size_t *ret_size) {

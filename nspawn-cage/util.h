@@ -96,9 +96,6 @@ int write_file_atomic_at(int dirfd, const char *name, const char *contents, mode
 /* The same for data of any bytes; uid/gid other than -1 own the file
  * before it gets its name. */
 int write_data_atomic_at(int dirfd, const char *name, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid);
-/* Replace *ret_error with a formatted message (NULL if out of memory) and
- * return r: for helpers that explain a refusal to the verb that logs it. */
-int error_printf(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
 /* Read an open regular file of at most max bytes, NUL-terminated: -EISDIR
  * for a directory, -EBADFD for anything else that is not a regular file
  * (FIFOs, devices, sockets), -EFBIG beyond max (also if it grows while read). */

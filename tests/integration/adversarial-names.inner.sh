@@ -47,16 +47,14 @@ printf '%s\n' "$out" | grep -q "set it in ~/.config/nspawn-cage/config or with -
 tap_ok $? "... and the message says where the user sets it"
 tap_ok $(printf '%s\n' "$out" | grep -qF "$LOGIN"; [ $? != 0 ]; echo $?) "the other preset's login never reached the terminal"
 tap_is "$(cd "$OTHER" && ls -la --time-style=full-iso . && sha256sum .other-login.json)" "$before" "the other preset's state is untouched"
-audit n4 > /tmp/audit 2>&1
-tap_ok $? "no cage n4 was made: $(cat /tmp/audit)"
+tap_nothing_left "no cage n4 was made" n4
 printf '[Cage]\nCommand=sh -c "echo the project chose this"\n' > "$N4/.nspawn-cage.conf"
 as_alice_pty "sudo nspawn-cage --name n4 $N4"
 st=$?
 printf '%s\n' "$out" | grep -qF "$N4/.nspawn-cage.conf:2: Command= is not taken from the project" &&
         ! printf '%s\n' "$out" | grep -q "the project chose this"
 tap_ok $(( !st || $? )) "the project's Command= is refused with file:line, nothing ran (exit $st)" || tap_diag "$out"
-audit n4 > /tmp/audit 2>&1
-tap_ok $? "no cage n4 was made: $(cat /tmp/audit)"
+tap_nothing_left "no cage n4 was made" n4
 
 # ---- (5) Another local user and a running cage's files ----
 # State directories an older version made 0755 are tightened by the next start.
@@ -110,8 +108,7 @@ st=$?
 printf '%s\n' "$out" | grep -q "cage name decl9 is taken by the cage the administrator declared in $DECL/decl9.conf" &&
         ! printf '%s\n' "$out" | grep -qx squatted
 tap_ok $(( !st || $? )) "alice's ad hoc cage may not take the name of bob's declared cage decl9 (exit $st)" || tap_diag "$out"
-audit decl9 > /tmp/audit 2>&1
-tap_ok $? "no cage decl9 was made: $(cat /tmp/audit)"
+tap_nothing_left "no cage decl9 was made" decl9
 # alice's cage squat9 runs; then the administrator declares squat9 for bob.
 as_alice_pty "sudo nspawn-cage --keep --name squat9 $N9 -- true"
 tap_ok $? "control: alice's cage squat9 runs" || tap_diag "$out"
@@ -142,8 +139,7 @@ tap_is "$(machinectl show n5 -p State --value 2> /dev/null)" running "alice's ca
 # ---- Clean up ----
 nspawn-cage stop n5 > /dev/null 2>&1
 nspawn-cage stop squat9 > /dev/null 2>&1
-audit n5 > /tmp/audit 2>&1 && audit squat9 >> /tmp/audit 2>&1
-tap_ok $? "after stop nothing of n5 or squat9 is left: $(cat /tmp/audit)"
+tap_nothing_left "after stop nothing of n5 or squat9 is left" n5 squat9
 rm -rf "$N4" "$N5" "$N9" "$B9" "$OTHER" /home/alice/.config/nspawn-cage/presets/other.conf "$DECL/decl9.conf" "$DECL/squat9.conf" \
         /etc/sudoers.d/names-bob
 tap_done

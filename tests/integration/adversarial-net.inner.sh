@@ -23,14 +23,14 @@ rm -rf "$P" /home/alice/.sshnet
 install -d -o alice -g alice "$P" /home/alice/.config /home/alice/.config/nspawn-cage
 [ -f "$UCONF" ] && [ ! -f /tmp/advnet-config.saved ] && cp -a "$UCONF" /tmp/advnet-config.saved
 pids=""
-cleanup() {
+advnet_cleanup() {
         for p in $pids; do kill "$p" 2> /dev/null; done
         nspawn-cage stop $N > /dev/null 2>&1
         nspawn-cage stop ${N}9 > /dev/null 2>&1
         su alice -c '. ~/.sshnet/agent.env > /dev/null 2>&1 && ssh-agent -k' > /dev/null 2>&1
         if [ -f /tmp/advnet-config.saved ]; then mv /tmp/advnet-config.saved "$UCONF"; else rm -f "$UCONF"; fi
 }
-trap cleanup EXIT
+trap advnet_cleanup EXIT
 
 printf '[Cage]\nPackages=bash coreutils openssh\n[Limits]\nTasks=40\n' > "$P/.nspawn-cage.conf"
 printf '[Network]\nMode=private\n[Forward]\nSSHAgent=yes\n' > "$UCONF"
@@ -125,8 +125,7 @@ for _ in $(seq 50); do [ "$(relays)" = 0 ] && break; sleep 0.2; done
 tap_is "$(relays)" 0 "no relay process of alice's is left after the cage stopped"
 systemctl list-units --all --no-legend "$SCOPE" 2> /dev/null | grep -q .
 tap_ok $((! $?)) "nor its scope"
-audit $N > /tmp/audit 2>&1
-tap_ok $? "nothing of $N is left: $(cat /tmp/audit)"
+tap_nothing_left "nothing of $N is left" $N
 
 # ---- kill -9 of nspawn-cage while the agent runs, then gc ----
 su alice -c "SSH_AUTH_SOCK=~/.sshnet/agent.sock sudo --preserve-env=SSH_AUTH_SOCK nspawn-cage --name ${N}9 $P -- sleep 300" \

@@ -20,13 +20,11 @@ Packages=fake-agent bash coreutils git openssh
 [Environment]
 Pass=GEMINI_API_KEY
 P
-user_config() { # extra lines of alice's ~/.config/nspawn-cage/config
-        { printf '[Cage]\nPreset=fake\n[Environment]\nPass=GEMINI_API_KEY\n'; printf "$@"; } > "$conf/config"
-}
-project_config() { printf "$@" > "$proj/.nspawn-cage.conf"; }
+# The user layer of these cases: the fake preset, GEMINI_API_KEY passed, then EXTRA.
+agents_user_config() { write_user_config "[Cage]\nPreset=fake\n[Environment]\nPass=GEMINI_API_KEY\n$1"; }
 chown -R alice:alice "$conf"
-user_config ''
-project_config ''
+agents_user_config ''
+write_project_config "$proj" ''
 chown alice:alice "$conf/config" "$proj/.nspawn-cage.conf"
 
 # The preset's closure once up front (the first build takes minutes).
@@ -66,7 +64,7 @@ fa() { printf '%s\n' "$1" | sed -n "s/^fake-agent: $2=//p" | head -n 1; }
 
 # 1. Preset=fake, GEMINI_API_KEY from the environment sudo kept; the agent
 #    waits (FAKE_AGENT_WAIT) while the host is searched for the key.
-project_config '[Environment]\nSet=FAKE_AGENT_WAIT=.go\n'
+write_project_config "$proj" '[Environment]\nSet=FAKE_AGENT_WAIT=.go\n'
 rm -f "$proj/.go"
 as_alice_bg /tmp/agent1.out 'GEMINI_API_KEY=$(cat ~/.key1) OPENAI_API_KEY=$(cat ~/.key-other) sudo --preserve-env=GEMINI_API_KEY,OPENAI_API_KEY nspawn-cage --name agent1 ~/agentproj'
 for _ in $(seq 1500); do grep -q 'fake-agent: waiting' /tmp/agent1.out && break; kill -0 $bg_pid 2> /dev/null || break; sleep 0.4; done
@@ -96,17 +94,16 @@ tap_is "$(fa "$out1" SSH_AUTH_SOCK)" unset "without SSHAgent=, no SSH_AUTH_SOCK"
 [ -e /run/nspawn-cage/env/agent1 ]
 tap_ok $((! $?)) "after the cage stops, /run/nspawn-cage/env/agent1 is gone"
 tap_is "$(grep -rlF -f /root/key1 /run/nspawn-cage 2> /dev/null)" "" "the key is nowhere under /run/nspawn-cage"
-audit agent1 > /tmp/audit 2>&1
-tap_ok $? "nothing of agent1 is left: $(cat /tmp/audit)"
+tap_nothing_left "nothing of agent1 is left" agent1
 
 # 2. [Environment] File=: a sops-like secret of alice's under /run/secrets;
 #    its value wins over the environment's; names not in Pass= are not taken.
-project_config ''
+write_project_config "$proj" ''
 install -d -m 0755 /run/secrets
 (umask 077; printf '# decrypted by sops\nGEMINI_API_KEY="%s"\nOPENAI_API_KEY=%s\n' "$key2" "$(rnd)" > /run/secrets/alice.env)
 chown alice:alice /run/secrets/alice.env
 chmod 0400 /run/secrets/alice.env
-user_config 'File=/run/secrets/alice.env\n'
+agents_user_config 'File=/run/secrets/alice.env\n'
 as_alice_pty 'GEMINI_API_KEY=$(cat ~/.key1) sudo --preserve-env=GEMINI_API_KEY nspawn-cage --name agent2 ~/agentproj'
 tap_is "$?" 0 "a cage with File= starts" || tap_diag "$out"
 tap_is "$(fa "$out" GEMINI_API_KEY_length)" "${#key2}" "GEMINI_API_KEY has the value of File= (${#key2} characters), which wins over the environment's (${#key1})"
@@ -117,15 +114,14 @@ as_alice_pty 'sudo nspawn-cage --name agent2 ~/agentproj'
 st=$?
 printf '%s\n' "$out" | grep -q "config:5: File=/run/secrets/alice.env can be read or written by others; make it private (chmod 600"
 tap_ok $(( st == 0 || $? != 0 )) "a world-readable File= is refused, naming the line and the fix" || tap_diag "$out"
-audit agent2 > /tmp/audit 2>&1
-tap_ok $? "the refused start left nothing: $(cat /tmp/audit)"
+tap_nothing_left "the refused start left nothing" agent2
 chmod 0400 /run/secrets/alice.env
-project_config '[Environment]\nFile=/home/alice/agentproj/x.env\n'
+write_project_config "$proj" '[Environment]\nFile=/home/alice/agentproj/x.env\n'
 as_alice_pty 'sudo nspawn-cage --name agent2 ~/agentproj'
 st=$?
 printf '%s\n' "$out" | grep -q "agentproj/.nspawn-cage.conf:2: File= may only be set in your user configuration"
 tap_ok $(( st == 0 || $? != 0 )) "File= in the project's configuration is refused with file and line" || tap_diag "$out"
-project_config ''
+write_project_config "$proj" ''
 
 # 3. [Forward] SSHAgent=yes, GitConfig=yes: alice's ssh-agent with a key.
 su alice -c 'mkdir -m 700 ~/.sshtest && ssh-keygen -q -t ed25519 -N "" -C alice-cage-test -f ~/.sshtest/id &&
@@ -136,7 +132,7 @@ printf '[user]\n\temail = alice@cage.test\n' > /home/alice/.gitconfig
 install -d -o alice -g alice /home/alice/.config/git
 printf '*.swp\n' > /home/alice/.config/git/ignore
 chown alice:alice /home/alice/.gitconfig /home/alice/.config/git/ignore
-user_config 'File=/run/secrets/alice.env\n[Forward]\nSSHAgent=yes\nGitConfig=yes\n'
+agents_user_config 'File=/run/secrets/alice.env\n[Forward]\nSSHAgent=yes\nGitConfig=yes\n'
 as_alice_pty 'SSH_AUTH_SOCK=~/.sshtest/agent.sock sudo --preserve-env=SSH_AUTH_SOCK nspawn-cage --name agent3 ~/agentproj'
 tap_is "$?" 0 "a cage with SSHAgent=yes and GitConfig=yes starts" || tap_diag "$out"
 tap_is "$(fa "$out" SSH_AUTH_SOCK)" /run/nspawn-cage/ssh-agent "the agent's SSH_AUTH_SOCK is the fixed /run/nspawn-cage/ssh-agent"
@@ -153,24 +149,22 @@ tap_ok $? "~/.config/git is bound (its ignore file reads inside)"
 sleep 1
 pgrep -x nspawn-cage-ssh > /dev/null
 tap_ok $((! $?)) "the ssh-agent relay ended with the cage"
-audit agent3 > /tmp/audit 2>&1
-tap_ok $? "nothing of agent3 is left: $(cat /tmp/audit)"
+tap_nothing_left "nothing of agent3 is left" agent3
 
 # Without SSHAgent=: no socket. A project cannot turn it on.
-user_config ''
+agents_user_config ''
 as_alice_pty 'SSH_AUTH_SOCK=~/.sshtest/agent.sock sudo --preserve-env=SSH_AUTH_SOCK nspawn-cage --name agent4 ~/agentproj -- sh -c "test -e /run/nspawn-cage/ssh-agent && echo SOCKET; echo sock=\$SSH_AUTH_SOCK"'
 printf '%s\n' "$out" | grep -q SOCKET
 tap_ok $((! $?)) "without SSHAgent=yes there is no agent socket in the cage"
 printf '%s\n' "$out" | grep -qx 'sock='
 tap_ok $? "and no SSH_AUTH_SOCK" || tap_diag "$out"
-project_config '[Forward]\nSSHAgent=yes\n'
+write_project_config "$proj" '[Forward]\nSSHAgent=yes\n'
 as_alice_pty 'SSH_AUTH_SOCK=~/.sshtest/agent.sock sudo --preserve-env=SSH_AUTH_SOCK nspawn-cage --name agent4 ~/agentproj'
 st=$?
 printf '%s\n' "$out" | grep -q "agentproj/.nspawn-cage.conf:2: SSHAgent=yes is not allowed"
 tap_ok $(( st == 0 || $? != 0 )) "SSHAgent=yes in the project's configuration is refused with file and line" || tap_diag "$out"
-project_config ''
-audit agent4 > /tmp/audit 2>&1
-tap_ok $? "nothing of agent4 is left: $(cat /tmp/audit)"
+write_project_config "$proj" ''
+tap_nothing_left "nothing of agent4 is left" agent4
 
 su alice -c '. ~/.sshtest/agent.env > /dev/null; ssh-agent -k' > /dev/null 2>&1
 rm -rf /run/secrets /root/key1 /root/key2 /home/alice/.key1 /home/alice/.key-other

@@ -113,3 +113,67 @@ audit() {
         [ -z "$_left" ] || { echo "left:$_left"; return 1; }
         return 0
 }
+
+# ---- shared by the inner scripts: config writers, diagnostics, refusals ----
+
+# write_user_config CONTENTS: alice's user layer (~/.config/nspawn-cage/config),
+# CONTENTS with printf %b escapes, hers.
+write_user_config() {
+        install -d -o alice -g alice /home/alice/.config /home/alice/.config/nspawn-cage
+        printf '%b' "$1" > /home/alice/.config/nspawn-cage/config
+        chown alice:alice /home/alice/.config/nspawn-cage/config
+}
+
+# write_project_config DIR CONTENTS: DIR/.nspawn-cage.conf (the project
+# layer, as the agent could write it), CONTENTS with printf %b escapes.
+write_project_config() {
+        printf '%b' "$2" > "$1/.nspawn-cage.conf"
+        chown alice:alice "$1/.nspawn-cage.conf"
+}
+
+# tap_ok_or_diag STATUS DESCRIPTION DIAGNOSTIC: tap_ok, and the diagnostic
+# (what the command printed) under a failure.
+tap_ok_or_diag() {
+        tap_ok "$1" "$2"
+        [ "$1" -eq 0 ] 2>/dev/null || tap_diag "$3"
+}
+
+# tcp_probe_function: the text of probe() for scripts that run in a cage
+# (they cannot source this file): probe HOST PORT prints the first line a
+# TCP server there sends, or "unreachable".
+tcp_probe_function() {
+        echo 'probe() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2 && head -n 1 <&3" 2> /dev/null || echo unreachable; }'
+}
+
+# expect_refused NAME PROJECT DESCRIPTION NEEDLE...: alice's
+# `sudo nspawn-cage --name NAME PROJECT -- true` fails (not by timeout),
+# within 15 s, saying every NEEDLE and echoing no file's content, and
+# nothing of cage NAME is left (audit).
+expect_refused() {
+        _name=$1 _dir=$2 _desc=$3
+        shift 3
+        _t0=$(date +%s%N)
+        as_alice_pty "timeout 60 sudo nspawn-cage --name $_name $_dir -- true"
+        _st=$?
+        _ms=$(( ($(date +%s%N) - _t0) / 1000000 ))
+        _bad=""
+        [ $_st = 0 ] && _bad="$_bad exit-0"
+        [ $_st = 124 ] && _bad="$_bad timed-out"
+        for _needle in "$@"; do printf '%s\n' "$out" | grep -qF -- "$_needle" || _bad="$_bad missing:'$_needle'"; done
+        printf '%s\n' "$out" | grep -q 'root:' && _bad="$_bad echoed-content"
+        [ $_ms -le 15000 ] || _bad="$_bad slow"
+        audit "$_name" > /tmp/audit 2>&1 || _bad="$_bad $(cat /tmp/audit)"
+        tap_is "$_bad" "" "$_desc: refused in $_ms ms, nothing left"
+        [ -z "$_bad" ] || printf '%s\n' "$out" | tail -n 3 | sed 's/^/# /'
+}
+
+# tap_nothing_left DESCRIPTION NAME...: audit every NAME; one TAP line that
+# fails with what is left of them.
+tap_nothing_left() {
+        _desc=$1
+        shift
+        : > /tmp/audit
+        _st=0
+        for _n in "$@"; do audit "$_n" >> /tmp/audit 2>&1 || _st=1; done
+        tap_ok $_st "$_desc: $(cat /tmp/audit)"
+}

@@ -15,7 +15,7 @@ done
 
 LEASES=/run/nspawn-cage/network
 pids=""
-cleanup() {
+network_cleanup() {
         for p in $pids; do kill "$p" 2> /dev/null; done
         ip netns del outside 2> /dev/null
         ip link del out-host 2> /dev/null
@@ -27,7 +27,7 @@ cleanup() {
         if [ -f /tmp/alice-config.saved ]; then cp /tmp/alice-config.saved /home/alice/.config/nspawn-cage/config
         else rm -f /home/alice/.config/nspawn-cage/config; fi
 }
-trap cleanup EXIT
+trap network_cleanup EXIT
 [ -f /tmp/resolv.conf.saved ] || cat /etc/resolv.conf > /tmp/resolv.conf.saved 2> /dev/null || : > /tmp/resolv.conf.saved
 [ -f /tmp/hosts.saved ] || cat /etc/hosts > /tmp/hosts.saved 2> /dev/null || : > /tmp/hosts.saved
 
@@ -66,9 +66,7 @@ pids="$pids $!"
 printf 'nameserver 127.0.0.53\nnameserver 198.51.100.2\n' > /etc/resolv.conf
 sleep 0.5
 
-probe() { # HOST PORT: the first line a TCP server there sends, or "unreachable"
-        timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2 && head -n 1 <&3" 2> /dev/null || echo unreachable
-}
+eval "$(tcp_probe_function)" # probe HOST PORT, here and (written into the scripts below) in the cages
 # Controls: every listener answers the test host itself, so an
 # "unreachable" from the cage below is the cage's doing.
 ctl="$(probe 198.51.100.2 8080) $(probe 127.0.0.1 9090) $(probe 198.51.100.1 9091) $(probe 169.254.169.254 80)"
@@ -77,8 +75,7 @@ ctl_dns=$(ip netns exec outside getent ahostsv4 outside.test 2> /dev/null | head
 
 # The probe, as a file in the project, run by the cage's bash.
 install -d -o alice -g alice /home/alice/netproj /home/alice/netoff
-cat > /home/alice/netproj/probe.sh <<'PROBE'
-probe() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2 && head -n 1 <&3" 2> /dev/null || echo unreachable; }
+{ tcp_probe_function; cat <<'PROBE'
 gw=$(ip route show default | sed -n 's/^default via \([0-9.]*\).*/\1/p')
 echo "links: $(ip -o link | cut -d: -f2 | cut -d@ -f1 | tr -d ' ' | sort | tr '\n' ' ')"
 echo "default: ${gw:-none}"
@@ -91,6 +88,7 @@ echo "host-address: $(probe 198.51.100.1 9091)"
 echo "host-loopback: $(probe 127.0.0.1 9090)"
 echo "resolv: $(grep '^nameserver' /etc/resolv.conf | tr '\n' ' ')"
 PROBE
+} > /home/alice/netproj/probe.sh
 cp /home/alice/netproj/probe.sh /home/alice/netoff/probe.sh
 printf '[Cage]\nPackages=bash coreutils iproute2 getent gnused gnugrep\n[Network]\nMode=private\n' > /home/alice/netproj/.nspawn-cage.conf
 printf '[Cage]\nPackages=bash coreutils iproute2 getent gnused gnugrep\n[Network]\nMode=off\n' > /home/alice/netoff/.nspawn-cage.conf
@@ -219,8 +217,7 @@ tap_ok $? "and the cage sees the host's interfaces (out-host)"
 # are forwarded from the cage, and it has no DNS.
 printf '198.51.100.3 allowed.test\n198.51.100.4 denied.test\n' >> /etc/hosts
 install -d -o alice -g alice /home/alice/allowproj /home/alice/allowopen
-cat > /home/alice/allowproj/aprobe.sh <<'PROBE'
-probe() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2 && head -n 1 <&3" 2> /dev/null || echo unreachable; }
+{ tcp_probe_function; cat <<'PROBE'
 # connect only (a DNS server sends nothing first)
 connects() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2> /dev/null && echo connected || echo unreachable; }
 echo "allowed-name: $(probe allowed.test 8080)"
@@ -233,6 +230,7 @@ echo "outside: $(probe 198.51.100.2 8080)"
 echo "pinned: $(grep allowed.test /etc/hosts | cut -d' ' -f1)"
 echo "resolv: $(grep -c '^nameserver' /etc/resolv.conf) $(grep -c 'No name server' /etc/resolv.conf)"
 PROBE
+} > /home/alice/allowproj/aprobe.sh
 cp /home/alice/allowproj/aprobe.sh /home/alice/allowopen/aprobe.sh
 pkgs='Packages=bash coreutils iproute2 getent gnused gnugrep'
 printf '[Cage]\n%s\n' "$pkgs" > /home/alice/allowproj/.nspawn-cage.conf

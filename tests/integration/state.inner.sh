@@ -19,11 +19,6 @@ as_pty() {
         return $_st
 }
 
-# ok_out STATUS DESCRIPTION: tap_ok, with the session's output when it failed.
-ok_out() {
-        tap_ok "$@"
-        [ "$1" -eq 0 ] || tap_diag "$out"
-}
 
 # setup_user USER: the "fake" preset, picked by the user's configuration (the
 # project may not pick a preset), and a project.
@@ -46,23 +41,21 @@ setup_user alice
 as_pty alice "sudo nspawn-cage --name st1 ~/state-proj"
 st=$?
 printf '%s\n' "$out" | grep -qx 'fake-agent: json=none'
-ok_out $(( st || $? )) "first cage of preset fake: the agent ran (exit $st) and found no state"
+tap_ok_or_diag $(( st || $? )) "first cage of preset fake: the agent ran (exit $st) and found no state" "$out"
 tap_is "$(cat $A/.fake-agent/notes 2>&1)" "run 1" "the note the agent appended to ~/.fake-agent/notes is in $A/.fake-agent/notes"
 tap_is "$(stat -c '%U:%G %a' $A/.fake-agent/notes 2>&1)" "alice:alice 644" "... owned by alice on the host"
 tap_is "$(cat $A/.fake-agent.json 2>&1)" '{"runs":1}' "~/.fake-agent.json, rewritten by rename, was copied out when the cage ended"
 tap_is "$(stat -c '%U:%G %a' $A/.fake-agent.json $A /home/alice/.local/state/nspawn-cage 2>&1 | tr '\n' ' ')" \
         "alice:alice 600 alice:alice 700 alice:alice 700 " "the copy and the state directories are alice's, 0600 and 0700"
-audit st1 > /tmp/audit 2>&1
-tap_ok $? "nothing of cage st1 is left: $(cat /tmp/audit)"
+tap_nothing_left "nothing of cage st1 is left" st1
 
 # 2. The next cage (another name, so another rootfs) sees it.
 as_pty alice "sudo nspawn-cage --name st2 ~/state-proj"
 st=$?
 printf '%s\n' "$out" | grep -qx 'fake-agent: note=run 1' && printf '%s\n' "$out" | grep -qx 'fake-agent: json={"runs":1}'
-ok_out $(( st || $? )) "the next cage of alice's sees the first cage's note and file"
+tap_ok_or_diag $(( st || $? )) "the next cage of alice's sees the first cage's note and file" "$out"
 tap_is "$(cat $A/.fake-agent/notes | tr '\n' ' ')$(cat $A/.fake-agent.json)" 'run 1 run 2 {"runs":2}' "and its own changes are kept too"
-audit st2 > /tmp/audit 2>&1
-tap_ok $? "nothing of cage st2 is left: $(cat /tmp/audit)"
+tap_nothing_left "nothing of cage st2 is left" st2
 
 # 3. Another user, same preset: none of alice's state.
 id bob > /dev/null 2>&1 || useradd --uid 1001 --user-group --create-home --shell /bin/bash bob
@@ -80,12 +73,11 @@ sum_alice=$(cd $A && find . -type f -exec sha256sum {} + | sort)
 as_pty bob "sudo nspawn-cage --name stb ~/state-proj"
 st=$?
 printf '%s\n' "$out" | grep -qx 'fake-agent: json=none' && ! printf '%s\n' "$out" | grep -q 'fake-agent: note='
-ok_out $(( st || $? )) "bob's cage of the same preset sees none of alice's state"
+tap_ok_or_diag $(( st || $? )) "bob's cage of the same preset sees none of alice's state" "$out"
 tap_is "$(stat -c '%U' /home/bob/.local/state/nspawn-cage/fake/.fake-agent/notes /home/bob/.local/state/nspawn-cage/fake/.fake-agent.json 2>&1 | tr '\n' ' ')$(cat /home/bob/.local/state/nspawn-cage/fake/.fake-agent.json 2>&1)" \
         'bob bob {"runs":1}' "bob's state is his own, in his home"
 tap_is "$(cd $A && find . -type f -exec sha256sum {} + | sort)" "$sum_alice" "alice's state is unchanged by bob's cage"
-audit stb > /tmp/audit 2>&1
-tap_ok $? "nothing of cage stb is left: $(cat /tmp/audit)"
+tap_nothing_left "nothing of cage stb is left" stb
 
 # 4. Persist=no: in the project layer, then in alice's user layer.
 printf '\n[State]\nPersist=no\n' >> /home/alice/state-proj/.nspawn-cage.conf
@@ -93,10 +85,9 @@ before=$(cd /home/alice/.local/state && find . | sort; cd $A && find . -type f -
 as_pty alice "sudo nspawn-cage --name st4 ~/state-proj"
 st=$?
 printf '%s\n' "$out" | grep -qx 'fake-agent: json=none' && ! printf '%s\n' "$out" | grep -q 'fake-agent: note='
-ok_out $(( st || $? )) "with Persist=no in the project's configuration the agent starts without state"
+tap_ok_or_diag $(( st || $? )) "with Persist=no in the project's configuration the agent starts without state" "$out"
 tap_is "$(cd /home/alice/.local/state && find . | sort; cd $A && find . -type f -exec sha256sum {} + | sort)" "$before" "... and leaves nothing new in alice's state"
-audit st4 > /tmp/audit 2>&1
-tap_ok $? "nothing of cage st4 is left: $(cat /tmp/audit)"
+tap_nothing_left "nothing of cage st4 is left" st4
 printf '[Environment]\nSet=FAKE_AGENT_STATE=1\n\n[State]\nPersist=yes\n' > /home/alice/state-proj/.nspawn-cage.conf
 printf '[Cage]\nPreset=fake\n\n[State]\nPersist=no\n' > /home/alice/.config/nspawn-cage/config
 chown alice:alice /home/alice/.config/nspawn-cage/config
@@ -108,7 +99,7 @@ printf '[Environment]\nSet=FAKE_AGENT_STATE=1\n' > /home/alice/state-proj/.nspaw
 as_pty alice "sudo nspawn-cage --name st4 ~/state-proj"
 st=$?
 printf '%s\n' "$out" | grep -qx 'fake-agent: json=none'
-ok_out $(( st || $? )) "Persist=no in alice's own configuration: no state either"
+tap_ok_or_diag $(( st || $? )) "Persist=no in alice's own configuration: no state either" "$out"
 tap_is "$(cd /home/alice/.local/state && find . | sort; cd $A && find . -type f -exec sha256sum {} + | sort)" "$before" "... and nothing new"
 printf '[Cage]\nPreset=fake\n' > /home/alice/.config/nspawn-cage/config
 
@@ -118,15 +109,14 @@ json_before=$(cat $A/.fake-agent.json)
 as_pty alice "sudo nspawn-cage --name st5 ~/state-proj -- sh -c 'rm -f ~/.fake-agent.json; ln -s /etc/shadow ~/.fake-agent.json'"
 st=$?
 printf '%s\n' "$out" | grep -q 'warning: cage st5: ~/.fake-agent.json is a symbolic link'
-ok_out $(( st || $? )) "a symbolic link planted as ~/.fake-agent.json: a warning names it"
+tap_ok_or_diag $(( st || $? )) "a symbolic link planted as ~/.fake-agent.json: a warning names it" "$out"
 tap_is "$(stat -c %F $A/.fake-agent.json) $(cat $A/.fake-agent.json)" "regular file $json_before" "alice's copy is unchanged, still a regular file"
 tap_is "$(sha256sum /etc/shadow)" "$shadow_before" "/etc/shadow is unchanged"
-audit st5 > /tmp/audit 2>&1
-tap_ok $? "nothing of cage st5 is left: $(cat /tmp/audit)"
+tap_nothing_left "nothing of cage st5 is left" st5
 as_pty alice "sudo nspawn-cage --name st5 ~/state-proj -- sh -c 'rm -f ~/.fake-agent.json; mkfifo ~/.fake-agent.json'"
 st=$?
 printf '%s\n' "$out" | grep -q 'warning: cage st5: ~/.fake-agent.json is not a regular file'
-ok_out $(( st || $? )) "a FIFO planted there: a warning, no hang"
+tap_ok_or_diag $(( st || $? )) "a FIFO planted there: a warning, no hang" "$out"
 tap_is "$(cat $A/.fake-agent.json)" "$json_before" "alice's copy is unchanged"
 
 # 6. kill -9 of nspawn-cage while the agent runs: gc copies the file out.

@@ -182,6 +182,5 @@ as_alice_pty "sudo nspawn-cage shell term -- seq 1 $LINES"
 tap_is "$(printf '%s\n' "$out" | wc -l) $(printf '%s\n' "$out" | md5sum)" "$want" "stress: $LINES lines through a terminal, by count and checksum"
 
 nspawn-cage stop term > /dev/null 2>&1
-audit term > /tmp/audit 2>&1
-tap_ok $? "nothing of cage term is left: $(cat /tmp/audit)"
+tap_nothing_left "nothing of cage term is left" term
 tap_done

@@ -12,9 +12,12 @@
 #include "tap.h"
 
 static int try_open(int root, const char *path, Layer layer, bool ro, const HostUser *u, const char **reason) {
+        static CageError err;
+        cage_error_done(&err);
         BindSpec b = { .source = (char *) path, .destination = (char *) path, .read_only = ro, .origin = { .layer = layer } };
         int fd = -1;
-        int r = bind_source_open(root, &b, u, &fd, reason);
+        int r = bind_source_open(root, &b, u, &fd, &err);
+        *reason = err.message;
         if (r >= 0) {
                 struct stat st;
                 ok(fd >= 0 && fstat(fd, &st) == 0 && (fcntl(fd, F_GETFL) & O_PATH), "%s: an O_PATH fd", path);
@@ -61,16 +64,17 @@ int main(void) {
 
         struct stat st = { .st_mode = S_IFDIR | 0755, .st_uid = u.uid + 1 };
         BindSpec b = { .source = (char *) "/x", .destination = (char *) "/x", .origin = { .layer = LAYER_USER } };
-        reason = NULL;
-        ok(bind_source_check(&st, &b, u.uid, &reason) == -EPERM && reason && strstr(reason, "not yours"),
+        CageError e = {};
+        ok(bind_source_check(&st, &b, u.uid, &e) == -EPERM && e.message && strstr(e.message, "not yours"),
            "a writable user bind owned by someone else is refused");
         b.read_only = true;
-        ok(bind_source_check(&st, &b, u.uid, &reason) == 0, "read-only, another owner is fine (read with the user's rights)");
+        ok(bind_source_check(&st, &b, u.uid, &e) == 0, "read-only, another owner is fine (read with the user's rights)");
         st.st_mode = S_IFCHR | 0600;
-        ok(bind_source_check(&st, &b, u.uid, &reason) == -EPERM, "a device node from the user layer is refused");
+        ok(bind_source_check(&st, &b, u.uid, &e) == -EPERM, "a device node from the user layer is refused");
         b.origin.layer = LAYER_ADMIN;
-        ok(bind_source_check(&st, &b, u.uid, &reason) == 0, "from the administrator it is not");
+        ok(bind_source_check(&st, &b, u.uid, &e) == 0, "from the administrator it is not");
 
+        cage_error_done(&e);
         close(root);
         unlink(P("dir/file"));
         rmdir(P("dir"));

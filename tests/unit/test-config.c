@@ -18,10 +18,10 @@ static char *load3(const char *admin, const char *user, const char *project, Con
         for (int i = 0; i < 3 && !msg; i++) {
                 if (!texts[i])
                         continue;
-                ConfigError e = {};
+                CageError e = {};
                 if (config_load_buffer(c, layers[i], labels[i], texts[i], strlen(texts[i]), &e) < 0) {
                         msg = strdup_printf("%s:%u: %s", strempty(e.file), e.line, strempty(e.message));
-                        config_error_done(&e);
+                        cage_error_done(&e);
                 }
         }
         if (ret)
@@ -121,11 +121,11 @@ int main(void) {
            "Pass= of a variable root drops at start is refused, not silently empty");
         {
                 Config *d;
-                ConfigError e = {};
+                CageError e = {};
                 const char *text = "[Cage]\nNixpkgs=/srv/nixpkgs\nUser=alice\nProject=/home/alice/p\n";
                 ok(config_new(&d) == 0 && config_load_declared(d, "cages/x.conf", text, strlen(text), &e) == 0 &&
                    streq(d->settings[SETTING_NIXPKGS].string, "/srv/nixpkgs"), "a declared cage's Nixpkgs= accepted");
-                config_error_done(&e);
+                cage_error_done(&e);
                 config_free(d);
         }
         ok(refused(NULL, NULL, "[Cage]\nName=.host\n", "Name= may only be set"), "project Name refused");
@@ -207,8 +207,9 @@ int main(void) {
                 for (size_t i = 0; i < ELEMENTSOF(allow_cases); i++) {
                         char *host = NULL;
                         uint16_t port = 0;
-                        const char *why = NULL;
-                        int r = allow_entry_parse(allow_cases[i].in, &host, &port, &why);
+                        CageError e = {};
+                        int r = allow_entry_parse(allow_cases[i].in, &host, &port, &e);
+                        const char *why = e.message;
                         if (allow_cases[i].host)
                                 ok(r == 0 && streq(host, allow_cases[i].host) && port == allow_cases[i].port, "Allow entry %s -> %s port %u",
                                    allow_cases[i].in, allow_cases[i].host, allow_cases[i].port);
@@ -216,6 +217,7 @@ int main(void) {
                                 ok(r == -EINVAL && why && strstr(why, allow_cases[i].why) && !host, "Allow entry %s refused: %s",
                                    allow_cases[i].in, allow_cases[i].why);
                         free(host);
+                        cage_error_done(&e);
                 }
         }
         ok(refused(NULL, "[Network]\nMode=private\nAllow=github.com:443 *.x.com:443\n", NULL, "user.conf:3: Allow=: '*.x.com:443': wildcards are not supported"),
@@ -291,9 +293,9 @@ int main(void) {
         char nul[] = "[Cage]\nCommand=a\0b\n";
         Config *c2;
         config_new(&c2);
-        ConfigError e = {};
+        CageError e = {};
         ok(config_load_buffer(c2, LAYER_PROJECT, "p", nul, sizeof nul - 1, &e) < 0 && strstr(e.message, "NUL"), "NUL byte refused");
-        config_error_done(&e);
+        cage_error_done(&e);
         config_free(c2);
 
         /* Declared cages: Project=, User=, Toplevel= only in their own file. */
@@ -301,17 +303,17 @@ int main(void) {
         ok(refused("[Cage]\nUser=root\n", NULL, NULL, "only valid in a declared cage's file"), "admin file cannot set User=");
         const char *decl = "[Cage]\nProject=/home/alice/proj\nUser=alice\nToplevel=/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-top\n[Limits]\nMemory=1G\n";
         config_new(&c);
-        ConfigError de = {};
+        CageError de = {};
         ok(config_load_declared(c, "demo.conf", decl, strlen(decl), &de) == 0 && streq(c->settings[SETTING_USER].string, "alice") &&
            streq(c->settings[SETTING_PROJECT].string, "/home/alice/proj") && c->settings[SETTING_MEMORY].number == (UINT64_C(1) << 30),
            "declared file sets Project=, User=, Toplevel= and limits");
-        config_error_done(&de);
+        cage_error_done(&de);
         config_free(c);
         const char *bad_decl = "[Cage]\nToplevel=/etc/passwd\n";
         config_new(&c);
         ok(config_load_declared(c, "demo.conf", bad_decl, strlen(bad_decl), &de) < 0 && strstr(de.message, "expected a store path"),
            "Toplevel= must be a store path");
-        config_error_done(&de);
+        cage_error_done(&de);
         config_free(c);
 
         char *val;

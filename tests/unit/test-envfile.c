@@ -14,9 +14,10 @@ static char *names[] = { "GEMINI_API_KEY", "OPENAI_API_KEY", "EMPTY", "Q", NULL 
 
 static char *parse_one(const char *text, const char *name, int *ret_r, unsigned *ret_line) {
         char **l = NULL;
-        const char *reason = NULL;
-        unsigned line = 0;
-        int r = envfile_parse(text, strlen(text), names, &l, &line, &reason);
+        CageError e = {};
+        int r = envfile_parse(text, strlen(text), names, &l, &e);
+        unsigned line = e.line;
+        cage_error_done(&e);
         *ret_r = r;
         if (ret_line)
                 *ret_line = line;
@@ -46,7 +47,7 @@ static void bad(const char *text, unsigned want_line, const char *what) {
         free(v);
 }
 
-static int load(Config *c, Layer layer, const char *text, ConfigError *err) {
+static int load(Config *c, Layer layer, const char *text, CageError *err) {
         return config_load_buffer(c, layer, layer == LAYER_PROJECT ? "/p/.nspawn-cage.conf" : "/u/config", text, strlen(text), err);
 }
 
@@ -89,7 +90,7 @@ int main(void) {
 
         /* Layers: File= is the user's; SSHAgent=/GitConfig= the user's, the project may only turn them off. */
         Config *c = NULL;
-        ConfigError err = {};
+        CageError err = {};
         ok(config_new(&c) == 0 && load(c, LAYER_USER, "[Environment]\nFile=/run/secrets/a.env\n[Forward]\nSSHAgent=yes\n", &err) == 0,
            "the user layer sets File= and SSHAgent=yes");
         is_str(c->settings[SETTING_ENV_FILE].string, "/run/secrets/a.env", "File= is kept");
@@ -99,27 +100,27 @@ int main(void) {
         ok(config_new(&c) == 0 && load(c, LAYER_PROJECT, "[Forward]\nSSHAgent=yes\n", &err) < 0 && err.line == 2 &&
            err.message && strstr(err.message, "SSHAgent=yes is not allowed"), "the project cannot turn SSHAgent on: %s", strempty(err.message));
         config_free(c);
-        config_error_done(&err);
+        cage_error_done(&err);
         ok(config_new(&c) == 0 && load(c, LAYER_PROJECT, "[Forward]\nGitConfig=yes\n", &err) < 0 && err.line == 2,
            "the project cannot turn GitConfig on: %s", strempty(err.message));
         config_free(c);
-        config_error_done(&err);
+        cage_error_done(&err);
         ok(config_new(&c) == 0 && load(c, LAYER_PROJECT, "[Environment]\nFile=/tmp/x\n", &err) < 0 && err.line == 2 &&
            err.message && strstr(err.message, "File= may only be set in your user configuration"), "the project cannot set File=: %s",
            strempty(err.message));
         config_free(c);
-        config_error_done(&err);
+        cage_error_done(&err);
         ok(config_new(&c) == 0 && load(c, LAYER_ADMIN, "[Environment]\nFile=/tmp/x\n", &err) < 0, "the admin layer cannot set File= for every user: %s",
            strempty(err.message));
         config_free(c);
-        config_error_done(&err);
+        cage_error_done(&err);
         ok(config_new(&c) == 0 && config_load_declared(c, "/etc/nspawn-cage/cages/d.conf", "[Environment]\nFile=/run/secrets/d\n", 34, &err) == 0,
            "a declared cage's file sets File=");
         config_free(c);
-        config_error_done(&err);
+        cage_error_done(&err);
         ok(config_new(&c) == 0 && load(c, LAYER_USER, "[Environment]\nFile=/nix/store/00000000000000000000000000000000-x\n", &err) < 0,
            "File= in the Nix store is refused: %s", strempty(err.message));
         config_free(c);
-        config_error_done(&err);
+        cage_error_done(&err);
         return tap_done();
 }

@@ -96,7 +96,7 @@ int main(void) {
 
         /* Resolution on this host, without DNS: literals and /etc/hosts' localhost. */
         char **got_addrs = NULL;
-        const char *why = NULL;
+        CageError why = {};
         ok(network_resolve_ipv4("192.0.2.10", &got_addrs, &why) == 0 && got_addrs && streq(got_addrs[0], "192.0.2.10") && !got_addrs[1],
            "an IPv4 literal resolves to itself");
         strv_free(got_addrs);
@@ -105,7 +105,8 @@ int main(void) {
         strv_free(got_addrs);
         got_addrs = NULL;
         int rr = network_resolve_ipv4("no-such-name.invalid", &got_addrs, &why);
-        ok((rr == -ENOENT || rr == -EAGAIN) && !got_addrs && why, "a name that does not resolve fails with the reason (%s)", strempty(why));
+        ok((rr == -ENOENT || rr == -EAGAIN) && !got_addrs && why.message, "a name that does not resolve fails with the reason (%s)", strempty(why.message));
+        cage_error_done(&why);
 
         /* resolv.conf. */
         _cleanup_free_ char *r1 = NULL, *r2 = NULL, *r3 = NULL;

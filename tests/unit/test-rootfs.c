@@ -100,19 +100,19 @@ static void crafted_toplevel(void) {
         rootfs_plan_done(&p);
 
         /* The walk that stands in for openat2() on old kernels says the same. */
-        int fd = stage_open_nofollow_walk(rootfd, "srv/work", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+        int fd = path_open_nofollow_walk(rootfd, "srv/work", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
         ok(fd == -ELOOP, "fallback walk: srv/work passes a link: ELOOP (%d)", fd);
-        fd = stage_open_nofollow_walk(rootfd, "srv", O_PATH, RESOLVE_BENEATH);
+        fd = path_open_nofollow_walk(rootfd, "srv", O_PATH, RESOLVE_BENEATH);
         ok(fd == -ELOOP, "fallback walk: srv, a link as the last component: ELOOP (%d)", fd);
-        fd = stage_open_nofollow_walk(rootfd, "../outside", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+        fd = path_open_nofollow_walk(rootfd, "../outside", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
         ok(fd == -EXDEV, "fallback walk: .. is refused: EXDEV (%d)", fd);
-        fd = stage_open_nofollow_walk(rootfd, "/etc", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+        fd = path_open_nofollow_walk(rootfd, "/etc", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
         ok(fd == -EXDEV, "fallback walk: an absolute path beneath a fd is refused: EXDEV (%d)", fd);
-        fd = stage_open_nofollow_walk(rootfd, "etc/", O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
+        fd = path_open_nofollow_walk(rootfd, "etc/", O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH);
         ok(fd >= 0, "fallback walk: a real directory opens (%d)", fd);
         if (fd >= 0)
                 close(fd);
-        fd = stage_open_nofollow(rootfd, "srv/work", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+        fd = path_open_nofollow(rootfd, "srv/work", O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
         ok(fd == -ELOOP, "openat2 helper: srv/work passes a link: ELOOP (%d)", fd);
         run("rm -rf @", t);
 }

@@ -10,14 +10,14 @@ static const HostUser alice = { .name = "alice", .uid = 1000, .gid = 1000, .home
 static CageSpec *resolve(const char *user_conf, char **msg) {
         Config *c;
         config_new(&c);
-        ConfigError e = {};
+        CageError e = {};
         CageSpec *s = NULL;
         *msg = NULL;
         if (user_conf && config_load_buffer(c, LAYER_USER, "user.conf", user_conf, strlen(user_conf), &e) < 0)
                 *msg = strdup(e.message);
         else if (cage_spec_resolve(c, "/home/alice/proj", &alice, NULL, NULL, &s, &e) < 0)
                 *msg = strdup_printf("%s:%u: %s", strempty(e.file), e.line, strempty(e.message));
-        config_error_done(&e);
+        cage_error_done(&e);
         config_free(c);
         return s;
 }
@@ -26,7 +26,7 @@ static CageSpec *resolve(const char *user_conf, char **msg) {
 static CageSpec *resolve3(const char *admin, const char *user_conf, const char *project, char **msg) {
         Config *c;
         config_new(&c);
-        ConfigError e = {};
+        CageError e = {};
         CageSpec *s = NULL;
         const char *texts[] = { admin, user_conf, project }, *labels[] = { "admin.conf", "user.conf", "project.conf" };
         Layer layers[] = { LAYER_ADMIN, LAYER_USER, LAYER_PROJECT };
@@ -36,7 +36,7 @@ static CageSpec *resolve3(const char *admin, const char *user_conf, const char *
                         *msg = strdup_printf("%s:%u: %s", strempty(e.file), e.line, strempty(e.message));
         if (!*msg && cage_spec_resolve(c, "/home/alice/proj", &alice, NULL, NULL, &s, &e) < 0)
                 *msg = strdup_printf("%s:%u: %s", strempty(e.file), e.line, strempty(e.message));
-        config_error_done(&e);
+        cage_error_done(&e);
         config_free(c);
         return s;
 }
@@ -83,7 +83,7 @@ int main(void) {
         ok(bind_refused("[Files]\nBind=/home/alice/x:/home/alice\n", "hide the project"), "bind over the project refused");
         ok(bind_refused("[Files]\nBind=/run/dbus/system_bus_socket\n", "system directories"), "bind of the bus socket refused");
 
-        const char *reason;
+        CageError reason = {};
         ok(project_path_check("/", &alice, &reason) < 0, "project / refused");
         ok(project_path_check("/etc", &alice, &reason) < 0 && project_path_check("/etc/x", &alice, &reason) < 0, "project /etc refused");
         ok(project_path_check("/nix/store/abc", &alice, &reason) < 0, "project in the store refused");
@@ -92,6 +92,7 @@ int main(void) {
         ok(project_path_check("/home/alice/a:b", &alice, &reason) < 0, "project with ':' refused");
         ok(project_path_check("/home/alice/proj", &alice, &reason) == 0 && project_path_check("/tmp/x", &alice, &reason) == 0 &&
            project_path_check("/srv/p", &alice, &reason) == 0, "ordinary projects accepted");
+        cage_error_done(&reason);
 
         ok(store_path_is_valid("/nix/store/0c6kzph7l0dcbfmjap64f0czdafn3b7x-bash-5.2") &&
            !store_path_is_valid("/nix/store/0c6kzph7l0dcbfmjap64f0czdafn3b7x-bash/bin") &&
@@ -102,25 +103,25 @@ int main(void) {
         s = resolve(NULL, &m);
         char *paths[] = { "/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-top", "/nix/store/0c6kzph7l0dcbfmjap64f0czdafn3b7x-bash",
                           "/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-top", NULL };
-        char *bad = NULL;
+        CageError bad = {};
         ok(cage_spec_set_closure(s, paths, &bad) == 0 && strv_length(s->store_paths) == 2 &&
            streq(s->toplevel, paths[0]) && streq(s->store_paths[0], paths[1]), "closure deduplicated and sorted, top-level kept");
         char *many[] = { paths[0], paths[1], paths[0], paths[0], paths[1], "/nix/store/2c6kzph7l0dcbfmjap64f0czdafn3b7x-z", NULL };
         ok(cage_spec_set_closure(s, many, &bad) == 0 && strv_length(s->store_paths) == 3 && streq(s->store_paths[0], paths[1]) &&
            streq(s->store_paths[1], paths[0]) && streq(s->store_paths[2], many[5]), "repeats of repeats dropped, each path once");
         char *evil[] = { "/nix/store/1c6kzph7l0dcbfmjap64f0czdafn3b7x-top", "/etc", NULL };
-        ok(cage_spec_set_closure(s, evil, &bad) == -EINVAL && streq(bad, "/etc"), "non-store path in a closure refused");
-        free(bad);
+        ok(cage_spec_set_closure(s, evil, &bad) == -EINVAL && bad.message && strstr(bad.message, "/etc"), "non-store path in a closure refused");
+        cage_error_done(&bad);
         cage_spec_free(s);
 
         Preset p = {};
-        ConfigError e = {};
+        CageError e = {};
         const char *preset = "[Cage]\nCommand=claude\nPackages=claude-code git\n[Environment]\nPass=ANTHROPIC_API_KEY\n[Network]\nMode=private\n";
         ok(preset_parse("claude-code.conf", preset, strlen(preset), &p, &e) == 0 && streq(p.command, "claude") &&
            strv_length(p.packages) == 2 && strv_contains(p.wants_pass, "ANTHROPIC_API_KEY") && p.wants_network == NETWORK_PRIVATE,
            "preset parsed");
         preset_done(&p);
-        config_error_done(&e);
+        cage_error_done(&e);
 
         /* [State] in a preset, and what resolving makes of it. */
         const char *sp = "[Cage]\nCommand=fake-agent\n[State]\nDirectory=.fake-agent .config/fake\nFile=.fake-agent.json\n";
@@ -134,7 +135,7 @@ int main(void) {
         HostUser alice = { .name = "alice", .uid = 1000, .gid = 1000, .home = "/home/alice" };
         Config *cfg = NULL;
         CageSpec *st = NULL;
-        ConfigError e2 = {};
+        CageError e2 = {};
         ok(config_new(&cfg) == 0 && cage_spec_resolve(cfg, "/home/alice/proj", &alice, "c1", &p, &st, &e2) == 0 && st->persist &&
            strv_length(st->state_dirs) == 2 && strv_length(st->state_files) == 1, "resolved: persistence on with the preset's state");
         char *sdir = state_dir_path("/home/alice", "fake");
@@ -154,25 +155,25 @@ int main(void) {
         const char *yes = "[State]\nPersist=yes\n";
         ok(config_load_buffer(cfg, LAYER_PROJECT, "p.conf", yes, strlen(yes), &e2) == -EINVAL, "the project cannot turn Persist= back on");
         config_free(cfg);
-        config_error_done(&e2);
+        cage_error_done(&e2);
         ok(config_new(&cfg) == 0 && cage_spec_resolve(cfg, "/home/alice/.fake-agent", &alice, "c1", &p, &st, &e2) == -EINVAL &&
            strstr(e2.message, "overlaps the project"), "a state directory that is the project is refused");
         config_free(cfg);
-        config_error_done(&e2);
+        cage_error_done(&e2);
         preset_done(&p);
         const char *ov = "[State]\nDirectory=.a\nFile=.a/x.json\n";
         ok(preset_parse("ov.conf", ov, strlen(ov), &p, &e) == -EINVAL && strstr(e.message, "overlap"), "a File= below a Directory= is refused");
-        config_error_done(&e);
+        cage_error_done(&e);
         preset_done(&p);
         const char *dotdot = "[State]\nDirectory=../etc\n";
         ok(preset_parse("dd.conf", dotdot, strlen(dotdot), &p, &e) == -EINVAL && e.line == 2, "Directory=../etc refused with its line");
-        config_error_done(&e);
+        cage_error_done(&e);
         preset_done(&p);
         const char *proj = "[State]\nDirectory=.x\n";
         ok(config_new(&cfg) == 0 && config_load_buffer(cfg, LAYER_PROJECT, "p.conf", proj, strlen(proj), &e2) == -EINVAL,
            "the project cannot name state");
         config_free(cfg);
-        config_error_done(&e2);
+        cage_error_done(&e2);
         char *a2[] = { ".a", ".ab", NULL }, *f2[] = { ".a.json", NULL };
         const char *x = NULL, *y = NULL;
         ok(state_paths_check(a2, f2, &x, &y) == 0, "'.a' and '.ab' and '.a.json' do not overlap");
@@ -180,7 +181,7 @@ int main(void) {
         ok(preset_parse("mine.conf", allow_preset, strlen(allow_preset), &p, &e) == -EINVAL && e.line == 3 && streq(e.file, "mine.conf") &&
            strstr(e.message, "Allow= in a preset is not applied; put it under [Network] in your user configuration"),
            "Allow= in a preset is refused, not silently dropped");
-        config_error_done(&e);
+        cage_error_done(&e);
         /* [Network] Allow= reaches the spec only with Mode=private. */
         {
                 char *am;

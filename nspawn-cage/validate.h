@@ -1,0 +1,46 @@
+/* validate.h: what a value of nspawn-cage's configuration may be, as
+ * parsers (sizes, CPUs, counts, yes/no) and validators (names, paths,
+ * store paths, Allow= entries). Pure functions, tested in test-config. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define CPUS_INFINITY UINT64_MAX
+#define COUNT_INFINITY UINT64_MAX
+#define SIZE_INFINITY UINT64_MAX
+
+/* Value parsers, shared with the CLI (`set`) and tests. */
+int parse_size(const char *s, uint64_t *ret);
+int parse_cpus(const char *s, uint64_t *ret);
+int parse_count(const char *s, uint64_t *ret);
+int parse_bool(const char *s);
+bool machine_name_is_valid(const char *s);
+bool env_name_is_valid(const char *s);
+bool package_name_is_valid(const char *s);
+bool user_name_is_valid(const char *s);
+/* A [State] Directory= or File= value: a path relative to the home
+ * directory, normalised (no "." or ".." components, no "//", no leading or
+ * trailing "/"), of characters a .nspawn bind can carry, at most
+ * STATE_PATH_MAX bytes. */
+#define STATE_PATH_MAX 128
+bool state_path_is_valid(const char *s);
+
+/* One [Network] Allow= entry, HOST:PORT: HOST a DNS name (letters, digits,
+ * '-' and '.', labels of 1-63 characters) or an IPv4 address, PORT 1-65535.
+ * On success the host in lower case and the port; on failure -EINVAL and
+ * *err says what is wrong. */
+int allow_entry_parse(const char *s, char **ret_host, uint16_t *ret_port, CageError *err);
+/* Absolute, no "." or ".." components, no "//", no trailing "/", no control
+ * characters and none of the bytes systemd.nspawn(5) would need escaped. */
+bool path_is_safe_absolute(const char *p);
+bool path_startswith_dir(const char *path, const char *dir);
+/* /nix/store/<32 chars of Nix's base32>-<name>, nothing below it. */
+bool store_path_is_valid(const char *p);
+void format_cpus(uint64_t hundredths, char buf[static 32]);
+/* Split a Command= value into words: whitespace separates, '...' and "..."
+ * group, no other escapes. */
+int split_command(const char *s, char ***ret);
+
