@@ -233,41 +233,11 @@ static int append_cage_properties(sd_bus_message *m, const CageUnit *u) {
         return 0;
 }
 
-int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, CageError *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-        _cleanup_free_ char *job = NULL;
-        JobWait w = {};
-        int r = sd_bus_match_signal(bus, &slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w);
-        if (r < 0)
-                return r;
-        (void) sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
-
-        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
-        if (r < 0 || (r = sd_bus_message_append(m, "ss", u->unit, "fail")) < 0 ||
-            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0 || (r = append_cage_properties(m, u)) < 0)
-                return r;
-        if ((r = sd_bus_message_close_container(m)) < 0)
-                return r;
-        const char *jobp;
-        if ((r = start_transient(bus, m, &jobp, &job, error)) < 0)
-                return r;
-        w.job = job;
-        r = wait_job(e, &w, timeout_usec);
-        if (r == -ETIMEDOUT) {
-                cage_error_set(error, r, "the cage did not boot within %" PRIu64 " s", timeout_usec / 1000000);
-                return r;
-        }
-        if (r < 0)
-                return r;
-        bool ok = streq(w.result, "done");
-        if (!ok)
-                cage_error_set(error, -EIO, "starting %s: job %s (see 'journalctl -u %s')", u->unit, w.result, u->unit);
-        free(w.result);
-        return ok ? 0 : -EIO;
-}
-
-int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeout_usec, CageError *error) {
+/* Start the transient unit whose properties append(m, data) adds, and wait
+ * for its start job: "done" is success, anything else names the job's
+ * result and where to look. `what` says what timed out. */
+static int start_unit_and_wait(sd_bus *bus, sd_event *e, const char *unit, int (*append)(sd_bus_message *m, const void *data),
+                               const void *data, uint64_t timeout_usec, const char *what, CageError *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         _cleanup_free_ char *job = NULL;
@@ -277,20 +247,9 @@ int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeo
                 return r;
         (void) sd_bus_call_method(bus, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
         r = sd_bus_message_new_method_call(bus, &m, SYSTEMD, SYSTEMD_PATH, MANAGER, "StartTransientUnit");
-        if (r < 0 || (r = sd_bus_message_append(m, "ss", c->unit, "fail")) < 0 ||
-            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0)
-                return r;
-        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
-                                  "Description", "s", c->description,
-                                  "Slice", "s", "machine.slice",
-                                  "PIDs", "au", 1, (uint32_t) c->pid,
-                                  "BindsTo", "as", 1, c->bound_to,
-                                  "PartOf", "as", 1, c->bound_to,
-                                  "After", "as", 1, c->bound_to,
-                                  "CollectMode", "s", "inactive-or-failed",
-                                  "TasksMax", "t", c->tasks_max,
-                                  "MemoryMax", "t", c->memory_max);
-        if (r < 0 || (r = sd_bus_message_close_container(m)) < 0)
+        if (r < 0 || (r = sd_bus_message_append(m, "ss", unit, "fail")) < 0 ||
+            (r = sd_bus_message_open_container(m, 'a', "(sv)")) < 0 || (r = append(m, data)) < 0 ||
+            (r = sd_bus_message_close_container(m)) < 0)
                 return r;
         const char *jobp;
         if ((r = start_transient(bus, m, &jobp, &job, error)) < 0)
@@ -298,14 +257,43 @@ int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeo
         w.job = job;
         if ((r = wait_job(e, &w, timeout_usec)) < 0) {
                 if (r == -ETIMEDOUT)
-                        cage_error_set(error, r, "starting %s: no answer within %" PRIu64 " s", c->unit, timeout_usec / 1000000);
+                        cage_error_set(error, r, "%s within %" PRIu64 " s", what, timeout_usec / 1000000);
                 return r;
         }
         bool ok = streq(w.result, "done");
         if (!ok)
-                cage_error_set(error, -EIO, "starting %s: job %s (see 'journalctl -u %s')", c->unit, w.result, c->unit);
+                cage_error_set(error, -EIO, "starting %s: job %s (see 'journalctl -u %s')", unit, w.result, unit);
         free(w.result);
         return ok ? 0 : -EIO;
+}
+
+static int append_cage(sd_bus_message *m, const void *data) {
+        return append_cage_properties(m, data);
+}
+
+int bus_start_cage(sd_bus *bus, sd_event *e, const CageUnit *u, uint64_t timeout_usec, CageError *error) {
+        return start_unit_and_wait(bus, e, u->unit, append_cage, u, timeout_usec, "the cage did not boot", error);
+}
+
+static int append_scope(sd_bus_message *m, const void *data) {
+        const CageScope *c = data;
+        return sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+                                     "Description", "s", c->description,
+                                     "Slice", "s", "machine.slice",
+                                     "PIDs", "au", 1, (uint32_t) c->pid,
+                                     "BindsTo", "as", 1, c->bound_to,
+                                     "PartOf", "as", 1, c->bound_to,
+                                     "After", "as", 1, c->bound_to,
+                                     "CollectMode", "s", "inactive-or-failed",
+                                     "TasksMax", "t", c->tasks_max,
+                                     "MemoryMax", "t", c->memory_max);
+}
+
+int bus_start_scope(sd_bus *bus, sd_event *e, const CageScope *c, uint64_t timeout_usec, CageError *error) {
+        _cleanup_free_ char *what = strdup_printf("starting %s: no answer", c->unit);
+        if (!what)
+                return -ENOMEM;
+        return start_unit_and_wait(bus, e, c->unit, append_scope, c, timeout_usec, what, error);
 }
 
 int bus_stop_unit(sd_bus *bus, sd_event *e, const char *unit, uint64_t timeout_usec) {

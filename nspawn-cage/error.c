@@ -90,11 +90,15 @@ int cage_error_print(CageError *e) {
         return 1;
 }
 
+void cage_vnotice(const char *fmt, va_list ap) {
+        fputs("nspawn-cage: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+}
+
 void cage_notice(const char *fmt, ...) {
         va_list ap;
-        fputs("nspawn-cage: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        cage_vnotice(fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
 }

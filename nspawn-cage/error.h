@@ -4,6 +4,8 @@
  * cage_error_wrap(), and only a verb prints it, once. */
 #pragma once
 
+#include <stdarg.h>
+
 #include "util.h"
 
 typedef struct CageError {
@@ -35,3 +37,4 @@ int cage_error_print(CageError *e);
 /* Diagnostics that do not stop the verb ("warning: ...", "note: ..."),
  * printed at once so that they come before what the agent prints. */
 void cage_notice(const char *fmt, ...) _printf_(1, 2);
+void cage_vnotice(const char *fmt, va_list ap) _printf_(1, 0);

@@ -13,11 +13,9 @@ bool invoked_through_sudo(void) {
 
 int verb_fail(const char *fmt, ...) {
         va_list ap;
-        fputs("nspawn-cage: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        cage_vnotice(fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
         return 1;
 }
 
