@@ -50,7 +50,7 @@ int xauth_render_wild(unsigned number, const char *cookie, size_t cookie_size, c
 /* Ask the X server of display `number`, as user `u` and with the cookie of
  * their Xauthority `xauth_fd`, for an untrusted authorization: runs the
  * xauth configure fixed (tools.h). The result is one wildcard entry. */
-int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret, size_t *ret_size, char **ret_error);
+int xauth_generate(const HostUser *u, int xauth_fd, unsigned number, char **ret, size_t *ret_size, CageError *error);
 
 /* Verify and open what the spec asks for (x11, wayland, gpu), with the
  * user's identity; make the X11 cookie (untrusted through the X SECURITY

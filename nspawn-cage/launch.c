@@ -21,6 +21,7 @@
 #include "plan.h"
 #include "projectaudit.h"
 #include "settings.h"
+#include "tools.h"
 #include "staging.h"
 #include "teardown.h"
 
@@ -222,7 +223,7 @@ static int relay_up(Host *h, const CageSpec *s, const char *cage_unit, Forward *
  * has bound into the cage. */
 static int start_unit(Host *h, const CageSpec *s, const LaunchOptions *o, const CagePlan *plan, int uid_lock_fd, Forward *fwd, int cage_fd,
                       CageError *err) {
-        CageUnit cu = { .spec = s, .unit = plan->unit, .nspawn = NSPAWN_PATH, .rootfs = plan->rootfs_path, .unified_cgroup = true,
+        CageUnit cu = { .spec = s, .unit = plan->unit, .nspawn = tool_configured_path(TOOL_NSPAWN), .rootfs = plan->rootfs_path, .unified_cgroup = true,
                         .uid_lock_fd = uid_lock_fd };
         if (!cgroup_is_unified("/"))
                 cage_notice("note: this host has cgroup v1 controllers: Swap= (MemorySwapMax=) and MemoryHigh= cannot be enforced here; "

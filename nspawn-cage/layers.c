@@ -68,12 +68,16 @@ static int load_file(Config *c, Layer layer, int dirfd, const char *name, const 
                                        : config_load_buffer(c, layer, label, data, size, err);
 }
 
-int declared_identity(const char *path, HostUser *ret_user, char **ret_project, CageError *err) {
+/* The file is read after the administrator's layer, as cage_load() reads
+ * it, so that its values are checked against the administrator's [Policy]
+ * (not the built-in one: AllowNetwork=host, raised maxima). */
+int declared_identity(const char *admin_dir, const char *path, HostUser *ret_user, char **ret_project, CageError *err) {
         _cleanup_(config_freep) Config *c = NULL;
         int r;
         if (config_new(&c) < 0)
                 return cage_error_set(err, -ENOMEM, "out of memory");
-        if ((r = load_file(c, _LAYER_INVALID, AT_FDCWD, path, path, true, 0, false, err)) < 0)
+        if ((r = load_admin_layer(c, admin_dir, err)) < 0 ||
+            (r = load_file(c, _LAYER_INVALID, AT_FDCWD, path, path, true, 0, false, err)) < 0)
                 return r;
         const Setting *u = &c->settings[SETTING_USER], *p = &c->settings[SETTING_PROJECT];
         if (!u->set || !p->set)
@@ -225,7 +229,7 @@ int cage_load(Cage *cage, const LoadOptions *o, CageError *err) {
         char project[PATH_MAX];
         int r;
         if (o->declared) {
-                if ((r = declared_identity(o->declared, &cage->user, &declared_project, err)) < 0)
+                if ((r = declared_identity(load_admin_dir(o), o->declared, &cage->user, &declared_project, err)) < 0)
                         return r;
                 declared = *o;
                 declared.project = declared_project;
@@ -274,7 +278,7 @@ int cage_owner_check(const char *admin_dir, const CageRecord *rec, bool entering
         if (!file)
                 return cage_error_set(err, -ENOMEM, "out of memory");
         bool declared = is_declared(file);
-        bool known = declared && declared_identity(file, &duser, &dproject, &why) >= 0;
+        bool known = declared && declared_identity(admin_dir, file, &duser, &dproject, &why) >= 0;
         if (declared && !known)
                 cage_notice("%s", cage_error_message(&why, -EINVAL));
         const char *kind = rec->declared ? "declared" : "ad hoc";

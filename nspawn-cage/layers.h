@@ -50,7 +50,7 @@ int cage_load(Cage *cage, const LoadOptions *o, CageError *err);
 int load_admin_layer(Config *c, const char *dir, CageError *err);
 
 /* A declared cage's user and project, from its file. */
-int declared_identity(const char *path, HostUser *ret_user, char **ret_project, CageError *err);
+int declared_identity(const char *admin_dir, const char *path, HostUser *ret_user, char **ret_project, CageError *err);
 
 /* The file that declares cage `name`, if the administrator declared one. */
 char *declared_file(const char *admin_dir, const char *name);

@@ -82,19 +82,19 @@ int tool_find(Tool t, char **ret_path) {
         return -ENOENT;
 }
 
-int tool_run(Tool t, const char *const *args, int netns_fd, const char *input, char **ret_error) {
+int tool_run(Tool t, const char *const *args, int netns_fd, const char *input, CageError *error) {
         _cleanup_free_ char *exe = NULL;
         int r = tool_find(t, &exe);
         if (r == -ENOMEM || r == -EINVAL)
                 return r;
         if (r < 0) {
-                if (ret_error)
-                        *ret_error = tool_table[t].path[0]
-                                ? strdup_printf("%s: %s (nspawn-cage was built with --with-%s=%s): install %s",
-                                                tool_table[t].path, strerror(-r), tool_table[t].name, tool_table[t].path, tool_table[t].package)
-                                : strdup_printf("%s is not installed (looked in %s): install %s",
-                                                tool_table[t].name, TOOLS_NIX_SEARCH_PATH, tool_table[t].package);
-                return r;
+                if (!error)
+                        return r;
+                return tool_table[t].path[0]
+                        ? cage_error_set(error, r, "%s: %s (nspawn-cage was built with --with-%s=%s): install %s",
+                                         tool_table[t].path, strerror(-r), tool_table[t].name, tool_table[t].path, tool_table[t].package)
+                        : cage_error_set(error, r, "%s is not installed (looked in %s): install %s",
+                                         tool_table[t].name, TOOLS_NIX_SEARCH_PATH, tool_table[t].package);
         }
         const char *argv[16] = { tool_table[t].name };
         size_t n = 1;
@@ -136,7 +136,7 @@ int tool_run(Tool t, const char *const *args, int netns_fd, const char *input, c
                         return -errno;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return 0;
-        if (ret_error) {
+        if (error) {
                 while (len > 0 && isspace((unsigned char) err[len - 1]))
                         err[--len] = 0;
                 _cleanup_free_ char *cmd = NULL;
@@ -144,8 +144,8 @@ int tool_run(Tool t, const char *const *args, int netns_fd, const char *input, c
                 for (size_t i = 0; argv[i]; i++)
                         strbuf_appendf(&b, "%s%s", i ? " " : "", argv[i]);
                 (void) strbuf_steal(&b, &cmd);
-                *ret_error = strdup_printf("'%s'%s failed: %s", strempty(cmd), netns_fd >= 0 ? " (in the cage)" : "",
-                                           len ? err : WIFEXITED(status) && WEXITSTATUS(status) == 126 ? "cannot enter the cage's network namespace" : "no message");
+                return cage_error_set(error, -EIO, "'%s'%s failed: %s", strempty(cmd), netns_fd >= 0 ? " (in the cage)" : "",
+                                      len ? err : WIFEXITED(status) && WEXITSTATUS(status) == 126 ? "cannot enter the cage's network namespace" : "no message");
         }
         return -EIO;
 }

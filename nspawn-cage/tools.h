@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 
+#include "error.h"
+
 typedef enum Tool {
         TOOL_XAUTH,
         TOOL_NFT,
@@ -36,6 +38,6 @@ int tool_find(Tool t, char **ret_path);
 
 /* Run tool `t` with args (argv[0] excluded, NULL-terminated, at most 14) in
  * the network namespace netns_fd (-1: ours), `input` on its stdin (NULL:
- * /dev/null), with a clean environment. On failure *ret_error (if ret_error)
- * holds the command and its stderr. */
-int tool_run(Tool t, const char *const *args, int netns_fd, const char *input, char **ret_error);
+ * /dev/null), with a clean environment. On failure the error record (if
+ * error) holds the command and its stderr. */
+int tool_run(Tool t, const char *const *args, int netns_fd, const char *input, CageError *error);

@@ -70,15 +70,15 @@ int main(void) {
 
         /* ip and nft: run by path, their stderr comes back in the error */
         const char *const args[] = { "list", "ruleset", NULL };
-        _cleanup_free_ char *err = NULL;
+        _cleanup_(cage_error_done) CageError err = {};
         r = tool_run(TOOL_NFT, args, -1, NULL, &err);
-        ok(r == -EIO && err && strstr(err, "'nft list ruleset' failed: " FAKE_TOOLS "/sbin/nft ran: list ruleset"),
-           "nft: the configured one runs (%s)", strempty(err));
-        free(err), err = NULL;
+        ok(r == -EIO && err.message && strstr(err.message, "'nft list ruleset' failed: " FAKE_TOOLS "/sbin/nft ran: list ruleset"),
+           "nft: the configured one runs (%s)", strempty(err.message));
+        cage_error_done(&err);
         const char *const ipargs[] = { "link", "show", NULL };
         r = tool_run(TOOL_IP, ipargs, -1, NULL, &err);
-        ok(r == -EIO && err && strstr(err, FAKE_TOOLS "/sbin/ip ran: link show"), "ip: the configured one runs (%s)", strempty(err));
-        free(err), err = NULL;
+        ok(r == -EIO && err.message && strstr(err.message, FAKE_TOOLS "/sbin/ip ran: link show"), "ip: the configured one runs (%s)", strempty(err.message));
+        cage_error_done(&err);
 
         /* nix-store and nix-build */
         _cleanup_strv_free_ char **paths = NULL;
@@ -89,8 +89,8 @@ int main(void) {
         _cleanup_strv_free_ char **built = NULL;
         r = closure_realise(&req, NULL, &built, &err);
         ok(r == 0 && built && streq(built[0], NIX_B) && built[1] && streq(built[1], NIX_A) && !built[2],
-           "nix-build then nix-store: the configured ones realise a closure (%s)", strempty(err));
-        free(err), err = NULL;
+           "nix-build then nix-store: the configured ones realise a closure (%s)", strempty(err.message));
+        cage_error_done(&err);
 
         /* xauth, as the user (here: whoever runs the test) */
         _cleanup_(host_user_done) HostUser u = {};
@@ -107,7 +107,7 @@ int main(void) {
                 char *c = NULL;
                 size_t n = 0;
                 ok(r == 0 && xauth_find_cookie(cookie, cs, 7, "any", false, &c, &n) == 0 && n == 16 && memcmp(c, "fake-xauth-ran!!", 16) == 0,
-                   "xauth: the configured one makes the cookie (%s)", strempty(err));
+                   "xauth: the configured one makes the cookie (%s)", strempty(err.message));
                 free(c);
         }
 
@@ -115,7 +115,7 @@ int main(void) {
         _cleanup_free_ char *nft = strdup_printf("%s/sbin/nft", FAKE_TOOLS);
         (void) unlink(nft);
         r = tool_run(TOOL_NFT, args, -1, NULL, &err);
-        ok(r == -ENOENT && err && strstr(err, "--with-nft=" FAKE_TOOLS "/sbin/nft") && strstr(err, "install nftables"),
-           "a missing nft: the message names the configure option (%s)", strempty(err));
+        ok(r == -ENOENT && err.message && strstr(err.message, "--with-nft=" FAKE_TOOLS "/sbin/nft") && strstr(err.message, "install nftables"),
+           "a missing nft: the message names the configure option (%s)", strempty(err.message));
         return tap_done();
 }
