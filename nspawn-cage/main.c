@@ -339,6 +339,9 @@ static int cage_load(Cage *cage, const Args *a) {
                 config_error_done(&err);
                 return -1;
         }
+        _cleanup_free_ char *ca_dir = strdup_printf("%s/ca-certificates", a->admin_dir ? a->admin_dir : ADMIN_DIR);
+        if (!ca_dir || (r = cage_spec_add_ca_files(cage->spec, ca_dir)) < 0)
+                return log_error("%s: %s", ca_dir ? ca_dir : "CA certificates", strerror(ca_dir ? -r : ENOMEM));
         return 0;
 }
 
