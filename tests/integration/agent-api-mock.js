@@ -5,13 +5,13 @@
 // one JSON line with whether it carried the expected key (never the key).
 //
 //   node agent-api-mock.js CERT KEY LOG PORT
-//   environment: MOCK_KEY  the key every request must carry
+//   environment: MOCK_KEY_LIST  the keys a request may carry (blank-separated)
 //                MOCK_ANSWER  the text the model "answers" (default MOCK-ANSWER)
 "use strict";
 const https = require("https");
 const fs = require("fs");
 const [cert, key, logFile, port] = process.argv.slice(2);
-const expected = process.env.MOCK_KEY || "";
+const expected = (process.env.MOCK_KEY_LIST || "").split(/\s+/).filter(Boolean);
 const answer = process.env.MOCK_ANSWER || "MOCK-ANSWER";
 
 function keyOf(req) {
@@ -79,9 +79,10 @@ https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, (
     let body = {};
     try { body = data ? JSON.parse(data) : {}; } catch (e) { body = {}; }
     const host = (req.headers.host || "").replace(/:.*/, "");
-    const keyOk = expected !== "" && keyOf(req) === expected;
+    const keyOk = expected.includes(keyOf(req));
     fs.appendFileSync(logFile, JSON.stringify({ host, method: req.method, path: req.url.replace(/key=[^&]*/, "key=..."),
-                                                key_ok: keyOk, stream: !!body.stream, ua: req.headers["user-agent"] || "" }) + "\n");
+                                                key_ok: keyOk, stream: !!body.stream, messages: Array.isArray(body.messages) ? body.messages.length : (Array.isArray(body.input) ? body.input.length : (Array.isArray(body.contents) ? body.contents.length : 0)),
+                                                text: JSON.stringify(body).includes("MOCK-ANSWER") ? "has-earlier-answer" : "", ua: req.headers["user-agent"] || "" }) + "\n");
     if (!keyOk) {
       res.writeHead(401, { "content-type": "application/json" });
       return res.end(JSON.stringify({ type: "error", error: { type: "authentication_error", message: "mock: wrong or missing key" } }));
