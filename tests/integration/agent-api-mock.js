@@ -83,7 +83,8 @@ https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, (
     fs.appendFileSync(logFile, JSON.stringify({ host, method: req.method, path: req.url.replace(/key=[^&]*/, "key=..."),
                                                 key_ok: keyOk, stream: !!body.stream, messages: Array.isArray(body.messages) ? body.messages.length : (Array.isArray(body.input) ? body.input.length : (Array.isArray(body.contents) ? body.contents.length : 0)),
                                                 text: JSON.stringify(body).includes("MOCK-ANSWER") ? "has-earlier-answer" : "", ua: req.headers["user-agent"] || "" }) + "\n");
-    if (!keyOk) {
+    // the connectivity check (claude: HEAD /api/hello) carries no key, as at the real API
+    if (!keyOk && !req.url.startsWith("/api/hello")) {
       res.writeHead(401, { "content-type": "application/json" });
       return res.end(JSON.stringify({ type: "error", error: { type: "authentication_error", message: "mock: wrong or missing key" } }));
     }
@@ -93,6 +94,7 @@ https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, (
     if (req.method === "POST" && /:(stream)?[gG]enerateContent$/.test(p)) return gemini(req, res, body);
     if (req.method === "POST" && p.endsWith(":countTokens")) { res.writeHead(200, { "content-type": "application/json" }); return res.end('{"totalTokens":10}'); }
     if (p.endsWith("/count_tokens")) { res.writeHead(200, { "content-type": "application/json" }); return res.end('{"input_tokens":10}'); }
+    if (p === "/api/hello") { res.writeHead(200, { "content-type": "application/json" }); return res.end("{}"); }
     if (p.endsWith("/models")) { res.writeHead(200, { "content-type": "application/json" }); return res.end('{"data":[],"models":[]}'); }
     res.writeHead(404, { "content-type": "application/json" });
     res.end('{"error":{"message":"mock: not found"}}');

@@ -171,3 +171,75 @@ check $([ $st = 0 ] && printf '%s\n' "$out" | grep -q MOCK-ANSWER; echo $?) "ope
 tap_diag "opencode requests: $(since | sed 's/.*"method":"\([A-Z]*\)","path":"\([^"?]*\).*"key_ok":\([a-z]*\).*/\1 \2 key_ok=\3/' | sort | uniq -c | tr '\n' ';')"
 no_key_anywhere
 tap_ok $? "no key was ever logged"
+
+# ---- 4. state: a second cage of the preset sees what the first wrote ----
+# codex's exec above ran on the login its own earlier cage stored in ~/.codex.
+mark
+cage claude-code "claude -p --continue 'Again'"
+st=$?
+check $([ $st = 0 ] && since | grep '"path":"/v1/messages' | grep -q has-earlier-answer; echo $?) \
+        "claude-code: in a second cage, 'claude -p --continue' sends the first cage's conversation (its ~/.claude)" "$out $(since | cut -c1-200)"
+
+# ---- 5. without the API in Allow=, the agent's own network error ----
+write_conf "Allow=generativelanguage.googleapis.com:443"
+mark
+# (its 10 retries with back-off take 3 minutes: one here)
+t0=$(date +%s)
+cage claude-code "env CLAUDE_CODE_MAX_RETRIES=1 claude -p 'Say hello'"
+st=$?
+check $([ $st != 0 ] && [ -z "$(since | grep api.anthropic.com)" ]; echo $?) \
+        "claude-code without api.anthropic.com in Allow=: fails (status $st, $(( $(date +%s) - t0 )) s), nothing reached the mock" "$out"
+tap_diag "claude-code says: $(printf '%s\n' "$out" | grep -v '^nspawn-cage: note' | tail -n 3 | tr '\n' ' ')"
+printf '%s\n' "$out" | grep -qiE "reach the API server|EAI_AGAIN|ENOTFOUND"
+tap_ok $? "and says it is a network error"
+mark
+# codex waits for the network with no end (measured: still waiting after 300 s):
+# 60 s here, then its messages are looked at.
+t0=$(date +%s)
+cage codex "timeout 60 $(preset_command codex) exec --skip-git-repo-check 'Say hello'"
+st=$?
+check $([ $st != 0 ] && [ -z "$(since | grep api.openai.com)" ]; echo $?) \
+        "codex without api.openai.com in Allow=: fails (status $st, $(( $(date +%s) - t0 )) s), nothing reached the mock" "$out"
+tap_diag "codex says: $(printf '%s\n' "$out" | grep -v '^nspawn-cage: note' | tail -n 3 | tr '\n' ' ')"
+printf '%s\n' "$out" | grep -qiE "waiting for network|failed to connect|error sending request|dns error"
+tap_ok $? "and says it is a network error"
+write_conf "$allow_all"
+
+# ---- 6. claude's interactive UI in tmux ----
+tui_pane() { tmux capture-pane -p -t agents | sed '/^$/d'; }
+tui_wait() { # EXTENDED-REGEX [SECONDS]: wait until the pane shows it
+        for _ in $(seq $(( ${2:-30} * 5 ))); do tui_pane | grep -qE -- "$1" && return 0; sleep 0.2; done
+        return 1
+}
+tmux kill-session -t agents 2> /dev/null
+# alice's login shell in tmux's terminal, typing the command: su -c would
+# start it in a session of its own, without a terminal.
+tmux new-session -d -s agents -x 100 -y 30 "su - alice"
+sleep 1
+tmux send-keys -t agents "clear; stty -g > ~/stty.before; export $keys; sudo --preserve-env=ANTHROPIC_API_KEY nspawn-cage --preset claude-code ~/agproj; echo nspawn-cage-status=\$?; stty -g > ~/stty.after" Enter
+tui_wait 'Welcome to Claude' 60
+check $? "claude-code's interactive UI: its first screen renders in tmux ('Welcome to Claude Code')" "$(tui_pane)"
+sleep 3
+before=$(tui_pane)
+tap_diag "first screen: $(printf '%s\n' "$before" | grep -v '^ *[░█▓*. ]*$' | tail -n 12 | tr '\n' '|')"
+tmux send-keys -t agents Down
+sleep 2
+after=$(tui_pane)
+check $([ "$before" != "$after" ]; echo $?) "a keystroke (Down) reaches it: the screen changes" "$after"
+tmux resize-window -t agents -x 60 -y 30 2> /dev/null || tmux resize-pane -t agents -x 60 -y 30
+sleep 2
+wide=$(tui_pane | awk '{ if (length($0) > 60) n++ } END { print n + 0 }')
+check $([ "$wide" = 0 ] && [ "$(tui_pane)" != "$after" ]; echo $?) "a resize to 60 columns reflows it" "$(tui_pane)"
+for _ in 1 2 3; do
+        tui_pane | grep -q 'nspawn-cage-status=' && break
+        tmux send-keys -t agents C-c
+        sleep 1
+done
+tui_wait 'nspawn-cage-status=' 20
+check $? "Ctrl-C ends it: $(tui_pane | grep -o 'nspawn-cage-status=[0-9]*' | tail -n 1)" "$(tui_pane)"
+sleep 1
+check $([ -s /home/alice/stty.before ] && [ "$(cat /home/alice/stty.before)" = "$(cat /home/alice/stty.after 2> /dev/null)" ]; echo $?) "the terminal is sane after (stty -g as before)" "$(cat /home/alice/stty.before /home/alice/stty.after 2> /dev/null)"
+tmux kill-session -t agents 2> /dev/null
+rm -f /home/alice/stty.before /home/alice/stty.after
+
+tap_done
