@@ -26,9 +26,17 @@ GEMINI_KEY=AIza-mock-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 CONF=/home/alice/.config/nspawn-cage/config
 STATE=/home/alice/.local/state/nspawn-cage
 mock_pid=""
+# stop_agproj_cages: as alice, stop what runs on ~/agproj (a cage left by an
+# interrupted run would be attached to instead of started)
+stop_agproj_cages() {
+        for n in $(nspawn-cage list 2> /dev/null | awk '$4 == "/home/alice/agproj" { print $1 }'); do
+                su - alice -c "sudo nspawn-cage stop $n" > /dev/null 2>&1
+        done
+}
 cleanup() {
         [ -n "$mock_pid" ] && kill "$mock_pid" 2> /dev/null
         tmux kill-session -t agents 2> /dev/null
+        stop_agproj_cages
         ip netns del agents-out 2> /dev/null
         ip link del ag-host 2> /dev/null
         [ -f $W/hosts.saved ] && cat $W/hosts.saved > /etc/hosts
@@ -40,6 +48,7 @@ cleanup() {
                 [ -d "$W/state.saved/$p" ] && cp -a "$W/state.saved/$p" "$STATE/$p"
         done
 }
+stop_agproj_cages
 rm -rf $W
 mkdir -p $W/state.saved
 trap cleanup EXIT
@@ -120,7 +129,7 @@ for p in claude-code codex gemini-cli opencode; do
         cage $p "$cmd --version"
         st=$?
         check $([ $st = 0 ] && printf '%s\n' "$out" | grep -q "$v"; echo $?) \
-                "$p: '$cmd --version' in its preset's cage prints $v, exit 0 ($(( $(date +%s) - t0 )) s, closure built included)" \
+                "$p: '$cmd --version' in its preset's cage prints $v, exit 0 ($(( $(date +%s) - t0 )) s)" \
                 "$(printf '%s\n' "$out" | tail -n 8)"
 done
 
@@ -211,14 +220,20 @@ tui_wait() { # EXTENDED-REGEX [SECONDS]: wait until the pane shows it
         for _ in $(seq $(( ${2:-30} * 5 ))); do tui_pane | grep -qE -- "$1" && return 0; sleep 0.2; done
         return 1
 }
+# First start: past the onboarding (whose connectivity check asks more hosts
+# than the API: platform.claude.com), as a user who has used claude before.
+j=$STATE/claude-code/.claude.json
+if [ -f "$j" ] && jq '.hasCompletedOnboarding = true | .theme = "dark"' "$j" > $W/claude.json; then
+        cat $W/claude.json > "$j"
+fi
 tmux kill-session -t agents 2> /dev/null
 # alice's login shell in tmux's terminal, typing the command: su -c would
 # start it in a session of its own, without a terminal.
 tmux new-session -d -s agents -x 100 -y 30 "su - alice"
 sleep 1
 tmux send-keys -t agents "clear; stty -g > ~/stty.before; export $keys; sudo --preserve-env=ANTHROPIC_API_KEY nspawn-cage --preset claude-code ~/agproj; echo nspawn-cage-status=\$?; stty -g > ~/stty.after" Enter
-tui_wait 'Welcome to Claude' 60
-check $? "claude-code's interactive UI: its first screen renders in tmux ('Welcome to Claude Code')" "$(tui_pane)"
+tui_wait 'Welcome to Claude|Accessing workspace' 60
+check $? "claude-code's interactive UI: its first screen renders in tmux (the welcome or the folder trust dialog)" "$(tui_pane)"
 sleep 3
 before=$(tui_pane)
 tap_diag "first screen: $(printf '%s\n' "$before" | grep -v '^ *[░█▓*. ]*$' | tail -n 12 | tr '\n' '|')"
@@ -228,18 +243,25 @@ after=$(tui_pane)
 check $([ "$before" != "$after" ]; echo $?) "a keystroke (Down) reaches it: the screen changes" "$after"
 tmux resize-window -t agents -x 60 -y 30 2> /dev/null || tmux resize-pane -t agents -x 60 -y 30
 sleep 2
-wide=$(tui_pane | awk '{ if (length($0) > 60) n++ } END { print n + 0 }')
-check $([ "$wide" = 0 ] && [ "$(tui_pane)" != "$after" ]; echo $?) "a resize to 60 columns reflows it" "$(tui_pane)"
-for _ in 1 2 3; do
+wide=$(tui_pane | wc -L)
+check $([ "$wide" -le 60 ] && [ "$(tui_pane)" != "$after" ]; echo $?) "a resize to 60 columns reflows it" "$(tui_pane)"
+# Ctrl-C twice (claude's way out of its prompt); the trust dialog takes
+# Esc ("Esc to cancel": it exits) instead.
+how=""
+for k in C-c C-c Escape; do
         tui_pane | grep -q 'nspawn-cage-status=' && break
-        tmux send-keys -t agents C-c
-        sleep 1
+        tmux send-keys -t agents $k
+        how="$how $k"
+        sleep 2
 done
 tui_wait 'nspawn-cage-status=' 20
-check $? "Ctrl-C ends it: $(tui_pane | grep -o 'nspawn-cage-status=[0-9]*' | tail -n 1)" "$(tui_pane)"
+check $? "its exit keys end it (sent:$how; $(tui_pane | grep -o 'nspawn-cage-status=[0-9]*' | tail -n 1))" "$(tui_pane)"
 sleep 1
 check $([ -s /home/alice/stty.before ] && [ "$(cat /home/alice/stty.before)" = "$(cat /home/alice/stty.after 2> /dev/null)" ]; echo $?) "the terminal is sane after (stty -g as before)" "$(cat /home/alice/stty.before /home/alice/stty.after 2> /dev/null)"
 tmux kill-session -t agents 2> /dev/null
 rm -f /home/alice/stty.before /home/alice/stty.after
-
+sleep 1
+nspawn-cage list 2> /dev/null | grep -q /home/alice/agproj
+check $([ $? != 0 ]; echo $?) "no cage of the project is left running after the UI ended" "$(nspawn-cage list)"
+stop_agproj_cages
 tap_done
