@@ -89,7 +89,16 @@ let
   pam = p.pam;
   # util-linux: systemd runs umount for mount units at shutdown (nixpkgs' systemd
   # has it in its closure anyway); also gives setpriv, nsenter, mount, ...
-  base = [ (p.bashInteractive or p.bash) p.coreutils p.util-linux systemd dbus ];
+  # procps: ps, which agents use to find and end their children.
+  base = [ (p.bashInteractive or p.bash) p.coreutils p.util-linux systemd dbus ]
+    ++ (if p ? procps then [ p.procps ] else [ ]);
+
+  # What real programs expect of a system: a CA bundle (nixpkgs' cacert) at
+  # the usual paths, terminfo (ncurses), the C.UTF-8 locale of the set's glibc.
+  # Only what the package set has.
+  cacert = if p ? cacert then "${p.cacert}/etc/ssl/certs/ca-bundle.crt" else "";
+  terminfo = if p ? ncurses then "${p.ncurses}/share/terminfo" else "";
+  locales = if p ? glibc then "${p.glibc}/lib/locale" else "";
   requested = map lookup pkgNames;
 
   # Units from ${systemd}/example/systemd/system (nixpkgs layout) copied into
@@ -200,7 +209,7 @@ let
 
   systemConf = ''
     [Manager]
-    DefaultEnvironment=PATH=@out@/sw/bin
+    DefaultEnvironment=PATH=@out@/sw/bin@env@
     DefaultTimeoutStartSec=30s
     DefaultTimeoutStopSec=10s
   '';
@@ -240,7 +249,7 @@ p.runCommand "nspawn-cage-${name}" {
   cageUnits = systemdUnits;
   cageSystemd = "${systemd}";
   inherit dbusSocket dbusService dbusConf pamService systemConf tmpfilesConf profile metadata
-    storeMountDropin;
+    storeMountDropin cacert terminfo locales;
 } ''
   # ---- sw/: profile.  bin/ merges bin/ and sbin/ of every package;
   #      on a name collision the first package wins (requested before base).
@@ -277,7 +286,25 @@ p.runCommand "nspawn-cage-${name}" {
   mkdir -p $d/nix-store-.mount.d
   printf '%s' "$storeMountDropin" > $d/nix-store-.mount.d/nspawn-cage.conf
   ${wantsScript}
-  printf '%s' "$systemConf" | subst > $out/etc/systemd/system.conf
+  # ---- what real programs expect (see cacert, terminfo, locales above)
+  env=""
+  if [ -n "$cacert" ]; then
+    mkdir -p $out/etc/ssl/certs
+    ln -s "$cacert" $out/etc/ssl/certs/ca-bundle.crt
+    ln -s ca-bundle.crt $out/etc/ssl/certs/ca-certificates.crt
+    # Node.js and Bun use their own roots and add these (an administrator's CA)
+    env="$env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt NIX_SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
+    env="$env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt"
+  fi
+  if [ -n "$terminfo" ] && [ -d "$terminfo" ]; then
+    ln -s "$terminfo" $out/etc/terminfo
+    env="$env TERMINFO_DIRS=/etc/terminfo"
+  fi
+  if [ -n "$locales" ] && [ -d "$locales/C.utf8" ]; then
+    env="$env LOCPATH=$locales"
+  fi
+  env="$env LANG=C.UTF-8"
+  printf '%s' "$systemConf" | subst | sed "s|@env@|$env|" > $out/etc/systemd/system.conf
   printf '%s' "$dbusConf" > $out/etc/dbus-1/system.conf
   printf '%s' "$pamService" > $out/etc/pam.d/login
   printf '%s' "$pamService" > $out/etc/pam.d/other

@@ -247,7 +247,16 @@ int cage_load(Cage *cage, const LoadOptions *o, CageError *err) {
                 return r;
         if ((r = check_allow_users(cage, err)) < 0 || (r = load_user_layers(cage, o, project, err)) < 0)
                 return r;
-        return cage_spec_resolve(cage->config, project, &cage->user, o->name, &cage->preset, &cage->spec, err);
+        if ((r = cage_spec_resolve(cage->config, project, &cage->user, o->name, &cage->preset, &cage->spec, err)) < 0)
+                return r;
+        /* The administrator's CA certificates: a directory, no key, so that
+         * neither the user nor the project can add one. */
+        _cleanup_free_ char *ca_dir = strdup_printf("%s/ca-certificates", load_admin_dir(o));
+        if (!ca_dir)
+                return cage_error_set(err, -ENOMEM, "out of memory");
+        if ((r = cage_spec_add_ca_files(cage->spec, ca_dir)) < 0)
+                return cage_error_set(err, r, "%s: %s", ca_dir, strerror(-r));
+        return 0;
 }
 
 char *declared_file(const char *admin_dir, const char *name) {

@@ -16,6 +16,9 @@
 #include "rootfs.h"
 #include "stage.h"
 
+/* A CA bundle file, the closure's or one of the administrator's. */
+#define CA_BUNDLE_MAX (16u << 20)
+
 static const char *const entry_type_table[_ROOTFS_ENTRY_TYPE_MAX] = {
         [ROOTFS_DIR] = "dir",
         [ROOTFS_SYMLINK] = "symlink",
@@ -23,6 +26,7 @@ static const char *const entry_type_table[_ROOTFS_ENTRY_TYPE_MAX] = {
         [ROOTFS_COPY] = "copy",
         [ROOTFS_RESOLVERS] = "resolvers",
         [ROOTFS_LINK_ENTRIES] = "link-entries",
+        [ROOTFS_CA_BUNDLE] = "ca-bundle",
         [ROOTFS_BIND_RO] = "bind-ro",
         [ROOTFS_BIND_RW] = "bind-rw",
 };
@@ -190,6 +194,25 @@ static int plan_etc(RootfsPlan *p, const CageSpec *s, int r) {
         return r;
 }
 
+/* The administrator's CA certificates (corporate proxies) after the
+ * closure's bundle, at the paths and name SSL_CERT_FILE uses (nix/cage.nix);
+ * the rest of the closure's /etc/ssl is not needed. */
+static int plan_ca_bundle(RootfsPlan *p, const CageSpec *s, const char *etc, int r) {
+        if (r < 0 || !s->ca_files || !s->ca_files[0])
+                return r;
+        StrBuf list = {};
+        char *files = NULL;
+        for (size_t i = 0; s->ca_files[i]; i++)
+                strbuf_appendf(&list, "%s\n", s->ca_files[i]);
+        _cleanup_free_ char *bundle = strdup_printf("%s/ssl/certs/ca-bundle.crt", etc);
+        r = add(p, ROOTFS_DIR, "/etc/ssl", NULL, NULL, 0755, false);
+        r = r ?: add(p, ROOTFS_DIR, "/etc/ssl/certs", NULL, NULL, 0755, false);
+        r = r ?: strbuf_steal(&list, &files);
+        strbuf_done(&list);
+        r = r ?: !bundle ? (free(files), -ENOMEM) : add(p, ROOTFS_CA_BUNDLE, "/etc/ssl/certs/ca-certificates.crt", bundle, files, 0644, false);
+        return r ?: add(p, ROOTFS_SYMLINK, "/etc/ssl/certs/ca-bundle.crt", "ca-certificates.crt", NULL, 0777, false);
+}
+
 /* The closure's store paths, the binds and the project. */
 static int plan_binds(RootfsPlan *p, const CageSpec *s, int r) {
         bool user_is_root = s->user.uid == 0;
@@ -218,6 +241,7 @@ int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret) {
                 return -ENOMEM;
         int r = plan_skeleton(&p, s, sw, init);
         r = plan_etc(&p, s, r);
+        r = plan_ca_bundle(&p, s, etc, r);
         r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/etc", etc, NULL, 0777, false);
         r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/", root, NULL, 0777, false);
         r = plan_binds(&p, s, r);
@@ -253,6 +277,13 @@ int rootfs_plan_format(const RootfsPlan *p, const char *user_name, char **ret_te
                 case ROOTFS_LINK_ENTRIES:
                         strbuf_appendf(&b, "link-entries %s <- %s\n", e->path, e->target);
                         break;
+                case ROOTFS_CA_BUNDLE: {
+                        size_t n = 0;
+                        for (const char *c = e->contents; *c; c++)
+                                n += *c == '\n';
+                        strbuf_appendf(&b, "ca-bundle %s %04o from %s and %zu of the administrator\n", e->path, (unsigned) e->mode, e->target, n);
+                        break;
+                }
                 case ROOTFS_BIND_RO:
                 case ROOTFS_BIND_RW:
                         strbuf_appendf(&b, "%s %s <- %s\n", rootfs_entry_type_to_string(e->type), e->path, e->target);
@@ -362,6 +393,22 @@ static int link_entries(int rootfd, const char *dir, const char *source) {
         return r;
 }
 
+/* Append the certificates of `path` to a bundle, ending in a newline. */
+static int ca_bundle_append(StrBuf *b, const char *path, bool optional) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_free_ char *data = NULL;
+        size_t size = 0;
+        if (fd < 0)
+                return optional && errno == ENOENT ? 0 : -errno;
+        int r = read_regular_fd(fd, CA_BUNDLE_MAX, &data, &size);
+        if (r < 0)
+                return r;
+        strbuf_appendn(b, data, size);
+        if (size > 0 && data[size - 1] != '\n')
+                strbuf_append(b, "\n");
+        return 0;
+}
+
 static int apply_entry(const RootfsPlan *p, const RootfsEntry *e, int rootfd) {
         if (e->type == ROOTFS_LINK_ENTRIES)
                 return link_entries(rootfd, e->path, e->target);
@@ -400,6 +447,19 @@ static int apply_entry(const RootfsPlan *p, const RootfsEntry *e, int rootfd) {
                         list[n++] = t;
                 r = !paths ? -ENOMEM : network_resolv_conf_from(list, &text);
                 if (r >= 0)
+                        r = write_new_file(pfd, name, text, e->mode);
+                break;
+        }
+        case ROOTFS_CA_BUNDLE: {
+                StrBuf all = {};
+                _cleanup_free_ char *files = strdup(e->contents), *text = NULL;
+                /* The closure's bundle is optional: a package set without cacert. */
+                r = files ? ca_bundle_append(&all, e->target, true) : -ENOMEM;
+                for (char *save = NULL, *t = files ? strtok_r(files, "\n", &save) : NULL; r >= 0 && t; t = strtok_r(NULL, "\n", &save))
+                        r = ca_bundle_append(&all, t, false);
+                if (r < 0)
+                        strbuf_done(&all);
+                else if ((r = strbuf_steal(&all, &text)) >= 0)
                         r = write_new_file(pfd, name, text, e->mode);
                 break;
         }

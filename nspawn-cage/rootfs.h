@@ -15,6 +15,8 @@ typedef enum RootfsEntryType {
         ROOTFS_RESOLVERS,    /* path gets the usable name servers of the first of the host files
                               * `target` (colon-separated) that names one (network_resolv_conf) */
         ROOTFS_LINK_ENTRIES, /* each entry of `target` gets a symlink in path, unless present */
+        ROOTFS_CA_BUNDLE,    /* path gets the host file `target` (the closure's bundle, if any) followed
+                              * by each host file named on a line of `contents` (the administrator's) */
         ROOTFS_BIND_RO,      /* mount point; nspawn binds the host path read-only */
         ROOTFS_BIND_RW,      /* mount point; nspawn binds the host path read-write */
         _ROOTFS_ENTRY_TYPE_MAX,

@@ -41,6 +41,7 @@ CageSpec *cage_spec_free(CageSpec *s) {
         strv_free(s->devices);
         strv_free(s->state_dirs);
         strv_free(s->state_files);
+        strv_free(s->ca_files);
         free(s->toplevel);
         strv_free(s->store_paths);
         free(s);
@@ -592,4 +593,27 @@ int cage_spec_set_closure(CageSpec *s, char *const *paths, CageError *err) {
         strv_free(s->store_paths);
         s->store_paths = TAKE_PTR(l);
         return 0;
+}
+
+int cage_spec_add_ca_files(CageSpec *s, const char *dir) {
+        struct dirent **list = NULL;
+        int n = scandir(dir, &list, NULL, alphasort);
+        if (n < 0)
+                return errno == ENOENT ? 0 : -errno;
+        int r = 0;
+        for (int i = 0; i < n; i++) {
+                const char *e = list[i]->d_name;
+                size_t l = strlen(e);
+                if (r >= 0 && e[0] != '.' && l > 4 && (streq(e + l - 4, ".crt") || streq(e + l - 4, ".pem"))) {
+                        _cleanup_free_ char *path = strdup_printf("%s/%s", dir, e);
+                        struct stat st;
+                        if (!path)
+                                r = -ENOMEM;
+                        else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+                                r = strv_push(&s->ca_files, TAKE_PTR(path));
+                }
+                free(list[i]);
+        }
+        free(list);
+        return r;
 }

