@@ -177,3 +177,12 @@ tap_nothing_left() {
         for _n in "$@"; do audit "$_n" >> /tmp/audit 2>&1 || _st=1; done
         tap_ok $_st "$_desc: $(cat /tmp/audit)"
 }
+
+# tmux_pane SESSION: the visible text of SESSION's pane, blank lines dropped.
+tmux_pane() { tmux capture-pane -p -t "$1" | sed '/^$/d'; }
+# tmux_wait SESSION EXTENDED-REGEX [SECONDS]: wait (30 s) until the pane
+# shows it; non-zero if it never did.
+tmux_wait() {
+        for _ in $(seq $(( ${3:-30} * 5 ))); do tmux_pane "$1" | grep -qE -- "$2" && return 0; sleep 0.2; done
+        return 1
+}

@@ -215,11 +215,6 @@ tap_ok $? "and says it is a network error"
 write_conf "$allow_all"
 
 # ---- 6. claude's interactive UI in tmux ----
-tui_pane() { tmux capture-pane -p -t agents | sed '/^$/d'; }
-tui_wait() { # EXTENDED-REGEX [SECONDS]: wait until the pane shows it
-        for _ in $(seq $(( ${2:-30} * 5 ))); do tui_pane | grep -qE -- "$1" && return 0; sleep 0.2; done
-        return 1
-}
 # First start: past the onboarding (whose connectivity check asks more hosts
 # than the API: platform.claude.com), as a user who has used claude before.
 j=$STATE/claude-code/.claude.json
@@ -232,30 +227,30 @@ tmux kill-session -t agents 2> /dev/null
 tmux new-session -d -s agents -x 100 -y 30 "su - alice"
 sleep 1
 tmux send-keys -t agents "clear; stty -g > ~/stty.before; export $keys; sudo --preserve-env=ANTHROPIC_API_KEY nspawn-cage --preset claude-code ~/agproj; echo nspawn-cage-status=\$?; stty -g > ~/stty.after" Enter
-tui_wait 'Welcome to Claude|Accessing workspace' 60
-check $? "claude-code's interactive UI: its first screen renders in tmux (the welcome or the folder trust dialog)" "$(tui_pane)"
+tmux_wait agents 'Welcome to Claude|Accessing workspace' 60
+check $? "claude-code's interactive UI: its first screen renders in tmux (the welcome or the folder trust dialog)" "$(tmux_pane agents)"
 sleep 3
-before=$(tui_pane)
+before=$(tmux_pane agents)
 tap_diag "first screen: $(printf '%s\n' "$before" | grep -v '^ *[░█▓*. ]*$' | tail -n 12 | tr '\n' '|')"
 tmux send-keys -t agents Down
 sleep 2
-after=$(tui_pane)
+after=$(tmux_pane agents)
 check $([ "$before" != "$after" ]; echo $?) "a keystroke (Down) reaches it: the screen changes" "$after"
 tmux resize-window -t agents -x 60 -y 30 2> /dev/null || tmux resize-pane -t agents -x 60 -y 30
 sleep 2
-wide=$(tui_pane | wc -L)
-check $([ "$wide" -le 60 ] && [ "$(tui_pane)" != "$after" ]; echo $?) "a resize to 60 columns reflows it" "$(tui_pane)"
+wide=$(tmux_pane agents | wc -L)
+check $([ "$wide" -le 60 ] && [ "$(tmux_pane agents)" != "$after" ]; echo $?) "a resize to 60 columns reflows it" "$(tmux_pane agents)"
 # Ctrl-C twice (claude's way out of its prompt); the trust dialog takes
 # Esc ("Esc to cancel": it exits) instead.
 how=""
 for k in C-c C-c Escape; do
-        tui_pane | grep -q 'nspawn-cage-status=' && break
+        tmux_pane agents | grep -q 'nspawn-cage-status=' && break
         tmux send-keys -t agents $k
         how="$how $k"
         sleep 2
 done
-tui_wait 'nspawn-cage-status=' 20
-check $? "its exit keys end it (sent:$how; $(tui_pane | grep -o 'nspawn-cage-status=[0-9]*' | tail -n 1))" "$(tui_pane)"
+tmux_wait agents 'nspawn-cage-status=' 20
+check $? "its exit keys end it (sent:$how; $(tmux_pane agents | grep -o 'nspawn-cage-status=[0-9]*' | tail -n 1))" "$(tmux_pane agents)"
 sleep 1
 check $([ -s /home/alice/stty.before ] && [ "$(cat /home/alice/stty.before)" = "$(cat /home/alice/stty.after 2> /dev/null)" ]; echo $?) "the terminal is sane after (stty -g as before)" "$(cat /home/alice/stty.before /home/alice/stty.after 2> /dev/null)"
 tmux kill-session -t agents 2> /dev/null

@@ -106,12 +106,6 @@ tap_ok $? "and the user is told the cage stopped" || tap_diag "$out"
 wait
 
 # ---- tmux: Ctrl-C, window size at start and on SIGWINCH ----
-# pane: the visible text of the pane, without trailing blank lines.
-pane() { tmux capture-pane -p -t t | sed '/^$/d'; }
-wait_pane() { # TEXT: wait up to 30 s for TEXT in the pane
-        for _ in $(seq 150); do pane | grep -q -- "$1" && return 0; sleep 0.2; done
-        return 1
-}
 cat > "$P/tty-agent.sh" << 'EOF'
 trap 'echo got-INT' INT
 trap 'echo size-now $(stty size)' WINCH
@@ -128,19 +122,19 @@ tmux kill-server 2> /dev/null
 # start it in a session of its own, with no terminal to get SIGWINCH from.
 tmux new-session -d -s t -x 100 -y 30 "su - alice"
 tmux send-keys -t t "sudo nspawn-cage shell term -- sh $P/tty-agent.sh; echo nspawn-cage-status=\$?" Enter
-wait_pane ready
+tmux_wait t ready
 tap_ok $? "the agent runs in tmux"
-pane | grep -q 'size-start 30 100'
-tap_ok $? "the window size reaches the agent at start (30 100)" || tap_diag "$(pane)"
+tmux_pane t | grep -q 'size-start 30 100'
+tap_ok $? "the window size reaches the agent at start (30 100)" || tap_diag "$(tmux_pane t)"
 tmux resize-window -t t -x 120 -y 40 2> /dev/null || tmux resize-pane -t t -x 120 -y 40
-wait_pane 'size-now 40 120'
-tap_ok $? "a resize reaches the agent as SIGWINCH with the new size (40 120)" || tap_diag "$(pane)"
+tmux_wait t 'size-now 40 120'
+tap_ok $? "a resize reaches the agent as SIGWINCH with the new size (40 120)" || tap_diag "$(tmux_pane t)"
 tmux send-keys -t t C-c
-wait_pane got-INT
+tmux_wait t got-INT
 tap_ok $? "Ctrl-C reaches the agent (its trap ran)"
 touch "$P/done-flag"
-wait_pane 'nspawn-cage-status=0'
-tap_ok $? "nspawn-cage was not interrupted: the agent ended by itself, status 0" || tap_diag "$(pane)"
+tmux_wait t 'nspawn-cage-status=0'
+tap_ok $? "nspawn-cage was not interrupted: the agent ended by itself, status 0" || tap_diag "$(tmux_pane t)"
 tmux kill-server 2> /dev/null
 
 fi # NSPAWN_CAGE_STRESS_ONLY
