@@ -102,7 +102,7 @@ chown -R alice:alice /home/alice/evilpkgs /home/alice/evilflake
 for variant in "/home/alice/evilpkgs" "path:/home/alice/evilflake"; do
         printf '[Cage]\nNixpkgs=%s\n' "$variant" > "$UCONF"
         chown alice:alice "$UCONF"
-        as_alice_pty "timeout --foreground 120 sudo nspawn-cage --name advroot $P -- true"
+        as_alice_pty "timeout --foreground -k 10 120 sudo nspawn-cage --name advroot $P -- true"
         st=$?
         tap_ok $([ $st != 0 ] && printf '%s\n' "$out" | grep -qF "$UCONF:2: Nixpkgs= may only be set by the administrator"; echo $?) \
                 "(i) user layer Nixpkgs=$variant: refused with file:line (exit $st)" || printf '%s\n' "$out" | tail -n 3 | sed 's/^/#   /'
@@ -122,7 +122,7 @@ crafted=$(nix-store --add /tmp/advroot-crafted)
 printf '%s\n' "$crafted" > /home/alice/crafted.closure
 chown alice:alice /home/alice/crafted.closure
 for proj in /srv/passwd /srv/shadow/x; do
-        as_alice_pty "timeout --foreground 120 sudo nspawn-cage --closure /home/alice/crafted.closure --name advroot $proj -- true"
+        as_alice_pty "timeout --foreground -k 10 120 sudo nspawn-cage --closure /home/alice/crafted.closure --name advroot $proj -- true"
         st=$?
         tap_ok $([ $st != 0 ] && printf '%s\n' "$out" | grep -qF -- "--closure is for tests and inspection and is refused under sudo"; echo $?) \
                 "(ii) --closure with a crafted top-level (project $proj): refused (exit $st)" || printf '%s\n' "$out" | tail -n 3 | sed 's/^/#   /'
@@ -144,7 +144,7 @@ tap_ok $([ "$(echo $keys | wc -w)" -ge 20 ] && [ "$(echo $options | wc -w)" -ge 
 printf 'cat /root/canary /home/alice/.hostile/canary /home/alice/.canary-state /home/alice/.gitconfig 2>&1\nenv\n' > "$P/look.sh"
 chown alice:alice "$P/look.sh"
 # Control, and the closure built once: the cases below then start in seconds.
-as_alice_pty "timeout --foreground 600 sudo nspawn-cage --name advk $P -- sh $P/look.sh"
+as_alice_pty "timeout --foreground -k 10 600 sudo nspawn-cage --name advk $P -- sh $P/look.sh"
 st=$?
 tap_ok $([ $st = 0 ] && printf '%s\n' "$out" | grep -q '^HOME=/home/alice'; echo $?) "control: with no hostile value alice's cage runs (exit $st)" ||
         printf '%s\n' "$out" | tail -n 3 | sed 's/^/#   /'
@@ -191,7 +191,7 @@ for key in $keys; do
                 continue
         fi
         chown alice:alice "$UCONF"
-        as_alice_pty "$HOSTILE_ENV timeout --foreground 120 sudo --preserve-env=DISPLAY,XAUTHORITY,SSH_AUTH_SOCK,XDG_RUNTIME_DIR,WAYLAND_DISPLAY nspawn-cage --name advk $P -- sh $P/look.sh"
+        as_alice_pty "$HOSTILE_ENV timeout --foreground -k 10 120 sudo --preserve-env=DISPLAY,XAUTHORITY,SSH_AUTH_SOCK,XDG_RUNTIME_DIR,WAYLAND_DISPLAY nspawn-cage --name advk $P -- sh $P/look.sh"
         st=$?
         nspawn-cage stop advk > /dev/null 2>&1
         leak_check "(iii) user layer $key=$(sed -n 's/^[A-Za-z0-9]*=//p' "$UCONF" | tail -n 1): no canary, nothing changed (exit $st)"
@@ -199,7 +199,7 @@ done
 unplant
 rm -f "$UCONF"
 # A kept cage for the verbs that act on one.
-as_alice_pty "timeout --foreground 120 sudo nspawn-cage --keep --name advk $P -- true"
+as_alice_pty "timeout --foreground -k 10 120 sudo nspawn-cage --keep --name advk $P -- true"
 option_case() { # OPTION: the invocation (one shell string) that abuses it
         case $1 in
         help) echo "sudo nspawn-cage --help /root/canary" ;;
@@ -223,7 +223,7 @@ for o in $options; do
                 tap_ok 1 "(iii) --$o: no hostile case in this test; add one to option_case()"
                 continue
         fi
-        as_alice_pty "timeout --foreground 120 sh -c '$cmd'"
+        as_alice_pty "timeout --foreground -k 10 120 sh -c '$cmd'"
         st=$?
         nspawn-cage stop advk2 > /dev/null 2>&1
         leak_check "(iii) option --$o ($cmd): no canary, nothing changed (exit $st)"
@@ -241,7 +241,7 @@ socat=$!
 for _ in $(seq 50); do [ -S /home/alice/fakebus ] && break; sleep 0.1; done
 as_alice_pty "SYSTEMD_LOG_LEVEL=debug SYSTEMD_BUS_TIMEOUT=1 DBUS_SYSTEM_BUS_ADDRESS=unix:path=/home/alice/fakebus \
 NIX_CONF_DIR=/home/alice/nixconf NIX_PATH=nixpkgs=/home/alice/evilpkgs NIX_REMOTE=local?root=/home/alice/store \
-LD_LIBRARY_PATH=/home/alice/lib timeout --foreground 120 sudo --preserve-env=SYSTEMD_LOG_LEVEL,SYSTEMD_BUS_TIMEOUT,DBUS_SYSTEM_BUS_ADDRESS,NIX_CONF_DIR,NIX_PATH,NIX_REMOTE,LD_LIBRARY_PATH \
+LD_LIBRARY_PATH=/home/alice/lib timeout --foreground -k 10 120 sudo --preserve-env=SYSTEMD_LOG_LEVEL,SYSTEMD_BUS_TIMEOUT,DBUS_SYSTEM_BUS_ADDRESS,NIX_CONF_DIR,NIX_PATH,NIX_REMOTE,LD_LIBRARY_PATH \
 nspawn-cage --name advk $P -- sh -c 'echo cage-ran'"
 st=$?
 kill "$socat" 2> /dev/null

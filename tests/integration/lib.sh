@@ -67,7 +67,9 @@ inner_setup() {
 as_alice_pty() {
         printf '%s\n' "$*" > /tmp/alice-cmd.sh
         chmod 0644 /tmp/alice-cmd.sh
-        su - alice -c "script -qefc 'sh /tmp/alice-cmd.sh' /dev/null" < /dev/null > /tmp/alice-out 2>&1
+        # Bounded: sudo 1.9.13 (use_pty) was seen once waiting for ever
+        # after its command had ended; a hung call then fails, not the run.
+        timeout --foreground -k 10 900 su - alice -c "script -qefc 'sh /tmp/alice-cmd.sh' /dev/null" < /dev/null > /tmp/alice-out 2>&1
         _st=$?
         # script(1) echoes its own end of input as "^@"; that is not ours.
         out=$(tr -d '\r' < /tmp/alice-out | sed 's/\^@//g')

@@ -111,7 +111,7 @@ keys="ANTHROPIC_API_KEY=$ANTHROPIC_KEY OPENAI_API_KEY=$OPENAI_KEY GEMINI_API_KEY
 cage() { # PRESET COMMAND...: run it as alice in a cage of PRESET on agproj
         _preset=$1
         shift
-        as_alice_pty "env $keys timeout --foreground 300 sudo --preserve-env=ANTHROPIC_API_KEY,OPENAI_API_KEY,GEMINI_API_KEY nspawn-cage --preset $_preset $P -- $*"
+        as_alice_pty "env $keys timeout --foreground -k 10 300 sudo --preserve-env=ANTHROPIC_API_KEY,OPENAI_API_KEY,GEMINI_API_KEY nspawn-cage --preset $_preset $P -- $*"
 }
 # preset_command PRESET: its Command=
 preset_command() { sed -n 's/^Command=//p' "$top_srcdir/templates/presets/$1.conf"; }
