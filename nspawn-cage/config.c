@@ -404,6 +404,14 @@ static bool items_contain(const Item *items, size_t n, const char *value) {
         return false;
 }
 
+/* Is value (a normalised Allow= entry) within one entry of items? */
+static bool items_cover(const Item *items, size_t n, const char *value) {
+        for (size_t i = 0; i < n; i++)
+                if (allow_entry_covers(items[i].value, value))
+                        return true;
+        return false;
+}
+
 /* "a:443 b:443" of a list, for messages. */
 static char *items_join(const Item *items, size_t n) {
         StrBuf b = {};
@@ -697,7 +705,7 @@ static int assign_allow(const Assignment *a) {
                         return fail(ctx, line, "Allow= (empty) would lift the allowlist Allow=%s (from %s); the project configuration may only narrow it: keep some of its entries or remove this line",
                                     list, tfrom);
                 for (size_t i = 0; words[i]; i++)
-                        if (!items_contain(c->trusted_allow, c->n_trusted_allow, words[i]))
+                        if (!items_cover(c->trusted_allow, c->n_trusted_allow, words[i]))
                                 return fail(ctx, line, "Allow=%s is not allowed: your configuration allows only Allow=%s (from %s); the project configuration may only narrow Allow= to entries of that list",
                                             words[i], list, tfrom);
         }
@@ -891,7 +899,7 @@ static int check_policy(ParseContext *ctx) {
                 case V_ALLOW:
                         /* AllowEgress= unset: no bound; Allow= unset: the cage gets the policy's list. */
                         for (size_t i = 0; i < s->n_items && p->n_items > 0; i++) {
-                                if (items_contain(p->items, p->n_items, s->items[i].value))
+                                if (items_cover(p->items, p->n_items, s->items[i].value))
                                         continue;
                                 _cleanup_free_ char *list = items_join(p->items, p->n_items);
                                 ctx->file = s->items[i].origin.file;

@@ -12,6 +12,7 @@
 
 #include <linux/openat2.h>
 
+#include "egress.h"
 #include "network.h"
 #include "rootfs.h"
 #include "stage.h"
@@ -180,6 +181,10 @@ static int plan_etc(RootfsPlan *p, const CageSpec *s, int r) {
         r = add_file(p, r, "/etc/nsswitch.conf", f, 0644);
         if (s->network == NETWORK_OFF) {
                 f = strdup("# This cage has no network (Mode=off).\n");
+                r = add_file(p, r, "/etc/resolv.conf", f, 0644);
+        } else if (s->network == NETWORK_PRIVATE && s->n_allow > 0 && s->leased && egress_has_names(s->allow, s->n_allow)) {
+                f = strdup_printf("# The cage's egress proxy: it answers the names of [Network] Allow= only. See nspawn-cage.conf(5).\n"
+                                  "nameserver %s\noptions timeout:2 attempts:2\n", s->lease.host_addr);
                 r = add_file(p, r, "/etc/resolv.conf", f, 0644);
         } else if (s->network == NETWORK_PRIVATE && s->n_allow > 0) {
                 f = strdup("# No name server: this cage may reach only the destinations of [Network] Allow=,\n"

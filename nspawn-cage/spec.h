@@ -39,6 +39,8 @@ typedef struct CageSpec {
         NetworkMode network;
         NetworkAllow *allow; /* [Network] Allow= (or the policy's AllowEgress=): only these, with Mode=private */
         size_t n_allow;
+        NetworkLease lease;  /* Mode=private: the cage's /30, taken before its rootfs is built */
+        bool leased;
         bool x11, wayland, gpu;
         bool protect_git;
         bool persist;       /* [State] Persist= and the preset agree, and there is state */

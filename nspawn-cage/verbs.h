@@ -19,6 +19,7 @@ typedef struct Args {
         char **assignments; /* set: KEY=VALUE... */
         bool keep;
         bool shell;
+        bool follow; /* denials --follow */
         uint64_t timeout_usec;
         HostEnv env; /* the caller's environment, as sanitised */
 } Args;
@@ -44,3 +45,6 @@ int verb_gc(const Args *a);
 int verb_presets(const Args *a);
 int verb_config(const Args *a);
 int verb_render(const Args *a);
+int verb_denials(const Args *a);
+/* run's last line when the egress proxy refused something since since_usec. */
+void egress_print_summary(const char *name, uint64_t since_usec);
