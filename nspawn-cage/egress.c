@@ -689,7 +689,7 @@ static char *journal_field(sd_journal *j, const char *field) {
 
 int egress_denials_read(const char *name, uint64_t since_usec, size_t max, EgressDenial **ret, size_t *ret_n) {
         sd_journal *j = NULL;
-        int r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+        int r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
         if (r < 0)
                 return r;
         _cleanup_free_ char *m = strdup_printf("NSPAWN_CAGE_MACHINE=%s", name);

@@ -67,7 +67,7 @@ int verb_denials(const Args *a) {
                 return verb_fail("denials NAME: '%s' is not a valid cage name", name);
         sd_journal *j = NULL;
         _cleanup_free_ char *m = strdup_printf("NSPAWN_CAGE_MACHINE=%s", name);
-        int r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+        int r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
         if (r < 0)
                 return verb_fail("the journal: %s", strerror(-r));
         if (!m || sd_journal_add_match(j, m, 0) < 0 || sd_journal_add_match(j, "SYSLOG_IDENTIFIER=" EGRESS_LOG_IDENTIFIER, 0) < 0 ||

@@ -147,6 +147,8 @@ let
     openssh = mkDeb { name = "openssh"; debs = [ "openssh-client" ]; onlyBins = "ssh ssh-add ssh-agent ssh-keygen"; };
 
     ripgrep = mkDeb { name = "ripgrep"; debs = [ "ripgrep" ]; };
+    # openssl s_client (tests/integration/egress.sh: TLS with SNI, and through a proxy with -proxy)
+    openssl = mkDeb { name = "openssl"; debs = [ "openssl" ]; onlyBins = "openssl"; };
 
     # What real programs expect of a system, under nixpkgs' names: a CA
     # bundle at etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert layout) and
