@@ -208,8 +208,12 @@ tap_is "$left" "" "after stop: no proxy scope, no proxy process"
 tap_nothing_left "nor anything else of $N (nft table, lease, ...)" $N
 
 # ---- kill -9 of nspawn-cage, then gc ----
+# kill9_gc waits for this shell's children: the servers end here.
+for p in $pids $dns_pid; do kill "$p" 2> /dev/null; done
+wait 2> /dev/null
+pids=""
+dns_pid=""
 su alice -c "sudo nspawn-cage --name ${N}9 $P -- sleep 300" < /dev/null > /dev/null 2>&1 &
-pids="$pids $!"
 for _ in $(seq 300); do systemctl is-active -q "nspawn-cage-${N}9-egress.scope" && break; sleep 0.2; done
 systemctl is-active -q "nspawn-cage-${N}9-egress.scope"
 tap_ok $? "cage ${N}9 runs with its proxy"
