@@ -311,10 +311,18 @@ ssize_t egress_dns_answer(const uint8_t *q, size_t len, const NetworkAllow *allo
         return (ssize_t) (qend + sizeof rr + 4);
 }
 
+bool egress_needed(const NetworkAllow *allow, size_t n_allow, const NetworkOpenings *o) {
+        return egress_has_names(allow, n_allow) || (o && (o->n_publish > 0 || o->n_host_services > 0));
+}
+
 void egress_done(Egress *e) {
         for (size_t i = 0; i < ELEMENTSOF(e->fds); i++)
                 if (e->fds[i] >= 0)
                         close(e->fds[i]);
+        for (size_t i = 0; i < e->n_pub; i++)
+                close(e->pub_fds[i]);
+        for (size_t i = 0; i < e->n_svc; i++)
+                close(e->svc_fds[i]);
         if (e->go_fd >= 0) {
                 close(e->go_fd);
                 (void) kill(e->pid, SIGKILL);
@@ -337,18 +345,29 @@ static int bind_on(int type, const char *addr, uint16_t port, int *ret) {
         return 0;
 }
 
-int egress_open(const NetworkLease *l, Egress *e) {
+int egress_open(const NetworkLease *l, const NetworkOpenings *o, Egress *e) {
         int r;
         if ((r = bind_on(SOCK_STREAM, l->host_addr, EGRESS_PROXY_PORT, &e->fds[0])) < 0 ||
             (r = bind_on(SOCK_STREAM, l->host_addr, EGRESS_TRANSPARENT_PORT, &e->fds[1])) < 0 ||
             (r = bind_on(SOCK_DGRAM, l->host_addr, EGRESS_DNS_PORT, &e->fds[2])) < 0)
                 return r;
+        for (size_t i = 0; o && i < o->n_publish && i < EGRESS_MAX_OPENINGS; i++) {
+                if ((r = bind_on(SOCK_STREAM, "127.0.0.1", o->publish[i].port, &e->pub_fds[i])) < 0)
+                        return r;
+                e->n_pub++;
+        }
+        for (size_t i = 0; o && i < o->n_host_services && i < EGRESS_MAX_OPENINGS; i++) {
+                if ((r = bind_on(SOCK_STREAM, l->host_addr, o->host_services[i].port, &e->svc_fds[i])) < 0)
+                        return r;
+                e->n_svc++;
+        }
         return 0;
 }
 
 int egress_environment(const NetworkLease *l, char **ret) {
         char *t = strdup_printf("HTTPS_PROXY=http://%1$s:%2$u\nHTTP_PROXY=http://%1$s:%2$u\nhttps_proxy=http://%1$s:%2$u\n"
-                                "http_proxy=http://%1$s:%2$u\nNO_PROXY=localhost,127.0.0.1\nno_proxy=localhost,127.0.0.1\n",
+                                "http_proxy=http://%1$s:%2$u\nNO_PROXY=localhost,127.0.0.1,nspawn-cage-host,%1$s\n"
+                                "no_proxy=localhost,127.0.0.1,nspawn-cage-host,%1$s\n",
                                 l->host_addr, (unsigned) EGRESS_PROXY_PORT);
         if (!t)
                 return -ENOMEM;
@@ -363,8 +382,21 @@ typedef struct Proxy {
         uid_t uid;
         const NetworkAllow *allow;
         size_t n_allow;
-        struct in_addr host_addr;
+        struct in_addr host_addr, cage_addr;
+        const NetworkOpenings *o; /* fds: publish from 8, then the host services */
 } Proxy;
+
+_Noreturn static void relay(int a, int b);
+
+/* Publish= and HostService=: a fixed destination, no name to check. */
+_Noreturn static void serve_opening(int c, struct in_addr to, uint16_t port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr = to };
+        int u = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        alarm(EGRESS_HEAD_TIMEOUT);
+        if (u < 0 || connect(u, (struct sockaddr *) &sa, sizeof sa) < 0)
+                _exit(0);
+        relay(c, u);
+}
 
 static void log_refused(const Proxy *p, const char *path, const char *host, unsigned port, const char *rule) {
         sd_journal_send("MESSAGE=cage %s: refused %s:%u (%s): %s", p->cage, host, port, path, rule, "PRIORITY=%d", LOG_WARNING,
@@ -559,16 +591,20 @@ static void answer_dns(const Proxy *p, int fd) {
         (void) sendto(fd, a, (size_t) k, MSG_DONTWAIT, (struct sockaddr *) &from, fl);
 }
 
-/* fds: 3 proxy, 4 transparent, 5 DNS, 6 the leader's pidfd. */
+/* fds: 3 proxy, 4 transparent, 5 DNS, 6 the leader's pidfd, from 8 the
+ * openings' listeners. */
 _Noreturn static void proxy_loop(const Proxy *p) {
         unsigned children = 0;
         bool logged = false;
+        size_t n_open = p->o->n_publish + p->o->n_host_services;
         for (;;) {
                 while (children > 0 && waitpid(-1, NULL, WNOHANG) > 0)
                         children--;
-                struct pollfd f[4] = { { .fd = 3, .events = POLLIN }, { .fd = 4, .events = POLLIN }, { .fd = 5, .events = POLLIN },
-                                       { .fd = 6, .events = POLLIN } };
-                if (poll(f, 4, children > 0 ? 200 : -1) < 0) {
+                struct pollfd f[4 + 2 * EGRESS_MAX_OPENINGS] = { { .fd = 3, .events = POLLIN }, { .fd = 4, .events = POLLIN },
+                                                                  { .fd = 5, .events = POLLIN }, { .fd = 6, .events = POLLIN } };
+                for (size_t i = 0; i < n_open; i++)
+                        f[4 + i] = (struct pollfd) { .fd = (int) (8 + i), .events = POLLIN };
+                if (poll(f, 4 + n_open, children > 0 ? 200 : -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         _exit(1);
@@ -577,10 +613,11 @@ _Noreturn static void proxy_loop(const Proxy *p) {
                         _exit(0); /* the cage's leader is gone */
                 if (f[2].revents & POLLIN)
                         answer_dns(p, 5);
-                for (int i = 0; i < 2; i++) {
-                        if (!(f[i].revents & POLLIN))
+                for (size_t i = 0; i < 2 + n_open; i++) {
+                        int lfd = i < 2 ? (int) (3 + i) : (int) (8 + i - 2);
+                        if (!(f[i < 2 ? i : i + 2].revents & POLLIN))
                                 continue;
-                        int c = accept4(3 + i, NULL, NULL, SOCK_CLOEXEC);
+                        int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
                         if (c < 0)
                                 continue;
                         if (children >= EGRESS_MAX_CONNECTIONS) {
@@ -595,7 +632,17 @@ _Noreturn static void proxy_loop(const Proxy *p) {
                         if (pid == 0) {
                                 for (int k = 3; k <= 6; k++)
                                         close(k);
-                                serve(p, c, i == 1);
+                                for (size_t k = 0; k < n_open; k++)
+                                        close((int) (8 + k));
+                                if (i < 2)
+                                        serve(p, c, i == 1);
+                                size_t k = i - 2;
+                                if (k < p->o->n_publish)
+                                        serve_opening(c, p->cage_addr, p->o->publish[k].to_port);
+                                struct in_addr to;
+                                if (inet_pton(AF_INET, p->o->host_services[k - p->o->n_publish].addr, &to) != 1)
+                                        _exit(1);
+                                serve_opening(c, to, p->o->host_services[k - p->o->n_publish].port);
                         }
                         close(c);
                         if (pid > 0)
@@ -605,7 +652,9 @@ _Noreturn static void proxy_loop(const Proxy *p) {
 }
 
 int egress_fork(Egress *e, const HostUser *u, const char *cage, pid_t leader, const NetworkLease *l, const NetworkAllow *allow,
-                size_t n_allow) {
+                size_t n_allow, const NetworkOpenings *o) {
+        static const NetworkOpenings no_openings = {};
+        o = o ? o : &no_openings;
         _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, leader, 0);
         if (pidfd < 0)
                 return -errno;
@@ -625,16 +674,28 @@ int egress_fork(Egress *e, const HostUser *u, const char *cage, pid_t leader, co
                 e->go_fd = go[1];
                 return 0;
         }
-        /* Only the three sockets, the pidfd and the go pipe survive. */
-        int a = fcntl(e->fds[0], F_DUPFD, 10), b = fcntl(e->fds[1], F_DUPFD, 10), d = fcntl(e->fds[2], F_DUPFD, 10),
-            pf = fcntl(pidfd, F_DUPFD, 10), g = fcntl(go[0], F_DUPFD, 10), null = open("/dev/null", O_RDWR);
-        if (a < 0 || b < 0 || d < 0 || pf < 0 || g < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
-            dup2(a, 3) < 0 || dup2(b, 4) < 0 || dup2(d, 5) < 0 || dup2(pf, 6) < 0 || dup2(g, 7) < 0)
+        /* Only the sockets, the pidfd and the go pipe survive: 3-5 the
+         * listeners, 6 the pidfd, 7 the go pipe, from 8 the openings'. */
+        int src[8 + 2 * EGRESS_MAX_OPENINGS], nfd = 0;
+        src[nfd++] = e->fds[0], src[nfd++] = e->fds[1], src[nfd++] = e->fds[2], src[nfd++] = pidfd, src[nfd++] = go[0];
+        for (size_t i = 0; i < e->n_pub; i++)
+                src[nfd++] = e->pub_fds[i];
+        for (size_t i = 0; i < e->n_svc; i++)
+                src[nfd++] = e->svc_fds[i];
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
                 _exit(1);
-        if (syscall(SYS_close_range, 8U, ~0U, 0U) < 0)
+        for (int i = 0; i < nfd; i++)
+                if ((src[i] = fcntl(src[i], F_DUPFD, 100)) < 0)
+                        _exit(1);
+        for (int i = 0; i < nfd; i++)
+                if (dup2(src[i], 3 + i) < 0)
+                        _exit(1);
+        if (syscall(SYS_close_range, (unsigned) (3 + nfd), ~0U, 0U) < 0)
                 _exit(1);
-        for (int k = 3; k <= 5; k++)
-                (void) fcntl(k, F_SETFL, fcntl(k, F_GETFL) & ~O_NONBLOCK);
+        for (int k = 3; k < 3 + nfd; k++)
+                if (k != 6 && k != 7)
+                        (void) fcntl(k, F_SETFL, fcntl(k, F_GETFL) & ~O_NONBLOCK);
         (void) setsid();
         sigset_t none;
         sigemptyset(&none);
@@ -654,8 +715,8 @@ int egress_fork(Egress *e, const HostUser *u, const char *cage, pid_t leader, co
         if (n != 1)
                 _exit(1);
         close(7);
-        Proxy p = { .cage = cage, .uid = u->uid, .allow = allow, .n_allow = n_allow };
-        if (inet_pton(AF_INET, l->host_addr, &p.host_addr) != 1)
+        Proxy p = { .cage = cage, .uid = u->uid, .allow = allow, .n_allow = n_allow, .o = o };
+        if (inet_pton(AF_INET, l->host_addr, &p.host_addr) != 1 || inet_pton(AF_INET, l->cage_addr, &p.cage_addr) != 1)
                 _exit(1);
         proxy_loop(&p);
 }

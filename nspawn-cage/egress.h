@@ -82,21 +82,28 @@ bool egress_addr_forbidden(struct in_addr a);
 ssize_t egress_dns_answer(const uint8_t *q, size_t len, const NetworkAllow *allow, size_t n_allow, struct in_addr answer, uint8_t *out,
                           size_t size, char *ret_refused, size_t refused_size);
 
+#define EGRESS_MAX_OPENINGS 16
 typedef struct Egress {
         int fds[3];      /* proxy, transparent (TCP listeners), DNS (UDP) on the host address; -1 */
+        int pub_fds[EGRESS_MAX_OPENINGS]; /* Publish=: on 127.0.0.1:PORT */
+        int svc_fds[EGRESS_MAX_OPENINGS]; /* HostService=: on the host address, PORT */
+        size_t n_pub, n_svc;
         pid_t pid;       /* the proxy, once forked */
         int go_fd;       /* until released */
 } Egress;
 #define EGRESS_NULL ((Egress) { .fds = { -1, -1, -1 }, .pid = 0, .go_fd = -1 })
 void egress_done(Egress *e);
 
-/* Bind the three sockets on l's host address (as root: port 53). */
-int egress_open(const NetworkLease *l, Egress *e);
+/* Does a cage need the proxy: names in Allow=, Publish= or HostService=? */
+bool egress_needed(const NetworkAllow *allow, size_t n_allow, const NetworkOpenings *o);
+/* Bind the sockets on l's host address (as root: port 53) and the
+ * openings' (o: NULL for none). */
+int egress_open(const NetworkLease *l, const NetworkOpenings *o, Egress *e);
 /* Fork the proxy as the user (u), with the sockets, the rules and a pidfd
  * of the cage's leader: it ends with the leader. It accepts nothing until
  * egress_release(), so the caller first moves it into its scope. */
 int egress_fork(Egress *e, const HostUser *u, const char *cage, pid_t leader, const NetworkLease *l, const NetworkAllow *allow,
-                size_t n_allow);
+                size_t n_allow, const NetworkOpenings *o);
 int egress_release(Egress *e);
 
 /* The proxy variables for the agent: HTTPS_PROXY=http://ADDR:3128 and the

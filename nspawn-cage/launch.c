@@ -186,7 +186,8 @@ static int network_up(Host *h, const CageSpec *s, CageError *err) {
         int r = bus_machine_leader(h->bus, s->name, &leader);
         if (r < 0)
                 return cage_error_set(err, r, "cage %s: cannot find its init to set up its network: %s", s->name, strerror(-r));
-        if ((r = network_setup(s->name, &s->lease, s->user.uid, s->allow, s->n_allow, leader, err)) < 0)
+        NetworkOpenings o = { .publish = s->publish, .n_publish = s->n_publish, .host_services = s->host_services, .n_host_services = s->n_host_services };
+        if ((r = network_setup(s->name, &s->lease, s->user.uid, s->allow, s->n_allow, &o, leader, err)) < 0)
                 return cage_error_wrap(err, r, "cage %s: setting up its network (Mode=private)", s->name);
         return 0;
 }
@@ -219,10 +220,12 @@ static int egress_up(Host *h, const CageSpec *s, const char *cage_unit, int cage
         int r;
         if (!scope || !desc)
                 return cage_error_set(err, -ENOMEM, "out of memory");
-        if ((r = egress_open(&s->lease, &e)) < 0)
-                return cage_error_set(err, r, "cage %s: the egress proxy's sockets on %s: %s", s->name, s->lease.host_addr, strerror(-r));
+        NetworkOpenings o = { .publish = s->publish, .n_publish = s->n_publish, .host_services = s->host_services, .n_host_services = s->n_host_services };
+        if ((r = egress_open(&s->lease, &o, &e)) < 0)
+                return cage_error_set(err, r, "cage %s: the egress proxy's sockets on %s%s: %s", s->name, s->lease.host_addr,
+                                      s->n_publish ? " and 127.0.0.1 (Publish=)" : "", strerror(-r));
         if ((r = bus_machine_leader(h->bus, s->name, &leader)) < 0 ||
-            (r = egress_fork(&e, &s->user, s->name, leader, &s->lease, s->allow, s->n_allow)) < 0)
+            (r = egress_fork(&e, &s->user, s->name, leader, &s->lease, s->allow, s->n_allow, &o)) < 0)
                 return cage_error_set(err, r, "cage %s: starting the egress proxy ([Network] Allow=): %s", s->name, strerror(-r));
         CageScope c = { .unit = scope, .bound_to = cage_unit, .description = desc, .pid = e.pid,
                         .tasks_max = EGRESS_TASKS_MAX, .memory_max = EGRESS_MEMORY_MAX };
@@ -270,7 +273,8 @@ static int start_unit(Host *h, const CageSpec *s, const LaunchOptions *o, const 
                 return cage_error_wrap(err, r, "starting cage %s", s->name);
         if (s->network == NETWORK_PRIVATE && (r = network_up(h, s, err)) < 0)
                 return r;
-        if (s->network == NETWORK_PRIVATE && egress_has_names(s->allow, s->n_allow) && (r = egress_up(h, s, plan->unit, cage_fd, err)) < 0)
+        NetworkOpenings openings = { .n_publish = s->n_publish, .n_host_services = s->n_host_services };
+        if (s->network == NETWORK_PRIVATE && egress_needed(s->allow, s->n_allow, &openings) && (r = egress_up(h, s, plan->unit, cage_fd, err)) < 0)
                 return r;
         if (fwd->ssh_listen_fd >= 0 && (r = relay_up(h, s, plan->unit, fwd, err)) < 0)
                 return r;

@@ -132,6 +132,31 @@ static bool is_ipv4(const char *s) {
 }
 
 int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, char **ret) {
+        return network_nft_ruleset_with(name, l, owner, allow, n_allow, NULL, ret);
+}
+
+/* "p1, p2" of ports (each once). */
+static char *port_list(const NetworkPort *p, size_t n, bool to) {
+        StrBuf b = {};
+        for (size_t i = 0; i < n; i++) {
+                bool dup = false;
+                for (size_t k = 0; k < i; k++)
+                        dup = dup || (to ? p[k].to_port == p[i].to_port : p[k].port == p[i].port);
+                if (!dup)
+                        strbuf_appendf(&b, "%s%u", b.len ? ", " : "", (unsigned) (to ? p[i].to_port : p[i].port));
+        }
+        char *t = NULL;
+        return strbuf_steal(&b, &t) < 0 ? NULL : t;
+}
+
+int network_nft_ruleset_with(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow,
+                             const NetworkOpenings *o, char **ret) {
+        static const NetworkOpenings none = {};
+        o = o ? o : &none;
+        _cleanup_free_ char *svc = o->n_host_services ? port_list(o->host_services, o->n_host_services, false) : strdup("");
+        _cleanup_free_ char *pub = o->n_publish ? port_list(o->publish, o->n_publish, false) : strdup("");
+        if (!svc || !pub)
+                return -ENOMEM;
         if (!name_is_plain(name))
                 return -EINVAL;
         /* Names (and "*." patterns) go through the egress proxy; only
@@ -195,6 +220,9 @@ int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, co
                                "\t\tiifname \"%s\" ip daddr %s udp dport %u accept\n",
                                l->ifname, l->host_addr, (unsigned) NETWORK_EGRESS_PROXY_PORT, (unsigned) NETWORK_EGRESS_TRANSPARENT_PORT,
                                l->ifname, l->host_addr, (unsigned) NETWORK_EGRESS_DNS_PORT);
+        if (!isempty(svc))
+                /* HostService=: the proxy listens there and relays to the service. */
+                strbuf_appendf(&b, "\t\tiifname \"%s\" ip daddr %s tcp dport { %s } accept\n", l->ifname, l->host_addr, svc);
         strbuf_appendf(&b,
                        "\t\tiifname \"%s\" counter name \"refused\" drop\n"
                        "\t}\n", l->ifname);
@@ -223,6 +251,8 @@ int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, co
                                l->ifname, l->host_addr, (unsigned) NETWORK_EGRESS_PROXY_PORT);
                 if (n_literal > 0)
                         strbuf_appendf(&b, "\t\tiifname \"%s\" ip daddr . tcp dport @allow accept\n", l->ifname);
+                if (!isempty(svc))
+                        strbuf_appendf(&b, "\t\tiifname \"%s\" ip daddr %s tcp dport { %s } accept\n", l->ifname, l->host_addr, svc);
                 strbuf_appendf(&b,
                                "\t\tiifname \"%s\" tcp dport { %s } redirect to :%u\n"
                                "\t\tiifname \"%s\" udp dport 53 redirect to :%u\n"
@@ -239,8 +269,11 @@ int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, co
                        "\tchain output {\n"
                        "\t\ttype filter hook output priority filter - 10; policy accept;\n"
                        "\t\toifname \"%s\" ct state established,related accept\n"
-                       "\t\toifname \"%s\" meta skuid != %s drop\n"
-                       "\t}\n", l->ifname, l->ifname, owners);
+                       "\t\toifname \"%s\" meta skuid != %s drop\n", l->ifname, l->ifname, owners);
+        if (!isempty(pub))
+                /* Publish=: the cage's ports on 127.0.0.1 are the user's too. */
+                strbuf_appendf(&b, "\t\toifname \"lo\" ip daddr 127.0.0.1 tcp dport { %s } ct state new meta skuid != %s drop\n", pub, owners);
+        strbuf_append(&b, "\t}\n");
         strbuf_appendf(&b,
                        "\tchain postrouting {\n"
                        "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
@@ -317,8 +350,8 @@ static int cage_ipv6_off(int netns) {
         return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
 
-int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, pid_t leader,
-                  CageError *error) {
+int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, const NetworkOpenings *o,
+                  pid_t leader, CageError *error) {
         _cleanup_free_ char *ruleset = NULL, *pid = strdup_printf("%d", (int) leader), *host_cidr = NULL, *cage_cidr = NULL;
         _cleanup_free_ char *table = strdup_printf("nspawn-cage-%s", name), *nsp = strdup_printf("/proc/%d/ns/net", (int) leader);
         _cleanup_free_ char *localnet = strdup_printf("/proc/sys/net/ipv4/conf/%s/route_localnet", l->ifname);
@@ -326,7 +359,7 @@ int network_setup(const char *name, const NetworkLease *l, uid_t owner, const Ne
         if (!pid || !table || !nsp || !localnet || !(host_cidr = strdup_printf("%s/30", l->host_addr)) ||
             !(cage_cidr = strdup_printf("%s/30", l->cage_addr)))
                 return -ENOMEM;
-        if ((r = network_nft_ruleset(name, l, owner, allow, n_allow, &ruleset)) < 0) {
+        if ((r = network_nft_ruleset_with(name, l, owner, allow, n_allow, o, &ruleset)) < 0) {
                 cage_error_set(error, r, "cage name %s cannot name an nftables table", name);
                 return r;
         }

@@ -48,6 +48,17 @@ typedef struct NetworkAllow {
 
 void network_allow_free_many(NetworkAllow *a, size_t n);
 
+/* [Network] Publish=PORT:CAGEPORT (addr unused) and HostService=ADDR:PORT
+ * (to_port == port): openings through the egress proxy. */
+typedef struct NetworkPort {
+        char addr[16];
+        uint16_t port, to_port;
+} NetworkPort;
+typedef struct NetworkOpenings {
+        const NetworkPort *publish, *host_services;
+        size_t n_publish, n_host_services;
+} NetworkOpenings;
+
 /* The addresses of slot (< NETWORK_POOL_SLOTS). */
 void network_lease_fill(unsigned slot, NetworkLease *ret);
 
@@ -74,6 +85,11 @@ int network_lease_take(const char *lease_dir, const char *name, const char *proc
  * function; -EINVAL for a name nft would read as syntax or an address
  * that is no IPv4 one. */
 int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, char **ret);
+/* The same with openings (NULL: none): the host services' ports on the
+ * host address accepted from the cage (the proxy relays them); published
+ * ports on 127.0.0.1 closed to local users but owner and root. */
+int network_nft_ruleset_with(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow,
+                             const NetworkOpenings *o, char **ret);
 
 /* The IPv4 addresses of host as the host resolves it now (getaddrinfo(3),
  * AF_INET; an IPv4 literal is itself), sorted, unique, at most 32. On
@@ -91,8 +107,8 @@ int network_allow_hosts(const NetworkAllow *allow, size_t n_allow, char **ret);
  * owner: the only user but root whose sockets reach the cage). On failure what was made
  * stays for network_release to remove. ret_error: what failed, for the
  * caller's message. */
-int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, pid_t leader,
-                  CageError *error);
+int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, const NetworkOpenings *o,
+                  pid_t leader, CageError *error);
 
 /* Remove everything network_setup and network_lease_take made for cage
  * name: its nftables table, its host-side interface (gone by itself when

@@ -253,6 +253,58 @@ bool allow_entry_covers(const char *outer, const char *inner) {
         return allow_pattern_match(oh, ih);
 }
 
+static int port_parse(const char *s, size_t n, uint16_t *ret) {
+        unsigned long v = 0;
+        if (n == 0 || n > 5 || s[0] == '0')
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (!isdigit((unsigned char) s[i]))
+                        return -EINVAL;
+                v = v * 10 + (unsigned long) (s[i] - '0');
+        }
+        if (v == 0 || v > 65535)
+                return -EINVAL;
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+int publish_entry_parse(const char *s, uint16_t *ret_port, uint16_t *ret_cage_port) {
+        const char *colon = strchr(s, ':');
+        uint16_t a, b;
+        if (port_parse(s, colon ? (size_t) (colon - s) : strlen(s), &a) < 0 || (colon && port_parse(colon + 1, strlen(colon + 1), &b) < 0))
+                return -EINVAL;
+        *ret_port = a;
+        *ret_cage_port = colon ? b : a;
+        return 0;
+}
+
+bool publish_entry_is_valid(const char *s) {
+        uint16_t a, b;
+        return publish_entry_parse(s, &a, &b) == 0;
+}
+
+int host_service_entry_parse(const char *s, char ret_addr[16], uint16_t *ret_port) {
+        const char *colon = strrchr(s, ':');
+        struct in_addr a;
+        char addr[16];
+        uint16_t port;
+        if (!colon || (size_t) (colon - s) >= sizeof addr)
+                return -EINVAL;
+        memcpy(addr, s, (size_t) (colon - s));
+        addr[colon - s] = 0;
+        if (inet_pton(AF_INET, addr, &a) != 1 || port_parse(colon + 1, strlen(colon + 1), &port) < 0 || port == 53 || port == 3128 || port == 3129)
+                return -EINVAL;
+        inet_ntop(AF_INET, &a, ret_addr, 16);
+        *ret_port = port;
+        return 0;
+}
+
+bool host_service_entry_is_valid(const char *s) {
+        char a[16];
+        uint16_t p;
+        return host_service_entry_parse(s, a, &p) == 0;
+}
+
 bool path_is_safe_absolute(const char *p) {
         if (p[0] != '/' || strlen(p) > 4000)
                 return false;

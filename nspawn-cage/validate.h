@@ -41,6 +41,12 @@ bool allow_pattern_match(const char *pattern, const char *host);
 /* Does the normalised entry outer ("HOST:PORT") allow all that inner does:
  * same port, and inner's host equal to, or matched by, outer's pattern? */
 bool allow_entry_covers(const char *outer, const char *inner);
+/* [Network] Publish= PORT[:CAGEPORT] and HostService= ADDR:PORT (an IPv4
+ * address; not the egress proxy's ports 53, 3128, 3129). */
+int publish_entry_parse(const char *s, uint16_t *ret_port, uint16_t *ret_cage_port);
+bool publish_entry_is_valid(const char *s);
+int host_service_entry_parse(const char *s, char ret_addr[16], uint16_t *ret_port);
+bool host_service_entry_is_valid(const char *s);
 /* Absolute, no "." or ".." components, no "//", no trailing "/", no control
  * characters and none of the bytes systemd.nspawn(5) would need escaped. */
 bool path_is_safe_absolute(const char *p);

@@ -243,6 +243,24 @@ int main(void) {
            "AllowEgress= patterns bound the user's Allow=");
         ok(accepted("[Policy]\nAllowEgress=*.corp.test\n", "[Network]\nMode=private\nAllow=git.corp.test *.ci.corp.test\n", NULL),
            "and admit names and patterns below them");
+        /* Publish= and HostService=: the user's or the administrator's, bounded by [Policy]. */
+        ok(accepted(NULL, "[Network]\nMode=private\nPublish=3000 8080:80\nHostService=127.0.0.1:5432\n", NULL), "Publish= and HostService= in the user layer");
+        ok(refused(NULL, "[Network]\nMode=private\n", "[Network]\nPublish=3000\n", "project.conf:2: Publish= may only be set"),
+           "a project cannot publish a port");
+        ok(refused(NULL, "[Network]\nMode=private\n", "[Network]\nHostService=127.0.0.1:5432\n", "project.conf:2: HostService= may only be set"),
+           "nor open a host service");
+        ok(refused("[Policy]\nAllowPublish=no\n", "[Network]\nMode=private\nPublish=3000\n", NULL, "user.conf:3: Publish= is not allowed: the administrator set AllowPublish=no"),
+           "AllowPublish=no bounds the user");
+        ok(refused("[Policy]\nAllowHostServices=no\n", "[Network]\nMode=private\nHostService=127.0.0.1:5432\n", NULL,
+                   "HostService= is not allowed: the administrator set AllowHostServices=no"), "AllowHostServices=no too");
+        static const char *const bad_openings[] = { "Publish=0", "Publish=65536", "Publish=3000:", "Publish=x", "Publish=03000",
+                                                     "HostService=localhost:5432", "HostService=127.0.0.1", "HostService=127.0.0.1:53",
+                                                     "HostService=10.0.0.1:3128", "HostService=[::1]:5432" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_openings); i++) {
+                char user[128];
+                snprintf(user, sizeof user, "[Network]\nMode=private\n%s\n", bad_openings[i]);
+                ok(refused(NULL, user, NULL, "user.conf:3:"), "%s refused with file and line", bad_openings[i]);
+        }
         m = load3(NULL, "[Network]\nMode=private\nAllow=api.anthropic.com:443 GitHub.com:443\nAllow=github.com:443 github.com:22\n", NULL, &c);
         ok(!m && c->settings[SETTING_ALLOW].n_items == 3 && streq(c->settings[SETTING_ALLOW].items[1].value, "github.com:443") &&
            c->settings[SETTING_ALLOW].items[2].origin.line == 4, "Allow= lines add up, normalised, without duplicates");

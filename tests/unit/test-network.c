@@ -94,6 +94,15 @@ int main(void) {
                           "\t\tiifname \"ncage-5\" udp dport 53 redirect to :53\n") != NULL,
            "TCP to the name rules' ports (each once) and DNS are redirected to the proxy; the literals and the proxy port are not");
         ok(strstr(arules, "masquerade") && strstr(arules, "counter refused {\n\t}\n"), "NAT stays; a counter of refused packets");
+        NetworkPort pub[] = { { .port = 3000, .to_port = 3000 }, { .port = 8080, .to_port = 80 } }, svc[] = { { .addr = "127.0.0.1", .port = 9099, .to_port = 9099 } };
+        NetworkOpenings op = { .publish = pub, .n_publish = 2, .host_services = svc, .n_host_services = 1 };
+        _cleanup_free_ char *orules = NULL;
+        ok(network_nft_ruleset_with("p", &l, 1000, allow, ELEMENTSOF(allow), &op, &orules) == 0, "a ruleset with Publish= and HostService=");
+        ok(strstr(orules, "\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport { 9099 } accept\n\t\tiifname \"ncage-5\" counter name \"refused\" drop\n") &&
+           strstr(orules, "ip daddr . tcp dport @allow accept\n\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport { 9099 } accept\n\t\tiifname \"ncage-5\" tcp dport { 443, 80 } redirect"),
+           "the host service's port on the host address is accepted from the cage, and not redirected");
+        ok(strstr(orules, "\t\toifname \"lo\" ip daddr 127.0.0.1 tcp dport { 3000, 8080 } ct state new meta skuid != { 0, 1000 } drop\n") != NULL,
+           "published ports on 127.0.0.1 are the owner's and root's only");
         _cleanup_free_ char *lrules = NULL;
         ok(network_nft_ruleset("p", &l, 1000, allow + 1, 1, &lrules) == 0 && !strstr(lrules, "redirect") && !strstr(lrules, "3128"),
            "literals only: no proxy, no redirect");
