@@ -21,6 +21,7 @@ egress_cleanup() {
         for p in $pids $dns_pid; do kill "$p" 2> /dev/null; done
         nspawn-cage stop $N > /dev/null 2>&1
         nspawn-cage stop ${N}r > /dev/null 2>&1
+        nspawn-cage stop ${N}p > /dev/null 2>&1
         ip netns del egout 2> /dev/null
         ip link del eg-host 2> /dev/null
         [ -f /tmp/eg-resolv.saved ] && cat /tmp/eg-resolv.saved > /etc/resolv.conf && rm -f /tmp/eg-resolv.saved
@@ -195,6 +196,44 @@ tap_is "$(field no-end)" "HTTP/1.1 400 Bad Request" "a 20000-byte head without a
 tap_is "$(field after)" tls-3 "the proxy still serves afterwards"
 journalctl -o json --since "$since" NSPAWN_CAGE_MACHINE=$N DENIED_HOST=loop.allowed.test 2> /dev/null | jq -r .RULE | grep -q "resolves to 127.0.0.1"
 tap_ok $? "the rebinding refusal is recorded with its reason"
+
+# ---- Publish= and HostService= ----
+Q=/home/alice/egpub
+install -d -o alice -g alice "$Q"
+install -m 0755 -o alice -g alice "$top_builddir/tests/integration/adv-probe" "$Q/adv-probe"
+{ tcp_probe_function; echo 'echo "host-service: $(probe nspawn-cage-host 9099)"'; echo 'echo "host-other: $(probe nspawn-cage-host 9091)"'; } > "$Q/hs.sh"
+chown alice:alice "$Q/hs.sh"
+write_project_config "$Q" '[Cage]\nPackages=bash coreutils\n'
+socat TCP-LISTEN:9091,reuseaddr,fork SYSTEM:'echo host-other' 2> /dev/null &
+pids="$pids $!"
+write_user_config '[Network]\nMode=private\nPublish=3000\nHostService=127.0.0.1:9099\n'
+as_alice_pty "sudo nspawn-cage --keep --name ${N}p $Q -- true"
+tap_is "$?" 0 "a kept cage with Publish=3000 and HostService=127.0.0.1:9099 starts" || tap_diag "$out"
+su alice -c "sudo nspawn-cage shell ${N}p -- $Q/adv-probe listen 3000 60" < /dev/null > /dev/null 2>&1 &
+pids="$pids $!"
+try3000() { su "$1" -s /bin/sh -c "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/3000 && head -n 1 <&3' 2> /dev/null || echo unreachable"; }
+for _ in $(seq 100); do [ "$(try3000 alice)" = hello-from-cage ] && break; sleep 0.2; done
+tap_is "$(try3000 alice)" hello-from-cage "alice's browser reaches the cage's server on the host's 127.0.0.1:3000 (Publish=3000)"
+tap_is "$(try3000 bob)" unreachable "bob, another local user, does not"
+as_alice_pty "sudo nspawn-cage shell ${N}p -- bash $Q/hs.sh"
+tap_is "$(field host-service)" host-only "the cage reaches the host-only 127.0.0.1:9099 as nspawn-cage-host:9099 (HostService=)" || tap_diag "$out"
+tap_is "$(field host-other)" unreachable "and no other host service (nspawn-cage-host:9091)"
+printf '%s\n' 'h=${HTTPS_PROXY#http://}' 'timeout 3 bash -c "exec 3<>/dev/tcp/${h%:*}/9099 && head -n 1 <&3" 2> /dev/null || echo unreachable' > "$P/nohs.sh"
+chown alice:alice "$P/nohs.sh"
+as_alice_pty "sudo nspawn-cage shell $N -- bash $P/nohs.sh"
+printf '%s\n' "$out" | grep -q '^host-only'
+tap_ok $((! $?)) "cage $N, without HostService=, does not reach it"
+write_project_config "$Q" '[Cage]\nPackages=bash coreutils\n[Network]\nPublish=4000\n'
+as_alice_pty "sudo nspawn-cage --name ${N}q $Q -- true"
+printf '%s\n' "$out" | grep -q "egpub/.nspawn-cage.conf:4: Publish= may only be set"
+tap_ok $? "a project's Publish= is refused with file and line" || tap_diag "$out"
+write_project_config "$Q" '[Cage]\nPackages=bash coreutils\n'
+as_alice_pty "sudo nspawn-cage stop ${N}p"
+sleep 0.5
+left="$(ss -Hltn 2> /dev/null | grep -E '127.0.0.1:3000 ')$(systemctl list-units --all --no-legend "nspawn-cage-${N}p-egress.scope" 2> /dev/null)"
+tap_is "$left" "" "after stop nothing listens on 127.0.0.1:3000, no proxy scope"
+tap_nothing_left "nor anything else of ${N}p" ${N}p
+write_user_config '[Network]\nMode=private\nAllow=*.allowed.test *.allowed.test:80\n'
 
 # ---- run: the exit summary; the cage's end ends the proxy ----
 as_alice_pty "sudo nspawn-cage --name ${N}r $P -- bash -c 'openssl s_client -quiet -connect refused.test:443 -servername refused.test -proxy \${HTTPS_PROXY#http://} < /dev/null > /dev/null 2>&1; true'"
