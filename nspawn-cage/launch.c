@@ -233,6 +233,9 @@ static int egress_up(Host *h, const CageSpec *s, const char *cage_unit, int cage
                 return cage_error_wrap(err, r, "cage %s: the egress proxy's scope ([Network] Allow=)", s->name);
         if ((r = egress_release(&e)) < 0)
                 return cage_error_set(err, r, "cage %s: the egress proxy did not start: %s", s->name, strerror(-r));
+        /* Only with names to proxy: without an allowlist the cage goes out directly. */
+        if (!egress_has_names(s->allow, s->n_allow))
+                return 0;
         if ((r = egress_environment(&s->lease, &env)) < 0 || (r = write_file_atomic_at(cage_fd, EGRESS_ENVIRONMENT_FILE, env, 0600)) < 0)
                 return cage_error_set(err, r, "%s/cages/%s/" EGRESS_ENVIRONMENT_FILE ": %s", STATE_DIR, s->name, strerror(-r));
         return 0;
@@ -437,7 +440,7 @@ static int staged_environment(Host *h, const char *name, char ***ret, CageError 
         for (size_t i = 0; k >= 0 && forward && forward[i]; i++)
                 k = strv_extend(&display, forward[i]);
         _cleanup_strv_free_ char **egress = NULL;
-        if (k >= 0 && cage_fd >= 0 && faccessat(cage_fd, EGRESS_ENVIRONMENT_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        if (k >= 0 && cage_fd >= 0)
                 k = stage_read_environment(cage_fd, EGRESS_ENVIRONMENT_FILE, &egress);
         for (size_t i = 0; k >= 0 && egress && egress[i]; i++)
                 k = strv_extend(&display, egress[i]);
