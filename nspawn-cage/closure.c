@@ -134,7 +134,7 @@ int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_p
                 "--argstr", "nixpkgs", (char *) req->nixpkgs,
                 "--argstr", "packages", packages,
         };
-        size_t n = 7;
+        size_t n = 8;
         /* Without a name the top-level is the same for every project with
          * the same packages (what the closure cache shares). */
         if (req->name) {
