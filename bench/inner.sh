@@ -33,12 +33,13 @@ else
 fi
 N_MID=$((N_DENSITY / 2))
 EX=/var/lib/bench-expensive # the expensive package set (a copy of tests/pkgs + bench/pkgs-expensive)
+SY=/var/lib/bench-synthset  # tests/pkgs + the synthetic packages of part 2
 B=/var/lib/nspawn-cage-bench # hand-made rootfs copies (same file system as the cages')
 A=/home/alice/bench          # alice's files: closures, render output
 S=/var/tmp/bench-synth       # sources of the synthetic store paths
 PROJECT=/home/alice/project
 # $W/j/callgrind.json was written by bench/run before this script: keep it.
-rm -rf "$W/s" "$B" "$A" "$S" "$EX"
+rm -rf "$W/s" "$B" "$A" "$S" "$EX" "$SY" /home/alice/scale-*
 find "$W/j" -name '*.json' ! -name callgrind.json -delete 2>/dev/null
 mkdir -p "$W/s" "$W/j" "$B" "$S"
 
@@ -206,13 +207,13 @@ record_hand() {
 	rec "$p.stop" "$HSTOP"
 }
 
-# copy_cage NAME CLOSURE [DEST]: start a kept cage, copy its rendered rootfs
+# copy_cage NAME PROJECT [DEST]: start a kept cage, copy its rendered rootfs
 # and settings to DEST (the "same rendered rootfs" for hand starts), then
 # kill it and time the kill-based teardown: KILL_UNIT_US until the unit is
 # gone, KILL_US until `nspawn-cage stop` has removed the rest.
 copy_cage() {
-	local name=$1 closure=$2 dest=${3:-} t0 t1
-	NAME=$name NOJ=1 cage_run --keep --name "$name" --closure "$closure" "$PROJECT" -- true
+	local name=$1 project=$2 dest=${3:-} t0 t1
+	NAME=$name NOJ=1 cage_run --keep --name "$name" "$project" -- true
 	if [ -n "$dest" ]; then
 		rm -rf "$dest"
 		mkdir -p "$dest"
@@ -249,7 +250,7 @@ cleanup() {
 	nspawn-cage gc >/dev/null 2>&1
 	rm -f /run/systemd/nspawn/bb*.nspawn /run/systemd/nspawn/alt*.nspawn
 	[ -f "$W/admin.conf" ] && cp "$W/admin.conf" /etc/nspawn-cage/nspawn-cage.conf
-	rm -rf "$B" "$EX"
+	rm -rf "$B" "$EX" "$SY" /home/alice/scale-*
 }
 trap cleanup EXIT
 
@@ -284,7 +285,7 @@ say "1. warm start: $R_WARM runs of nspawn-cage and of the baseline"
 # Two runs to warm up (the first fills the closure cache, if it is empty).
 for i in 1 2; do NAME=warm cage_run --name warm "$PROJECT" -- "${READY_CMD[@]}"; done
 # The baseline boots the rootfs nspawn-cage renders, with its settings.
-copy_cage bbase "$A/closure-base" "$B/base"
+copy_cage bbase "$PROJECT" "$B/base"
 settings_as "$B/base/settings" bbase "$B/base/rootfs" >/run/systemd/nspawn/bbase.nspawn
 hand_run bench-base.service bbase "$B/base/rootfs" 0 # warm-up
 for i in $(seq "$R_WARM"); do
@@ -414,19 +415,60 @@ t0=$(now)
 synth_us=$(d "$t0" "$(now)")
 nix-store --check-validity $(cat "$W/synth.list") || say "synthetic store paths are not valid"
 for n in $SIZES; do
-	{ cat "$A/closure-base"; head -n $((n - n_base)) "$W/synth.list"; } >"$A/closure-$n"
+	k=$((n - n_base))
+	{ cat "$A/closure-base"; [ "$k" -le 0 ] || head -n "$k" "$W/synth.list"; } >"$A/closure-$n"
 done
 chown alice:alice "$A"/closure-*
+# Starts cannot take --closure through sudo: the cage of N paths gets them
+# from the package set, a copy of tests/pkgs with benchSynthN, a package
+# whose output refers to N - (base closure) - 1 synthetic paths, selected
+# by its project's Packages=. Renders take the lists (as alice, no sudo).
+rm -rf "$SY"
+cp -a "$top_srcdir/tests/pkgs" "$SY"
+mv "$SY/default.nix" "$SY/real.nix"
+{
+	echo "{"
+	for n in $SIZES; do
+		k=$((n - n_base - 1))
+		[ "$k" -gt 0 ] || continue
+		printf '  "%s" = [\n' "$n"
+		head -n "$k" "$W/synth.list" | sed 's/.*/    "&"/'
+		echo "  ];"
+	done
+	echo "}"
+} >"$SY/synth.nix"
+cat >"$SY/default.nix" <<'NIX'
+# bench/inner.sh, part 2: tests/pkgs and a package benchSynthN per size N.
+args:
+let
+  p = import ./real.nix args;
+  lists = import ./synth.nix;
+  # a program in bin/, so that the cage's profile (sw/bin) refers to it
+  mk = n: p.runCommand "bench-synth-${n}" { refs = map builtins.storePath lists.${n}; }
+    "mkdir -p $out/bin && echo \"$refs\" > $out/bin/bench-synth-${n}";
+in
+p // builtins.listToAttrs (map (n: { name = "benchSynth${n}"; value = mk n; }) (builtins.attrNames lists))
+NIX
+chown -R root:root "$SY"
+set_nixpkgs "$SY"
 for n in $SIZES; do
+	proj=/home/alice/scale-$n
+	rm -rf "$proj"
+	install -d -o alice -g alice "$proj"
+	k=$((n - n_base - 1))
+	[ "$k" -gt 0 ] && write_project_config "$proj" "[Cage]\nPackages=$packages benchSynth$n\n"
 	as_alice_time "render.$n" "$R_RENDER" nspawn-cage render --closure "$A/closure-$n" --output "$A/out" "$PROJECT"
-	NAME=sc$n cage_run --name "sc$n" --closure "$A/closure-$n" "$PROJECT" -- "${READY_CMD[@]}" # warm-up
+	NAME=sc$n cage_run --name "sc$n" "$proj" -- "${READY_CMD[@]}" # warm-up: evaluates, fills the cache
+	want=$n
+	[ "$k" -gt 0 ] || want=$COUNT # the base closure
 	for i in $(seq "$R_SCALE"); do
-		NAME=sc$n WANT=stopped cage_run --name "sc$n" --closure "$A/closure-$n" "$PROJECT" -- "${READY_CMD[@]}"
+		NAME=sc$n WANT=stopped cage_run --name "sc$n" "$proj" -- "${READY_CMD[@]}"
 		record_cage "scale.$n"
-		[ "$COUNT" = "$n" ] || say "cage sc$n saw $COUNT store paths, not $n"
+		[ "$COUNT" = "$want" ] || say "cage sc$n saw $COUNT store paths, not $want"
 	done
 	say "   $n paths: render $(med "render.$n") ms, start $(med "scale.$n.total") ms"
 done
+cp "$W/admin.conf" /etc/nspawn-cage/nspawn-cage.conf
 largest=${SIZES##* }
 sr=$(ratio "$(med "scale.$largest.total")" "$(med scale.10.total)")
 for n in $SIZES; do
@@ -443,15 +485,18 @@ done | jq -s --argjson r "$sr" --argjson s "$synth_us" --argjson runs "$R_SCALE"
 	  largest: $largest, start_ratio_largest_vs_10: $r,
 	  start_ratio_5000_vs_10: (if $largest == 5000 then $r else null end), target: 1.5, met: ($largest == 5000 and $r != null and $r <= 1.5),
 	  render_1000_ms: $render1000, render_1000_cpu_ms: $rcpu1000, render_target_ms: 20, render_met: ($render1000 != null and $render1000 <= 20)}' >"$W/j/scaling.json"
-say "   start 5000 / start 10 = $sr"
+say "   start $largest / start 10 = $sr"
 
 # ---- 2b. store binding alternatives, by hand ----
 
 if [ "${NSPAWN_CAGE_BENCH_ALT:-0}" = 1 ]; then
 	say "2b. store binding alternatives at 10 and 5000 paths ($R_ALT runs each)"
 	for n in 10 5000; do
-		copy_cage "alt$n" "$A/closure-$n" "$B/alt$n"
+		set_nixpkgs "$SY"
+		copy_cage "alt$n" "/home/alice/scale-$n" "$B/alt$n"
 		src=$B/alt$n/settings
+		# The cage's own closure (its store binds): what the views show.
+		sed -n 's|^BindReadOnly=\(/nix/store/[^:]*\)$|\1|p' "$src" >"$B/alt$n/closure"
 		# A: the current design (one BindReadOnly= per store path), by hand.
 		settings_as "$src" "alta$n" "$B/alt$n/rootfs" >"/run/systemd/nspawn/alta$n.nspawn"
 		# B: a pre-built view: tmpfs + one bind per path, made in the unit's
@@ -465,7 +510,7 @@ if [ "${NSPAWN_CAGE_BENCH_ALT:-0}" = 1 ]; then
 		# holding only the closure), one bind.
 		t0=$(now)
 		mkdir -p "$B/alt$n/view"
-		xargs -a "$A/closure-$n" cp -a -t "$B/alt$n/view"
+		xargs -a "$B/alt$n/closure" cp -a -t "$B/alt$n/view"
 		rec "alt.copy.$n" "$(d "$t0" "$(now)")"
 		du -sk "$B/alt$n/view" | cut -f1 >"$W/s/alt.copy_kib.$n"
 		grep -v -e '^BindReadOnly=/nix/store/' -e ':/nix/store$' "$src" | settings_as /dev/stdin "altd$n" "$B/alt$n/rootfs" |
@@ -476,7 +521,7 @@ if [ "${NSPAWN_CAGE_BENCH_ALT:-0}" = 1 ]; then
 			hand_run "bench-alta$n.service" "alta$n" "$B/alt$n/rootfs" 1
 			record_hand "alt.a.$n"
 			hand_run "bench-altb$n.service" "altb$n" "$B/alt$n/rootfs" 1 \
-				/usr/bin/perl "$top_srcdir/bench/storeview.pl" "$B/alt$n/rootfs" "$A/closure-$n"
+				/usr/bin/perl "$top_srcdir/bench/storeview.pl" "$B/alt$n/rootfs" "$B/alt$n/closure"
 			record_hand "alt.b.$n"
 			[ "$COUNT" = "$n" ] || say "altb$n saw $COUNT store paths, not $n"
 			hand_run "bench-altc$n.service" "altc$n" "$B/alt$n/rootfs" 1
@@ -489,16 +534,17 @@ if [ "${NSPAWN_CAGE_BENCH_ALT:-0}" = 1 ]; then
 		# Stop of a kept cage by killing it (then nspawn-cage stop), against
 		# the orderly stop (part 3 measures the latter at the base closure).
 		for i in $(seq "$R_ALT"); do
-			copy_cage "alt$n" "$A/closure-$n"
+			copy_cage "alt$n" "/home/alice/scale-$n"
 			rec "alt.kill_stop.$n" "$KILL_US"
 			rec "alt.kill_unit.$n" "$KILL_UNIT_US"
-			NAME=alt$n NOJ=1 cage_run --keep --name "alt$n" --closure "$A/closure-$n" "$PROJECT" -- true
+			NAME=alt$n NOJ=1 cage_run --keep --name "alt$n" "/home/alice/scale-$n" -- true
 			t0=$(now)
 			nspawn-cage stop "alt$n" >/dev/null 2>&1
 			rec "alt.orderly_stop.$n" "$(d "$t0" "$(now)")"
 		done
 		rm -rf "$B/alt$n/view"
 	done
+	cp "$W/admin.conf" /etc/nspawn-cage/nspawn-cage.conf
 	for n in 10 5000; do
 		args=(--argjson n "$n")
 		for k in a b c d; do
@@ -528,7 +574,8 @@ fi
 say "3. stop to clean ($R_STOP runs), gc of $N_GC stale cages"
 clean=0
 for i in $(seq "$R_STOP"); do
-	NAME=stp NOJ=1 cage_run --keep --name stp --closure "$A/closure-base" "$PROJECT" -- true
+	NAME=stp NOJ=1 cage_run --keep --name stp "$PROJECT" -- true
+	[ "$ST" = 0 ] || continue
 	t0=$(now)
 	nspawn-cage stop stp >/dev/null 2>&1
 	if audit stp >/dev/null; then
@@ -545,7 +592,7 @@ for i in 1 2 3; do
 done
 t0=$(now)
 for i in $(seq -w 1 "$N_GC"); do
-	NAME=gc$i NOJ=1 cage_run --keep --name "gc$i" --closure "$A/closure-base" "$PROJECT" -- true
+	NAME=gc$i NOJ=1 cage_run --keep --name "gc$i" "$PROJECT" -- true
 	systemctl kill -s KILL "nspawn-cage-gc$i.service"
 done
 for i in $(seq -w 1 "$N_GC"); do
@@ -585,7 +632,7 @@ memory() { # N: per-cage memory of dn01..dnN, samples in bytes
 memavail() { awk '$1 == "MemAvailable:" { print $2 * 1024 }' /proc/meminfo; }
 avail0=$(memavail)
 for i in $(seq -w 1 "$N_DENSITY"); do
-	NAME=dn$i NOJ=1 cage_run --keep --name "dn$i" --closure "$A/closure-base" "$PROJECT" -- "${READY_CMD[@]}"
+	NAME=dn$i NOJ=1 cage_run --keep --name "dn$i" "$PROJECT" -- "${READY_CMD[@]}"
 	rec density.start "$(d "$T0" "$READY")"
 	if [ "$((10#$i))" = "$N_MID" ] || [ "$((10#$i))" = "$N_DENSITY" ]; then
 		sleep 5 # let them settle to idle
