@@ -12,6 +12,7 @@
 #include "caps.h"
 #include "cgroup.h"
 #include "closure.h"
+#include "closurecache.h"
 #include "display.h"
 #include "envfile.h"
 #include "forward.h"
@@ -92,10 +93,11 @@ static int project_audit_start(const Cage *cage, char **ret_text, CageError *err
 
 /* The plan of a start: closure (with its GC root), ProtectGit= binds, the
  * project's audit, the idmap checks, the paths of uid_base. */
-static int plan_start(Cage *cage, const LaunchOptions *o, uid_t uid_base, CagePlan *plan, char **ret_audit, Undo *u, CageError *err) {
+static int plan_start(Cage *cage, const LaunchOptions *o, uid_t uid_base, int cache_fd, CagePlan *plan, char **ret_audit, int *ret_cache_lock,
+                      char **ret_previous, Undo *u, CageError *err) {
         CageSpec *s = cage->spec;
         PlanOptions po = { .closure_file = o->closure_file, .data_dir = o->data_dir, .gcroot = u->gcroot };
-        int r = plan_closure(cage, &po, &plan->closure, err);
+        int r = plan_closure_cached(cage, &po, cache_fd, o->rebuild, &plan->closure, ret_cache_lock, ret_previous, err);
         if (r < 0)
                 return r;
         undo_push(u, UNDO_GCROOT);
@@ -243,6 +245,21 @@ static int start_unit(Host *h, const CageSpec *s, const LaunchOptions *o, const 
         return 0;
 }
 
+/* A rebuilt closure cache entry let go of the top-level it held: running
+ * cages still on it get a GC root of their own (gc or stop removes it). */
+static void hold_previous_toplevel(Host *h, const char *previous) {
+        _cleanup_strv_free_ char **names = NULL;
+        (void) state_list(h->state_fd, &names);
+        for (size_t i = 0; names && names[i]; i++) {
+                _cleanup_(cage_record_done) CageRecord rec = {};
+                if (state_read_record(h->state_fd, names[i], &rec) < 0 || !streq_ptr(rec.toplevel, previous))
+                        continue;
+                _cleanup_free_ char *root = strdup_printf("%s/gcroots/%s", STATE_DIR, names[i]);
+                if (!root || closure_add_root(previous, root) < 0)
+                        cage_notice("warning: cage %s runs on %s, which no GC root holds any more", names[i], previous);
+        }
+}
+
 /* Plan, then execute with the undo list. Returns the locked cage dir fd. */
 static int cage_start_locked(Host *h, Cage *cage, const LaunchOptions *o, const Display *display, Forward *fwd, uid_t uid_base,
                              int uid_lock_fd, int *ret_lock_fd, CageError *err) {
@@ -256,7 +273,15 @@ static int cage_start_locked(Host *h, Cage *cage, const LaunchOptions *o, const 
         if (access(etc_settings, F_OK) == 0)
                 return cage_error_set(err, -EEXIST, "%s exists and would override the cage's settings; remove it (nspawn-cage never reads it)",
                                       etc_settings);
-        int r = plan_start(cage, o, uid_base, &plan, &audit, &u, err);
+        /* The closure cache's entry stays locked until the record names its top-level. */
+        _cleanup_close_ int cache_fd = -1, cache_lock = -1;
+        _cleanup_free_ char *previous = NULL;
+        int r = state_dir_open(h->state_fd, CLOSURE_CACHE_DIR, &cache_fd);
+        if (r < 0)
+                return cage_error_set(err, r, "%s/%s: %s", STATE_DIR, CLOSURE_CACHE_DIR, strerror(-r));
+        r = plan_start(cage, o, uid_base, cache_fd, &plan, &audit, &cache_lock, &previous, &u, err);
+        if (r >= 0 && previous)
+                hold_previous_toplevel(h, previous);
         if (r >= 0)
                 r = build_rootfs(h, cage, o, &plan, audit, uid_base, &cage_fd, &u, err);
         if (r >= 0)

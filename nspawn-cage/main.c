@@ -33,6 +33,8 @@ static void help(void) {
                "     --shell                    Run a login shell instead of the agent\n"
                "     --preset NAME              The preset to use (instead of Preset= of your configuration)\n"
                "     --keep                     Keep the cage running after the command ends\n"
+               "     --rebuild                  Evaluate the package set even if the closure cache\n"
+               "                                holds this closure\n"
                "  -n --name NAME                Machine name (default: derived from the project path)\n"
                "     --timeout SECONDS          How long the cage may take to boot (default 120)\n"
                "     --json                     JSON output (config, list, status)\n"
@@ -47,7 +49,7 @@ static void help(void) {
                ADMIN_DIR, ADMIN_DIR);
 }
 
-enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT, ARG_PRESET };
+enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT, ARG_PRESET, ARG_REBUILD };
 
 static const struct option options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -63,6 +65,7 @@ static const struct option options[] = {
         { "shell", no_argument, NULL, ARG_SHELL },
         { "timeout", required_argument, NULL, ARG_TIMEOUT },
         { "preset", required_argument, NULL, ARG_PRESET },
+        { "rebuild", no_argument, NULL, ARG_REBUILD },
         {}
 };
 
@@ -86,6 +89,7 @@ static int parse_args(int argc, char **argv, Args *a) {
                 case ARG_KEEP: a->keep = true; break;
                 case ARG_SHELL: a->shell = true; break;
                 case ARG_PRESET: a->load.preset = optarg; break;
+                case ARG_REBUILD: a->rebuild = true; break;
                 case ARG_TIMEOUT: {
                         uint64_t v;
                         if (parse_count(optarg, &v) < 0 || v == COUNT_INFINITY || v > 3600)

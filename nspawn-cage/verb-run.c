@@ -9,7 +9,7 @@
 
 static LaunchOptions launch_options(const Args *a, bool keep, bool declared) {
         return (LaunchOptions) { .closure_file = a->closure, .data_dir = load_data_dir(&a->load), .keep = keep, .declared = declared,
-                                 .timeout_usec = a->timeout_usec, .env = &a->env };
+                                 .rebuild = a->rebuild, .timeout_usec = a->timeout_usec, .env = &a->env };
 }
 
 /* A second `run` on a running cage of the user's attaches to it, with the

@@ -18,6 +18,7 @@ typedef struct Args {
         char **command;
         char **assignments; /* set: KEY=VALUE... */
         bool keep;
+        bool rebuild; /* --rebuild */
         bool shell;
         uint64_t timeout_usec;
         HostEnv env; /* the caller's environment, as sanitised */
