@@ -1,0 +1,237 @@
+/* oomguard.c: kill the biggest process of a cage that thrashes at Memory=.
+ * The kernel's memory-cgroup OOM killer acts only when reclaim frees
+ * nothing; a process whose own code pages are charged to the cage evicts
+ * and faults them back for minutes instead (measured in tests/vm/oom.sh:
+ * never killed in 90 s). While a command runs, a child of nspawn-cage holding
+ * only CAP_KILL watches the cage's memory pressure and, after THRASH_SECONDS
+ * at the limit with every task stalled, does what the OOM killer would. */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <sys/capability.h>
+
+#include "oomguard.h"
+#include "util.h"
+
+#define THRASH_SECONDS 10
+#define THRASH_FULL_AVG10 10.0 /* % of the time every task of the cage waited for memory */
+
+static int read_file(int dfd, const char *name, char *buf, size_t size) {
+        int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = read(fd, buf, size - 1);
+        close(fd);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        return 0;
+}
+
+static uint64_t key_value(const char *text, const char *key) {
+        size_t k = strlen(key);
+        for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (strncmp(l, key, k) == 0 && l[k] == ' ')
+                        return strtoull(l + k + 1, NULL, 10);
+        return 0;
+}
+
+bool oomguard_thrashing(const char *pressure) {
+        const char *full = strstr(pressure, "full avg10=");
+        return full && strtod(full + 11, NULL) >= THRASH_FULL_AVG10;
+}
+
+/* The size the OOM killer ranks by: resident and swapped pages. */
+static uint64_t process_size(pid_t pid, int *ret_adj) {
+        char path[64], buf[4096];
+        snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int) pid);
+        *ret_adj = 0;
+        if (read_file(AT_FDCWD, path, buf, sizeof buf) == 0)
+                *ret_adj = atoi(buf);
+        snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+        if (read_file(AT_FDCWD, path, buf, sizeof buf) < 0)
+                return 0;
+        uint64_t kb = 0;
+        const char *p;
+        if ((p = strstr(buf, "\nVmRSS:")))
+                kb += strtoull(p + 7, NULL, 10);
+        if ((p = strstr(buf, "\nVmSwap:")))
+                kb += strtoull(p + 8, NULL, 10);
+        return kb;
+}
+
+/* The biggest process below dfd, but not the cage's PID 1 (init.scope) nor
+ * nspawn (supervisor), nor one the OOM killer may not take either. */
+static void biggest(int dfd, pid_t *best, uint64_t *best_size) {
+        char buf[65536];
+        if (read_file(dfd, "cgroup.procs", buf, sizeof buf) == 0)
+                for (char *l = buf; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+                        pid_t pid = (pid_t) atoi(l);
+                        int adj;
+                        uint64_t size = pid > 0 ? process_size(pid, &adj) : 0;
+                        if (size > *best_size && adj != -1000) {
+                                *best = pid;
+                                *best_size = size;
+                        }
+                }
+        int d2 = dup(dfd);
+        DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
+        if (!d) {
+                if (d2 >= 0)
+                        close(d2);
+                return;
+        }
+        for (struct dirent *e; (e = readdir(d));) {
+                if (e->d_type != DT_DIR || e->d_name[0] == '.' || streq(e->d_name, "init.scope") || streq(e->d_name, "supervisor"))
+                        continue;
+                int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (sub >= 0) {
+                        biggest(sub, best, best_size);
+                        close(sub);
+                }
+        }
+        closedir(d);
+}
+
+/* The count `status` adds to memory.events' oom_kill (cgroup.c). */
+static void count_kill(int dfd) {
+        char v[32] = "";
+        int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        ssize_t n = fgetxattr(fd, OOMGUARD_XATTR, v, sizeof v - 1);
+        uint64_t c = n > 0 ? strtoull(v, NULL, 10) : 0;
+        snprintf(v, sizeof v, "%" PRIu64, c + 1);
+        (void) fsetxattr(fd, OOMGUARD_XATTR, v, strlen(v), 0);
+        close(fd);
+}
+
+/* The process behind pidfd is in the cgroup `cgroup` or below it. */
+static bool in_cgroup(pid_t pid, int pidfd, const char *cgroup) {
+        char path[64], buf[4096];
+        snprintf(path, sizeof path, "/proc/%d/cgroup", (int) pid);
+        if (read_file(AT_FDCWD, path, buf, sizeof buf) < 0 || strncmp(buf, "0::", 3) != 0)
+                return false;
+        size_t n = strlen(cgroup);
+        bool in = strncmp(buf + 3, cgroup, n) == 0 && (buf[3 + n] == '/' || buf[3 + n] == '\n');
+        /* still alive after the read: the pid was not reused, /proc/PID was that process */
+        return in && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+}
+
+static void kill_biggest(int dfd, const char *cgroup, int report_fd) {
+        pid_t pid = 0;
+        uint64_t size = 0;
+        biggest(dfd, &pid, &size);
+        if (pid <= 0)
+                return;
+        char path[64], comm[64] = "?";
+        snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
+        int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0)
+                return;
+        (void) read_file(AT_FDCWD, path, comm, sizeof comm);
+        comm[strcspn(comm, "\n")] = 0;
+        /* Between cgroup.procs and the pidfd the process may have ended and
+         * its pid gone to a process of the host: only one of the cage dies. */
+        if (in_cgroup(pid, pidfd, cgroup) && syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0) {
+                count_kill(dfd);
+                dprintf(report_fd, "%s\n", comm);
+        }
+        close(pidfd);
+}
+
+__attribute__((noreturn)) static void guard(int dfd, const char *cgroup, int report_fd) {
+        char events[1024], pressure[512];
+        uint64_t max0 = 0, oom0 = 0;
+        if (read_file(dfd, "memory.events", events, sizeof events) == 0) {
+                max0 = key_value(events, "max");
+                oom0 = key_value(events, "oom_kill");
+        }
+        for (unsigned stalled = 0;; sleep(1)) {
+                if (getppid() == 1 || read_file(dfd, "memory.events", events, sizeof events) < 0 ||
+                    read_file(dfd, "memory.pressure", pressure, sizeof pressure) < 0)
+                        _exit(0);
+                uint64_t max = key_value(events, "max"), oom = key_value(events, "oom_kill");
+                /* at the limit, all stalled, and the kernel did not act */
+                stalled = max > max0 && oom == oom0 && oomguard_thrashing(pressure) ? stalled + 1 : 0;
+                max0 = max;
+                oom0 = oom;
+                if (stalled >= THRASH_SECONDS) {
+                        kill_biggest(dfd, cgroup, report_fd);
+                        stalled = 0;
+                }
+        }
+}
+
+int oomguard_start(const char *cgroup, OomGuard *ret) {
+        if (!cgroup || cgroup[0] != '/' || strstr(cgroup, ".."))
+                return -EINVAL;
+        _cleanup_free_ char *path = strdup_printf("/sys/fs/cgroup%s", cgroup);
+        if (!path)
+                return -ENOMEM;
+        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        if (faccessat(dfd, "memory.pressure", R_OK, 0) < 0)
+                return -errno;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return -errno;
+        }
+        if (pid == 0) {
+                close(p[0]);
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                /* Not the terminal's or a pipe's writer: `run | head` sees its end. */
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                for (int fd = 0; null >= 0 && fd < 3; fd++)
+                        (void) dup2(null, fd);
+                /* CAP_KILL only: the cage's processes are other uids'. */
+                cap_value_t keep[] = { CAP_KILL };
+                cap_t caps = cap_init();
+                if (!caps || cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) < 0 ||
+                    cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
+                        _exit(1);
+                cap_free(caps);
+                guard(dfd, cgroup, p[1]);
+        }
+        close(p[1]);
+        *ret = (OomGuard) { .pid = pid, .report_fd = p[0] };
+        return 0;
+}
+
+int oomguard_stop(OomGuard *g, char ***killed) {
+        if (g->pid <= 0)
+                return 0;
+        (void) kill(g->pid, SIGKILL);
+        (void) waitpid(g->pid, NULL, 0);
+        g->pid = 0;
+        char buf[4096];
+        ssize_t n = read(g->report_fd, buf, sizeof buf - 1); /* the child is gone: all it wrote is there */
+        close(g->report_fd);
+        g->report_fd = -1;
+        if (n <= 0)
+                return 0;
+        buf[n] = 0;
+        for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                if (strv_extend(killed, l) < 0)
+                        return -ENOMEM;
+        return 0;
+}

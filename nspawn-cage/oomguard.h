@@ -1,0 +1,35 @@
+/* oomguard.h: while a command runs, kill the biggest process of a cage
+ * that thrashes at its memory limit, which the kernel's OOM killer leaves
+ * alone as long as reclaim frees anything (oomguard.c says why). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+/* On the cage's cgroup: the kills of the guard, which `status` adds to the
+ * kernel's memory.events oom_kill. */
+#define OOMGUARD_XATTR "user.nspawn_cage.oom_kills"
+
+typedef struct OomGuard {
+        pid_t pid;
+        int report_fd;
+} OomGuard;
+#define OOM_GUARD_NULL { .pid = 0, .report_fd = -1 }
+
+/* Fork the guard for the cgroup `cgroup` (as ControlGroup= names it; v2).
+ * Call it as root before dropping capabilities: it keeps CAP_KILL. */
+int oomguard_start(const char *cgroup, OomGuard *ret);
+/* End it; the command names of what it killed are added to *killed. */
+int oomguard_stop(OomGuard *g, char ***killed);
+
+static inline void oomguard_stopp(OomGuard *g) {
+        char **none = NULL;
+        (void) oomguard_stop(g, &none);
+        for (size_t i = 0; none && none[i]; i++)
+                free(none[i]);
+        free(none);
+}
+
+/* The test on memory.pressure's text: every task stalled long enough. */
+bool oomguard_thrashing(const char *pressure);

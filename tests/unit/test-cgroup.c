@@ -1,0 +1,70 @@
+/* test-cgroup.c: what the kernel's log says about a cage's limits (records
+ * as Linux 6.1 writes them to /dev/kmsg), counted only for the cage's own
+ * cgroup, and the message run gives at its end. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+
+#include "cgroup.h"
+#include "oomguard.h"
+#include "tap.h"
+#include "util.h"
+
+#define CAGE "/machine.slice/nspawn-cage-lim.service"
+
+static void record(const char *r, LimitHits *h) {
+        cgroup_kmsg_record(r, strlen(r), CAGE, h);
+}
+
+int main(void) {
+        LimitHits h = {};
+        record("6,3121,412345678,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=" CAGE
+               ",task_memcg=" CAGE "/payload/system.slice/nspawn-cage-agent-1.service,task=tail,pid=4242,uid=1000\n"
+               " SUBSYSTEM=x\n", &h);
+        ok(h.killed && streq(h.killed[0], "tail") && !h.killed[1], "an OOM kill whose memcg is the cage's names its task");
+        record("6,3122,412345679,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=" CAGE
+               "/payload,task_memcg=" CAGE "/payload/x,task=bash,pid=1,uid=1000\n", &h);
+        ok(h.killed[1] && streq(h.killed[1], "bash"), "and one whose memcg is below the cage's");
+        record("6,3123,412345680,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg="
+               "/machine.slice/nspawn-cage-lim.service-2,task_memcg=/machine.slice/nspawn-cage-lim.service-2,task=evil,pid=2,uid=0\n", &h);
+        record("6,3124,412345681,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg="
+               CAGE ",task=big,pid=3,uid=0\n", &h);
+        record("6,3125,412345682,-;oom-kill:constraint=CONSTRAINT_MEMCG,oom_memcg=/machine.slice,task_memcg=" CAGE ",task=x,pid=4,uid=0\n", &h);
+        ok(!h.killed[2], "another cgroup of a similar name, the whole machine's OOM, a parent's limit: not the cage's");
+        record("3,3126,412345683,-;Memory cgroup out of memory: Killed process 4242 (tail) total-vm:1kB\n", &h);
+        ok(!h.killed[2] && !h.forks_refused, "the line without a cgroup adds nothing");
+        record("6,3127,412345684,-;cgroup: fork rejected by pids controller in /machine.slice/nspawn-cage-limx.service\n", &h);
+        ok(!h.forks_refused, "a refused fork in another cage's cgroup is not ours");
+        record("6,3128,412345685,-;cgroup: fork rejected by pids controller in " CAGE "/payload/system.slice/a.service\n", &h);
+        ok(h.forks_refused, "one below the cage's cgroup is");
+        record("garbage without a separator", &h);
+        record("6,1,1,-;", &h);
+        ok(!h.killed[2], "records without text are ignored");
+
+        h.oom_kills = 2;
+        _cleanup_free_ char *m = limit_hits_message(&h, "lim", UINT64_C(128) << 20, 64);
+        is_str(m, "nspawn-cage: cage lim: the memory limit (Memory=128M) killed 2 processes while the command ran: tail, bash"
+                  "; the cage runs on\n"
+                  "nspawn-cage: cage lim: the task limit (Tasks=64) refused new processes while the command ran "
+                  "(fork: Resource temporarily unavailable)\n",
+               "the message names the limit, the count and the commands");
+        limit_hits_done(&h);
+
+        LimitHits b = { .oom_kills = 5, .thrashed = 1 };
+        (void) strv_extend(&b.killed, "bash");
+        (void) strv_extend(&b.killed, "bash");
+        (void) strv_extend(&b.killed, "bash");
+        _cleanup_free_ char *m2 = limit_hits_message(&b, "c", UINT64_MAX, UINT64_MAX);
+        is_str(m2, "nspawn-cage: cage c: the memory limit (Memory=?) killed 5 processes while the command ran: bash (3 times) "
+                   "and 2 the kernel did not name (1 of them by nspawn-cage: the cage had thrashed at the limit for 10 s "
+                   "and the kernel's OOM killer had not acted); the cage runs on\n",
+               "repeated names are counted, kills the log did not name (rate limit) are said");
+        limit_hits_done(&b);
+        ok(oomguard_thrashing("some avg10=33.60 avg60=31.05 avg300=10.90 total=37880180\nfull avg10=25.31 avg60=22.48 avg300=8.00 total=28104768\n"),
+           "thrashing: every task stalled 25%% of the last 10 s (measured while a cage thrashed at its limit)");
+        ok(!oomguard_thrashing("some avg10=0.59 avg60=0.10 avg300=0.00 total=1\nfull avg10=0.59 avg60=0.10 avg300=0.00 total=1\n"),
+           "not thrashing: 0.59%% (measured while a cage read files at its limit)");
+        LimitHits none = {};
+        ok(!limit_hits_message(&none, "c", 1, 1), "nothing happened: no message");
+        return tap_done();
+}
