@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,11 @@
 #include "util.h"
 
 #define THRASH_SECONDS 10
+/* After a victim is gone, the cage still at the limit and stalled: the next
+ * kill comes this much sooner (several growing processes, one at a time). */
+#define FOLLOW_UP_SECONDS 3
+/* A victim not gone after this long is no longer waited for. */
+#define VICTIM_WAIT_SECONDS 30
 #define THRASH_FULL_AVG10 10.0 /* % of the time every task of the cage waited for memory */
 
 static int read_file(int dfd, const char *name, char *buf, size_t size) {
@@ -131,17 +137,19 @@ static bool in_cgroup(pid_t pid, int pidfd, const char *cgroup) {
         return in && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
 }
 
-static void kill_biggest(int dfd, const char *cgroup, int report_fd) {
+/* Kill the biggest process below dfd; returns a pidfd of it (the victim),
+ * or -1 when none was killed. */
+static int kill_biggest(int dfd, const char *cgroup, int report_fd) {
         pid_t pid = 0;
         uint64_t size = 0;
         biggest(dfd, &pid, &size);
         if (pid <= 0)
-                return;
+                return -1;
         char path[64], comm[64] = "?";
         snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
         int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
         if (pidfd < 0)
-                return;
+                return -1;
         (void) read_file(AT_FDCWD, path, comm, sizeof comm);
         comm[strcspn(comm, "\n")] = 0;
         /* Between cgroup.procs and the pidfd the process may have ended and
@@ -149,29 +157,58 @@ static void kill_biggest(int dfd, const char *cgroup, int report_fd) {
         if (in_cgroup(pid, pidfd, cgroup) && syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0) {
                 count_kill(dfd);
                 dprintf(report_fd, "%s\n", comm);
+                return pidfd;
         }
         close(pidfd);
+        return -1;
+}
+
+static bool gone(int pidfd) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        return poll(&p, 1, 0) != 0;
+}
+
+bool oomguard_step(OomGuardState *s, uint64_t max, uint64_t oom, bool thrashing, bool victim_gone) {
+        /* at the limit, all stalled, and the kernel did not act */
+        s->stalled = max > s->max && oom == s->oom && thrashing ? s->stalled + 1 : 0;
+        s->max = max;
+        s->oom = oom;
+        /* The last victim leaves first (a dying process still holds its
+         * memory and its place at the top), as the kernel's OOM killer
+         * waits for its own; if the cage then still thrashes, the next
+         * comes FOLLOW_UP_SECONDS later. */
+        if (s->victim) {
+                if (!victim_gone && ++s->waited < VICTIM_WAIT_SECONDS)
+                        return false;
+                s->victim = false;
+                s->stalled = s->stalled > 0 ? THRASH_SECONDS - FOLLOW_UP_SECONDS : 0;
+        }
+        if (s->stalled < THRASH_SECONDS)
+                return false;
+        s->stalled = s->waited = 0;
+        return true;
 }
 
 __attribute__((noreturn)) static void guard(int dfd, const char *cgroup, int report_fd) {
         char events[1024], pressure[512];
-        uint64_t max0 = 0, oom0 = 0;
+        OomGuardState s = {};
         if (read_file(dfd, "memory.events", events, sizeof events) == 0) {
-                max0 = key_value(events, "max");
-                oom0 = key_value(events, "oom_kill");
+                s.max = key_value(events, "max");
+                s.oom = key_value(events, "oom_kill");
         }
-        for (unsigned stalled = 0;; sleep(1)) {
+        for (int victim = -1;; sleep(1)) {
                 if (getppid() == 1 || read_file(dfd, "memory.events", events, sizeof events) < 0 ||
                     read_file(dfd, "memory.pressure", pressure, sizeof pressure) < 0)
                         _exit(0);
-                uint64_t max = key_value(events, "max"), oom = key_value(events, "oom_kill");
-                /* at the limit, all stalled, and the kernel did not act */
-                stalled = max > max0 && oom == oom0 && oomguard_thrashing(pressure) ? stalled + 1 : 0;
-                max0 = max;
-                oom0 = oom;
-                if (stalled >= THRASH_SECONDS) {
-                        kill_biggest(dfd, cgroup, report_fd);
-                        stalled = 0;
+                bool kill_now = oomguard_step(&s, key_value(events, "max"), key_value(events, "oom_kill"), oomguard_thrashing(pressure),
+                                              victim < 0 || gone(victim));
+                if (victim >= 0 && !s.victim) {
+                        close(victim);
+                        victim = -1;
+                }
+                if (kill_now) {
+                        victim = kill_biggest(dfd, cgroup, report_fd);
+                        s.victim = victim >= 0;
                 }
         }
 }

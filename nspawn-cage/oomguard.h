@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/types.h>
 
@@ -30,6 +31,19 @@ static inline void oomguard_stopp(OomGuard *g) {
                 free(none[i]);
         free(none);
 }
+
+/* What the guard knows from one second to the next. */
+typedef struct OomGuardState {
+        uint64_t max, oom;  /* memory.events' max and oom_kill a second ago */
+        unsigned stalled;   /* seconds at the limit, stalled, without a kernel kill */
+        bool victim;        /* a process killed by the guard is not gone yet */
+        unsigned waited;    /* seconds waited for it */
+} OomGuardState;
+
+/* One second: memory.events' max and oom_kill now, whether memory.pressure
+ * says the cage thrashes, whether the last victim is gone. True: kill the
+ * biggest process now (then set s->victim if one was killed). */
+bool oomguard_step(OomGuardState *s, uint64_t max, uint64_t oom, bool thrashing, bool victim_gone);
 
 /* The test on memory.pressure's text: every task stalled long enough. */
 bool oomguard_thrashing(const char *pressure);

@@ -60,6 +60,37 @@ int main(void) {
                    "and the kernel's OOM killer had not acted); the cage runs on\n",
                "repeated names are counted, kills the log did not name (rate limit) are said");
         limit_hits_done(&b);
+        /* The guard's seconds: (max, oom_kill, thrashing, victim gone). */
+        OomGuardState g = { .max = 100 };
+        unsigned t = 0, killed_at = 0;
+        for (; t < 20 && !killed_at; t++)
+                if (oomguard_step(&g, 101 + t, 0, true, true))
+                        killed_at = t + 1;
+        ok(killed_at == 10, "the guard kills after 10 s at the limit, stalled, without a kernel kill (at %u s)", killed_at);
+        g.victim = true;
+        bool again = false;
+        for (unsigned i = 0; i < 29; i++)
+                again |= oomguard_step(&g, 200 + i, 0, true, false);
+        ok(!again, "not again while its victim has not left (29 s)");
+        for (t = 0, killed_at = 0; t < 20 && !killed_at; t++)
+                if (oomguard_step(&g, 300 + t, 0, true, t > 0))
+                        killed_at = t + 1;
+        ok(killed_at == 4, "a victim not gone after 30 s is no longer waited for: the next 3 s later (at %u s)", killed_at);
+        g = (OomGuardState) { .max = 100, .victim = true };
+        for (t = 0, killed_at = 0; t < 20 && !killed_at; t++)
+                if (oomguard_step(&g, 101 + t, 0, true, t >= 2))
+                        killed_at = t + 1;
+        ok(killed_at == 6, "the victim gone and the cage still thrashing: the next 3 s later (at %u s)", killed_at);
+        g = (OomGuardState) { .max = 100 };
+        again = false;
+        for (t = 0; t < 30; t++)
+                again |= oomguard_step(&g, 101 + t, t / 5, true, true);
+        ok(!again, "the kernel killing every 5 s: the guard leaves it to the kernel");
+        g = (OomGuardState) { .max = 100 };
+        again = false;
+        for (t = 0; t < 30; t++)
+                again |= oomguard_step(&g, 100 + t / 2, 0, t % 2 == 0, true); /* at the limit (max grows) on odd seconds, stalled on even ones */
+        ok(!again, "stalled but not at the limit, or at it without stalling: nothing");
         ok(oomguard_thrashing("some avg10=33.60 avg60=31.05 avg300=10.90 total=37880180\nfull avg10=25.31 avg60=22.48 avg300=8.00 total=28104768\n"),
            "thrashing: every task stalled 25%% of the last 10 s (measured while a cage thrashed at its limit)");
         ok(!oomguard_thrashing("some avg10=0.59 avg60=0.10 avg300=0.00 total=1\nfull avg10=0.59 avg60=0.10 avg300=0.00 total=1\n"),
