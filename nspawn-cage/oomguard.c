@@ -81,7 +81,7 @@ static uint64_t process_size(pid_t pid, int *ret_adj) {
 
 /* The biggest process below dfd, but not the cage's PID 1 (init.scope) nor
  * nspawn (supervisor), nor one the OOM killer may not take either. */
-static void biggest(int dfd, pid_t *best, uint64_t *best_size) {
+static void biggest_below(int dfd, pid_t *best, uint64_t *best_size) {
         char buf[65536];
         if (read_file(dfd, "cgroup.procs", buf, sizeof buf) == 0)
                 for (char *l = buf; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
@@ -93,7 +93,9 @@ static void biggest(int dfd, pid_t *best, uint64_t *best_size) {
                                 *best_size = size;
                         }
                 }
-        int d2 = dup(dfd);
+        /* A directory stream of its own: a dup() of dfd would share its
+         * offset, and every walk after the first would see no cgroup below. */
+        int d2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
         if (!d) {
                 if (d2 >= 0)
@@ -105,11 +107,18 @@ static void biggest(int dfd, pid_t *best, uint64_t *best_size) {
                         continue;
                 int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
                 if (sub >= 0) {
-                        biggest(sub, best, best_size);
+                        biggest_below(sub, best, best_size);
                         close(sub);
                 }
         }
         closedir(d);
+}
+
+pid_t oomguard_biggest(int dfd) {
+        pid_t pid = 0;
+        uint64_t size = 0;
+        biggest_below(dfd, &pid, &size);
+        return pid;
 }
 
 /* The count `status` adds to memory.events' oom_kill (cgroup.c). */
@@ -140,9 +149,7 @@ static bool in_cgroup(pid_t pid, int pidfd, const char *cgroup) {
 /* Kill the biggest process below dfd; returns a pidfd of it (the victim),
  * or -1 when none was killed. */
 static int kill_biggest(int dfd, const char *cgroup, int report_fd) {
-        pid_t pid = 0;
-        uint64_t size = 0;
-        biggest(dfd, &pid, &size);
+        pid_t pid = oomguard_biggest(dfd);
         if (pid <= 0)
                 return -1;
         char path[64], comm[64] = "?";

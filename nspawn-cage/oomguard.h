@@ -45,5 +45,10 @@ typedef struct OomGuardState {
  * biggest process now (then set s->victim if one was killed). */
 bool oomguard_step(OomGuardState *s, uint64_t max, uint64_t oom, bool thrashing, bool victim_gone);
 
+/* The process the guard kills: the biggest (resident and swapped) in the
+ * cgroup directory dfd and below it, but not in init.scope or supervisor
+ * (the cage's PID 1, nspawn) nor one with oom_score_adj -1000; 0 if none. */
+pid_t oomguard_biggest(int dfd);
+
 /* The test on memory.pressure's text: every task stalled long enough. */
 bool oomguard_thrashing(const char *pressure);

@@ -3,7 +3,14 @@
  * cgroup, and the message run gives at its end. */
 #include "autoconfig.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cgroup.h"
 #include "oomguard.h"
@@ -14,6 +21,38 @@
 
 static void record(const char *r, LimitHits *h) {
         cgroup_kmsg_record(r, strlen(r), CAGE, h);
+}
+
+/* A child holding mib MiB of touched memory, until killed. */
+static pid_t holder(size_t mib) {
+        int p[2];
+        if (pipe(p) < 0)
+                return -1;
+        pid_t pid = fork();
+        if (pid == 0) {
+                char *m = malloc(mib << 20);
+                if (m)
+                        memset(m, 'x', mib << 20);
+                (void) write(p[1], m ? m + (mib << 19) : "x", 1); /* read: the memset is not optimised away */
+                for (;;)
+                        pause();
+        }
+        char c;
+        (void) read(p[0], &c, 1);
+        close(p[0]);
+        close(p[1]);
+        return pid;
+}
+
+/* dir/name/cgroup.procs listing pid, as a cgroup tree has it. */
+static void cgroup_dir(const char *dir, const char *name, pid_t pid) {
+        _cleanup_free_ char *d = strdup_printf("%s/%s", dir, name), *f = strdup_printf("%s/%s/cgroup.procs", dir, name);
+        (void) mkdir(d, 0755);
+        FILE *o = fopen(f, "w");
+        if (o) {
+                fprintf(o, "%d\n", (int) pid);
+                fclose(o);
+        }
 }
 
 int main(void) {
@@ -91,6 +130,33 @@ int main(void) {
         for (t = 0; t < 30; t++)
                 again |= oomguard_step(&g, 100 + t / 2, 0, t % 2 == 0, true); /* at the limit (max grows) on odd seconds, stalled on even ones */
         ok(!again, "stalled but not at the limit, or at it without stalling: nothing");
+        /* The guard's choice, in a tree shaped like a cage's cgroup: the
+         * biggest below, not the cage's PID 1 (init.scope); the same on
+         * every walk of the same directory (the first walk used to consume
+         * a shared directory offset: later walks found nothing). */
+        char tree[] = "/tmp/test-cgroup-XXXXXX";
+        pid_t small = holder(8), big = holder(40), pid1 = holder(80);
+        if (mkdtemp(tree)) {
+                cgroup_dir(tree, ".", getpid());
+                cgroup_dir(tree, "payload", small);
+                cgroup_dir(tree, "payload/system.slice", 0);
+                cgroup_dir(tree, "payload/system.slice/nspawn-cage-agent-1.service", big);
+                cgroup_dir(tree, "init.scope", pid1);
+        }
+        int dfd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        pid_t first = oomguard_biggest(dfd), second = oomguard_biggest(dfd), third = oomguard_biggest(dfd);
+        ok(first == big, "the guard picks the biggest process below the cage (%d; 40 MiB: %d), not its PID 1 (80 MiB)", (int) first, (int) big);
+        ok(second == big && third == big, "and the same on the second and third walk (%d, %d)", (int) second, (int) third);
+        close(dfd);
+        for (pid_t k[] = { small, big, pid1 }, *q = k; q < k + 3; q++)
+                if (*q > 0) {
+                        kill(*q, SIGKILL);
+                        waitpid(*q, NULL, 0);
+                }
+        _cleanup_free_ char *rm = strdup_printf("rm -rf '%s'", tree);
+        if (rm)
+                (void) system(rm);
+
         ok(oomguard_thrashing("some avg10=33.60 avg60=31.05 avg300=10.90 total=37880180\nfull avg10=25.31 avg60=22.48 avg300=8.00 total=28104768\n"),
            "thrashing: every task stalled 25%% of the last 10 s (measured while a cage thrashed at its limit)");
         ok(!oomguard_thrashing("some avg10=0.59 avg60=0.10 avg300=0.00 total=1\nfull avg10=0.59 avg60=0.10 avg300=0.00 total=1\n"),
