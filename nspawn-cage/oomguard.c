@@ -28,9 +28,11 @@
 #include "util.h"
 
 #define THRASH_SECONDS 10
-/* After a victim is gone, the cage still at the limit and stalled: the next
- * kill comes this much sooner (several growing processes, one at a time). */
+/* Within FOLLOW_UP_WINDOW seconds after a victim left, the next kill comes
+ * after FOLLOW_UP_SECONDS at the limit, stalled (several growing processes:
+ * measured in tests/vm/oom.sh, 11 s a kill with THRASH_SECONDS each time). */
 #define FOLLOW_UP_SECONDS 3
+#define FOLLOW_UP_WINDOW 30
 /* A victim not gone after this long is no longer waited for. */
 #define VICTIM_WAIT_SECONDS 30
 #define THRASH_FULL_AVG10 10.0 /* % of the time every task of the cage waited for memory */
@@ -182,15 +184,18 @@ bool oomguard_step(OomGuardState *s, uint64_t max, uint64_t oom, bool thrashing,
         s->oom = oom;
         /* The last victim leaves first (a dying process still holds its
          * memory and its place at the top), as the kernel's OOM killer
-         * waits for its own; if the cage then still thrashes, the next
-         * comes FOLLOW_UP_SECONDS later. */
+         * waits for its own. */
         if (s->victim) {
                 if (!victim_gone && ++s->waited < VICTIM_WAIT_SECONDS)
                         return false;
                 s->victim = false;
-                s->stalled = s->stalled > 0 ? THRASH_SECONDS - FOLLOW_UP_SECONDS : 0;
-        }
-        if (s->stalled < THRASH_SECONDS)
+                s->after_victim = true;
+                s->since_victim = s->stalled = 0;
+        } else if (s->after_victim && ++s->since_victim >= FOLLOW_UP_WINDOW)
+                s->after_victim = false;
+        /* Back at the limit and stalled soon after a victim left (several
+         * growing processes): the next goes sooner. */
+        if (s->stalled < (s->after_victim ? FOLLOW_UP_SECONDS : THRASH_SECONDS))
                 return false;
         s->stalled = s->waited = 0;
         return true;

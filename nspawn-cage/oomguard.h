@@ -38,6 +38,8 @@ typedef struct OomGuardState {
         unsigned stalled;   /* seconds at the limit, stalled, without a kernel kill */
         bool victim;        /* a process killed by the guard is not gone yet */
         unsigned waited;    /* seconds waited for it */
+        bool after_victim;  /* one left less than FOLLOW_UP_WINDOW s ago ... */
+        unsigned since_victim; /* ... this many */
 } OomGuardState;
 
 /* One second: memory.events' max and oom_kill now, whether memory.pressure

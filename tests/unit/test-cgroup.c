@@ -120,6 +120,19 @@ int main(void) {
                 if (oomguard_step(&g, 101 + t, 0, true, t >= 2))
                         killed_at = t + 1;
         ok(killed_at == 6, "the victim gone and the cage still thrashing: the next 3 s later (at %u s)", killed_at);
+        /* ... then the cage below the limit for 5 s, and at it again */
+        for (t = 0; t < 5; t++)
+                (void) oomguard_step(&g, g.max, 0, true, true);
+        for (t = 0, killed_at = 0; t < 20 && !killed_at; t++)
+                if (oomguard_step(&g, g.max + 1, 0, true, true))
+                        killed_at = t + 1;
+        ok(killed_at == 3, "back at the limit, stalled, soon after a victim left: the next after 3 s (%u)", killed_at);
+        for (t = 0; t < 31; t++)
+                (void) oomguard_step(&g, g.max, 0, false, true);
+        for (t = 0, killed_at = 0; t < 20 && !killed_at; t++)
+                if (oomguard_step(&g, g.max + 1, 0, true, true))
+                        killed_at = t + 1;
+        ok(killed_at == 10, "30 s after the last victim left: 10 s again (%u)", killed_at);
         g = (OomGuardState) { .max = 100 };
         again = false;
         for (t = 0; t < 30; t++)
