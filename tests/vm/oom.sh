@@ -100,6 +100,9 @@ oom_case() {
 	fi
 	[ "$_n" -ge "$_kills" ]
 	tap_ok $? "$_label: $_n process(es) killed (at least $_kills): $_kn by the kernel (memory.events oom_kill), $((_n - _kn)) by nspawn-cage's guard"
+	# the whole workload (every growing process) over within 60 s of crossing
+	[ -n "$_tc" ] && [ -z "$_bounded" ] && [ $((_t - _tc)) -le 60000 ]
+	tap_ok $? "$_label: the workload is over $(( (_t - ${_tc:-0}) / 1000 )) s after crossing Memory= (at most 60)$_bounded"
 	case $_out in
 	*"session-lives 137"* | *"session-lives 0"*) _r=0 ;;
 	*) _r=1 ;;
