@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
+
+#include <systemd/sd-journal.h>
 
 #include "agentstate.h"
 #include "bus.h"
@@ -19,6 +22,7 @@
 #include "idmap.h"
 #include "launch.h"
 #include "network.h"
+#include "oomguard.h"
 #include "plan.h"
 #include "projectaudit.h"
 #include "settings.h"
@@ -228,7 +232,7 @@ static int start_unit(Host *h, const CageSpec *s, const LaunchOptions *o, const 
         CageUnit cu = { .spec = s, .unit = plan->unit, .nspawn = tool_configured_path(TOOL_NSPAWN), .rootfs = plan->rootfs_path, .unified_cgroup = true,
                         .uid_lock_fd = uid_lock_fd };
         if (!cgroup_is_unified("/"))
-                cage_notice("note: this host has cgroup v1 controllers: Swap= (MemorySwapMax=) and MemoryHigh= cannot be enforced here; "
+                cage_notice("note: this host has cgroup v1 controllers: Swap= (MemorySwapMax=) cannot be enforced here; "
                             "Memory=, CPUs= and Tasks= are, by the v1 memory, cpu and pids controllers.");
         int r = bus_start_cage(h->bus, h->event, &cu, o->timeout_usec, err);
         if (r < 0)
@@ -416,6 +420,39 @@ static int staged_environment(Host *h, const char *name, char ***ret, CageError 
         return 0;
 }
 
+/* What the cage's limits do while a command runs: watched from before the
+ * capabilities go (the kernel's log needs CAP_SYSLOG to open, the guard
+ * CAP_KILL). */
+static void watch_limits(Host *h, const char *name, LimitWatch *ret, OomGuard *guard) {
+        _cleanup_free_ char *unit = unit_name(name);
+        UnitUsage u = {};
+        if (unit && bus_unit_usage(h->bus, unit, &u) >= 0 && u.control_group && cgroup_watch_begin("/", u.control_group, ret) >= 0)
+                (void) oomguard_start(u.control_group, guard);
+        free(u.control_group);
+}
+
+/* ... and told at its end, on stderr and in the journal of the cage's unit. */
+static void report_limits(Host *h, const char *name, LimitWatch *w, OomGuard *guard) {
+        _cleanup_(limit_hits_done) LimitHits hits = {};
+        _cleanup_strv_free_ char **thrashed = NULL;
+        _cleanup_free_ char *unit = unit_name(name), *text = NULL;
+        (void) oomguard_stop(guard, &thrashed);
+        if (!w->path || !unit || cgroup_watch_end("/", w, &hits) < 0)
+                return;
+        for (size_t i = 0; thrashed && thrashed[i]; i++, hits.thrashed++)
+                (void) strv_extend(&hits.killed, thrashed[i]);
+        UnitUsage u = {};
+        if (bus_unit_usage(h->bus, unit, &u) < 0)
+                u.memory_max = u.tasks_max = UINT64_MAX;
+        free(u.control_group);
+        if (!(text = limit_hits_message(&hits, name, u.memory_max, u.tasks_max)))
+                return;
+        fputs(text, stderr);
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                (void) sd_journal_send("MESSAGE=%s", line, "PRIORITY=%i", LOG_WARNING, "OBJECT_SYSTEMD_UNIT=%s", unit, NULL);
+}
+
 int cage_attach(Host *h, const CageSpec *s, char *const *command, char *const *kept, const char *term, CageError *err) {
         _cleanup_strv_free_ char **argv = NULL, **staged = NULL;
         _cleanup_(strv_free_erasep) char **env = NULL;
@@ -427,10 +464,14 @@ int cage_attach(Host *h, const CageSpec *s, char *const *command, char *const *k
         int status = 0;
         if ((r = bus_open_agent_session(h->bus, h->event, s->name, &session, err)) < 0)
                 return cage_error_wrap(err, r, "attaching to cage %s", s->name);
+        _cleanup_(limit_watch_done) LimitWatch watch = LIMIT_WATCH_NULL;
+        _cleanup_(oomguard_stopp) OomGuard guard = OOM_GUARD_NULL;
+        watch_limits(h, s->name, &watch, &guard);
         /* From here on: D-Bus as uid 0 and removing the cage's files. */
         if ((r = caps_drop_for_session(s->network == NETWORK_PRIVATE, s->persist && s->state_files)) < 0)
                 return cage_error_set(err, r, "dropping capabilities: %s", strerror(-r));
         if ((r = bus_run_agent(&session, h->event, &run, &status, err)) < 0)
                 return cage_error_wrap(err, r, "running the command in cage %s", s->name);
+        report_limits(h, s->name, &watch, &guard);
         return status;
 }
