@@ -34,6 +34,8 @@ CageSpec *cage_spec_free(CageSpec *s) {
         }
         free(s->project_staged);
         free(s->store_dir);
+        free(s->git_common);
+        free(s->git_worktree);
         free(s->binds);
         strv_free(s->pass);
         strv_free(s->set);

@@ -59,6 +59,8 @@ typedef struct CageSpec {
         char *toplevel;     /* the closure's top-level store path, NULL until known */
         char **store_paths; /* its closure, sorted */
         char **ca_files;    /* the administrator's CA certificates, added to the closure's bundle */
+        char *git_common;   /* a linked worktree's main git directory (worktree.h), NULL if none */
+        char *git_worktree; /* and the worktree's NAME in COMMON/worktrees/ */
 } CageSpec;
 
 /* A preset: the packages and command an agent needs (templates/presets). */
