@@ -151,7 +151,7 @@ static int build_rootfs(Host *h, Cage *cage, const LaunchOptions *o, CagePlan *p
         CageRecord rec = { .name = s->name, .project = s->project, .user = s->user.name, .uid = s->user.uid, .unit = plan->unit,
                            .toplevel = s->toplevel, .helper = getpid(), .keep = o->keep, .declared = o->declared,
                            .created_usec = (uint64_t) time(NULL) * 1000000ULL, .n_store_paths = (unsigned) strv_length(s->store_paths),
-                           .uid_base = uid_base };
+                           .uid_base = uid_base, .branch = s->git_branch };
         if (r >= 0 && s->persist && s->state_files) {
                 if ((r = agent_state_stage_in(s, rootfd, &state_path, &state_entries, err)) < 0)
                         return r;

@@ -33,6 +33,8 @@ static void help(void) {
                "     --shell                    Run a login shell instead of the agent\n"
                "     --preset NAME              The preset to use (instead of Preset= of your configuration)\n"
                "     --keep                     Keep the cage running after the command ends\n"
+               "     --worktree BRANCH          run: on the git worktree PROJECT-BRANCH beside PROJECT,\n"
+               "                                made (git worktree add, as you) if it is not there\n"
                "  -n --name NAME                Machine name (default: derived from the project path)\n"
                "     --timeout SECONDS          How long the cage may take to boot (default 120)\n"
                "     --json                     JSON output (config, list, status)\n"
@@ -47,7 +49,7 @@ static void help(void) {
                ADMIN_DIR, ADMIN_DIR);
 }
 
-enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT, ARG_PRESET };
+enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT, ARG_PRESET, ARG_WORKTREE };
 
 static const struct option options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -63,6 +65,7 @@ static const struct option options[] = {
         { "shell", no_argument, NULL, ARG_SHELL },
         { "timeout", required_argument, NULL, ARG_TIMEOUT },
         { "preset", required_argument, NULL, ARG_PRESET },
+        { "worktree", required_argument, NULL, ARG_WORKTREE },
         {}
 };
 
@@ -86,6 +89,7 @@ static int parse_args(int argc, char **argv, Args *a) {
                 case ARG_KEEP: a->keep = true; break;
                 case ARG_SHELL: a->shell = true; break;
                 case ARG_PRESET: a->load.preset = optarg; break;
+                case ARG_WORKTREE: a->worktree = optarg; break;
                 case ARG_TIMEOUT: {
                         uint64_t v;
                         if (parse_count(optarg, &v) < 0 || v == COUNT_INFINITY || v > 3600)
@@ -171,6 +175,8 @@ int main(int argc, char **argv) {
                 return verb_fail("only run and shell take a COMMAND after --");
         if (a.load.preset && verbs[v].target != TARGET_PROJECT)
                 return verb_fail("--preset is for run, config and render (a declared cage's preset is in its file)");
+        if (a.worktree && !streq(a.verb, "run"))
+                return verb_fail("--worktree is for run");
         a.load.project = verbs[v].target != TARGET_NONE ? pos[0] : NULL;
         a.load.sudo_uid = getenv("SUDO_UID");
         a.env.environ = environ;

@@ -36,6 +36,7 @@ CageSpec *cage_spec_free(CageSpec *s) {
         free(s->store_dir);
         free(s->git_common);
         free(s->git_worktree);
+        free(s->git_branch);
         free(s->binds);
         strv_free(s->pass);
         strv_free(s->set);

@@ -61,6 +61,7 @@ typedef struct CageSpec {
         char **ca_files;    /* the administrator's CA certificates, added to the closure's bundle */
         char *git_common;   /* a linked worktree's main git directory (worktree.h), NULL if none */
         char *git_worktree; /* and the worktree's NAME in COMMON/worktrees/ */
+        char *git_branch;   /* and the branch its HEAD names at the start, NULL if detached */
 } CageSpec;
 
 /* A preset: the packages and command an agent needs (templates/presets). */

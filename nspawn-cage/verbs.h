@@ -19,6 +19,7 @@ typedef struct Args {
         char **assignments; /* set: KEY=VALUE... */
         bool keep;
         bool shell;
+        const char *worktree; /* run --worktree BRANCH */
         uint64_t timeout_usec;
         HostEnv env; /* the caller's environment, as sanitised */
 } Args;

@@ -5,9 +5,13 @@
  * whose NAME/gitdir names this very project back. */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "pathfd.h"
 #include "worktree.h"
@@ -208,6 +212,11 @@ int worktree_add_binds(CageSpec *s, int project_fd, CageError *err) {
                 if (type_beneath(admin_fd, admin_parts[i].name, NULL) == admin_parts[i].type &&
                     (r = bind_part(s, admin, admin_parts[i].name, admin_parts[i].read_only)) < 0)
                         return cage_error_set(err, r, "out of memory");
+        /* For `list`: the branch, if HEAD names one. */
+        _cleanup_free_ char *head = NULL;
+        const char *branch = read_line_beneath(admin_fd, "HEAD", s->user.uid, &head) < 0 ? NULL : startswith(head, "ref: refs/heads/");
+        free(s->git_branch);
+        s->git_branch = !isempty(branch) && !string_has_cc(branch) ? strdup(branch) : NULL;
         free(s->git_common);
         free(s->git_worktree);
         s->git_common = TAKE_PTR(common);
@@ -215,4 +224,90 @@ int worktree_add_binds(CageSpec *s, int project_fd, CageError *err) {
         if (!s->git_worktree)
                 return cage_error_set(err, -ENOMEM, "out of memory");
         return 1;
+}
+
+bool worktree_branch_is_valid(const char *b) {
+        /* A conservative part of git check-ref-format: what is also a safe
+         * piece of a directory name once '/' becomes '-'. */
+        size_t n = b ? strlen(b) : 0;
+        if (n == 0 || n > 100 || b[0] == '-' || b[0] == '/' || b[0] == '.' || b[n - 1] == '/' || b[n - 1] == '.' || strstr(b, "..") ||
+            strstr(b, "//") || strstr(b, "/.") || (n >= 5 && streq(b + n - 5, ".lock")) || streq(b, "HEAD"))
+                return false;
+        for (const char *p = b; *p; p++)
+                if (!(isalnum((unsigned char) *p) || strchr("._-/", *p)))
+                        return false;
+        return true;
+}
+
+/* git ARGS in dir, as the user (all ids, their groups), with an
+ * environment of its own; git's output goes to the caller's terminal.
+ * Returns git's exit status, or -errno. */
+static int git_as_user(const HostUser *u, const char *dir, char *const *args) {
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (null < 0 || dup2(null, STDIN_FILENO) < 0 || initgroups(u->name, u->gid) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 ||
+                    setresuid(u->uid, u->uid, u->uid) < 0 || chdir(dir) < 0)
+                        _exit(127);
+                (void) clearenv();
+                if (setenv("HOME", u->home, 1) < 0 || setenv("USER", u->name, 1) < 0 || setenv("LOGNAME", u->name, 1) < 0 ||
+                    setenv("PATH", "/usr/local/bin:/usr/bin:/bin", 1) < 0 || setenv("LANG", "C.UTF-8", 1) < 0)
+                        _exit(127);
+                execvp("git", args);
+                _exit(127);
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+int worktree_create(const HostUser *u, const char *project, const char *branch, char **ret_path, CageError *err) {
+        if (!worktree_branch_is_valid(branch))
+                return cage_error_set(err, -EINVAL, "--worktree %s: not a branch name nspawn-cage takes (letters, digits, '.', '_', '-', '/'; "
+                                      "no '..', no leading '-', '.' or '/')", strempty(branch));
+        FsIdentity id;
+        int r = user_fs_enter(u, &id);
+        if (r < 0)
+                return cage_error_set(err, r, "cannot take the file system identity of %s", u->name);
+        char canon[PATH_MAX];
+        bool found = realpath(project, canon);
+        int saved = errno;
+        _cleanup_free_ char *path = NULL, *flat = strdup(branch);
+        const char *slash = found ? strrchr(canon, '/') : NULL;
+        for (char *p = flat; p && *p; p++)
+                if (*p == '/')
+                        *p = '-';
+        if (found && slash && slash != canon && flat)
+                path = strdup_printf("%.*s/%s-%s", (int) (slash - canon), canon, slash + 1, flat);
+        struct stat st, gst;
+        _cleanup_free_ char *gitfile = path ? strdup_printf("%s/.git", path) : NULL;
+        bool exists = gitfile && lstat(path, &st) == 0, is_worktree = exists && lstat(gitfile, &gst) == 0 && S_ISREG(gst.st_mode);
+        user_fs_leave(&id);
+        if (!found)
+                return cage_error_set(err, -saved, "project %s: %s", project, strerror(saved));
+        if (!slash || slash == canon)
+                return cage_error_set(err, -EINVAL, "project %s: a worktree is made beside the project; not for a top-level directory", canon);
+        if (!gitfile)
+                return cage_error_set(err, -ENOMEM, "out of memory");
+        if (exists && !is_worktree)
+                return cage_error_set(err, -EEXIST, "--worktree %s: %s exists and is not a git worktree; move it away or choose another branch",
+                                      branch, path);
+        if (!exists) {
+                _cleanup_free_ char *ref = strdup_printf("refs/heads/%s", branch);
+                char *verify[] = { "git", "rev-parse", "--verify", "--quiet", ref, NULL };
+                r = ref ? git_as_user(u, canon, verify) : -ENOMEM;
+                char *add_new[] = { "git", "worktree", "add", "-b", (char *) branch, path, NULL },
+                     *add_old[] = { "git", "worktree", "add", path, (char *) branch, NULL };
+                if (r >= 0)
+                        r = git_as_user(u, canon, r == 0 ? add_old : add_new);
+                if (r != 0)
+                        return cage_error_set(err, r < 0 ? r : -EIO, "--worktree %s: 'git worktree add' in %s as %s failed%s%s; see above", branch,
+                                              canon, u->name, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+        }
+        *ret_path = TAKE_PTR(path);
+        return 0;
 }

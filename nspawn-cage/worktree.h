@@ -26,6 +26,16 @@ int worktree_add_binds(CageSpec *s, int project_fd, CageError *err);
  * memory. Pure. */
 char *worktree_path_normalise(const char *path);
 
+/* --worktree BRANCH: is it a branch name nspawn-cage takes (a
+ * conservative part of git's rules, safe in a directory name)? Pure. */
+bool worktree_branch_is_valid(const char *branch);
+
+/* `run --worktree BRANCH PROJECT`: the worktree PROJECT-BRANCH ('/' in
+ * BRANCH as '-') beside PROJECT, made with 'git worktree add' (on BRANCH,
+ * new from HEAD if it does not exist) run as the user, or reused if it is
+ * there. Returns its path. */
+int worktree_create(const HostUser *u, const char *project, const char *branch, char **ret_path, CageError *err);
+
 /* Where a cage keeps the common directory's snapshot (projectaudit.h), in
  * its state directory: "COMMON\nNAME\n" then the snapshot. */
 #define WORKTREE_AUDIT_FILE "worktree-audit"

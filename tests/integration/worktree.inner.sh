@@ -9,9 +9,10 @@ set -u
 . "$top_srcdir/tests/integration/lib.sh"
 inner_setup
 
-tap_plan 14
+tap_plan 20
 CASES="wta wtb wtc wtx1 wtx2 wtx3 wtx4 wtx5"
 for n in $CASES; do nspawn-cage stop "$n" > /dev/null 2>&1; done
+for n in $(nspawn-cage list | awk '/\/home\/alice\/wr-/ {print $1}'); do nspawn-cage stop "$n" > /dev/null 2>&1; done
 rm -rf /home/alice/wr /home/alice/wr-* /srv/wt-root /tmp/pwned-wt*
 su alice -c 'cd && git config --global user.email alice@host && git config --global user.name alice'
 su alice -c 'mkdir ~/wr && cd ~/wr && git init -q && echo x > f && printf "[Cage]\nPackages=git coreutils bash\n" > .nspawn-cage.conf &&
@@ -100,6 +101,31 @@ expect_refused wtx4 '~/wr-x4' "x4: .git naming alice's worktree through a symbol
 # Another worktree of alice's: its gitdir file names wr-b, not this project.
 new_gitfile wr-x5 /home/alice/wr/.git/worktrees/wr-b
 expect_refused wtx5 '~/wr-x5' "x5: .git naming alice's other worktree (wr-b)" "wr-x5/.git" "not this project"
+
+# run --worktree BRANCH: the worktree beside the project, made as alice,
+# a cage on it named after it; two of them at once; list shows the branch.
+as_alice_pty "sudo nspawn-cage --keep --worktree feat/one ~/wr -- true && sudo nspawn-cage --keep --worktree two ~/wr -- true"
+st=$?
+got="$st $(su alice -c 'git -C ~/wr-feat-one branch --show-current; git -C ~/wr-two branch --show-current' | tr '\n' ' ')$(stat -c %U /home/alice/wr-feat-one /home/alice/wr-two | tr '\n' ' ')"
+tap_is "$got" "0 feat/one two alice alice " "run --worktree feat/one and two: worktrees ~/wr-feat-one and ~/wr-two made by alice on their branches" || tap_diag "$out"
+as_alice_pty "sudo nspawn-cage list"
+one=$(printf '%s\n' "$out" | awk '$4 == "/home/alice/wr-feat-one" && $5 == "[feat/one]" && $3 == "running" {print $1}')
+two=$(printf '%s\n' "$out" | awk '$4 == "/home/alice/wr-two" && $5 == "[two]" && $3 == "running" {print $1}')
+tap_ok $([ -n "$one" ] && [ -n "$two" ] && [ "$one" != "$two" ]; echo $?) "both cages run at once, named after project and branch ($one, $two); list shows each branch" || tap_diag "$out"
+as_alice_pty "sudo nspawn-cage --worktree two ~/wr -- sh -c '$GIT commit -q --allow-empty -m again-two && echo AGAIN'"
+printf '%s\n' "$out" | grep -qx AGAIN && [ "$(su alice -c 'git -C ~/wr log --format=%s -1 two')" = again-two ]
+tap_ok_or_diag $? "run --worktree two again: the worktree is reused (the running cage attached to) and the commit is on branch two" "$out"
+as_alice_pty "sudo nspawn-cage stop $one; sudo nspawn-cage stop $two"
+tap_nothing_left "stop: nothing of either --worktree cage is left" "$one" "$two"
+as_alice_pty "sudo nspawn-cage --worktree ../../etc ~/wr -- true"
+st=$?
+tap_ok_or_diag $([ $st != 0 ] && printf '%s\n' "$out" | grep -q "not a branch name" && [ ! -e /home/alice/wr-..-..-etc ]; echo $?) \
+        "run --worktree ../../etc: refused, naming the branch; nothing made" "$out"
+install -d -o alice -g alice /home/alice/wr-three
+as_alice_pty "sudo nspawn-cage --worktree three ~/wr -- true"
+st=$?
+tap_ok_or_diag $([ $st != 0 ] && printf '%s\n' "$out" | grep -q "exists and is not a git worktree"; echo $?) \
+        "run --worktree three where ~/wr-three is a plain directory: refused, nothing made" "$out"
 
 for n in $CASES; do nspawn-cage stop "$n" > /dev/null 2>&1; done
 rm -rf /srv/wt-root /srv/wt-root-wt /home/alice/wr-link
