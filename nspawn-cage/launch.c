@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "agentstate.h"
+#include "builders.h"
 #include "bus.h"
 #include "caps.h"
 #include "cgroup.h"
@@ -329,7 +330,8 @@ static int cage_start(Host *h, Cage *cage, const LaunchOptions *o, const Display
         int uid_lock = -1;
         /* Fail early, before any build. */
         int r = agent_state_prepare(cage->spec, err);
-        if (r < 0 || (r = staging_check(cage->spec, cage->project_fd, err)) < 0 || (r = resolve_allow(cage->spec, err)) < 0)
+        if (r < 0 || (r = builders_add_nix_daemon(cage->spec, NIX_CONF, NIX_DAEMON_SOCKET, err)) < 0 ||
+            (r = staging_check(cage->spec, cage->project_fd, err)) < 0 || (r = resolve_allow(cage->spec, err)) < 0)
                 return r;
         if (cage->spec->network == NETWORK_HOST)
                 cage_notice("warning: Mode=host: cage %s shares the host's network namespace: every service listening on the host's loopback "
