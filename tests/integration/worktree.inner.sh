@@ -9,8 +9,8 @@ set -u
 . "$top_srcdir/tests/integration/lib.sh"
 inner_setup
 
-tap_plan 20
-CASES="wta wtb wtc wtx1 wtx2 wtx3 wtx4 wtx5"
+tap_plan 21
+CASES="wta wtb wtc wts wtx1 wtx2 wtx3 wtx4 wtx5"
 for n in $CASES; do nspawn-cage stop "$n" > /dev/null 2>&1; done
 for n in $(nspawn-cage list | awk '/\/home\/alice\/wr-/ {print $1}'); do nspawn-cage stop "$n" > /dev/null 2>&1; done
 rm -rf /home/alice/wr /home/alice/wr-* /srv/wt-root /tmp/pwned-wt*
@@ -76,6 +76,16 @@ got="$([ -e /tmp/pwned-wtc ] && echo PWNED || echo clean) $(ls /home/alice/wr/.g
 tap_is "$got" "clean 1" "c: a config.worktree with core.fsmonitor planted by the agent is quarantined at the end; alice's git in wr-a runs none of it" ||
         tap_diag "$out"
 su alice -c 'git -C ~/wr config --unset extensions.worktreeConfig'
+
+# s. Cage root (through systemd-run -M, in a kept cage) makes a set-uid
+# file in the repository's objects/: gone after stop, as in the project.
+as_alice_pty "sudo nspawn-cage --keep --name wts ~/wr-b -- sh -c 'echo x > /home/alice/wr/.git/objects/tool'"
+timeout 120 systemd-run -M wts --wait --pipe -q /bin/sh -c 'chmod 4755 /home/alice/wr/.git/objects/tool; ls -l /home/alice/wr/.git/objects/tool' < /dev/null > /tmp/wts-root 2>&1
+tap_diag "while the kept cage runs: $(stat -c '%A %U' /home/alice/wr/.git/objects/tool 2>&1) (promised only from its stop on)"
+as_alice_pty "sudo nspawn-cage stop wts"
+tap_is "$(find /home/alice/wr/.git -type f -perm /6000 | tr '\n' ' ')|$(stat -c %U /home/alice/wr/.git/objects/tool 2>&1)" "|alice" \
+        "s: cage root's chmod 4755 of a file in the repository's objects/: the bit is removed at stop (the file stays alice's)" || tap_diag "$(cat /tmp/wts-root)" "$out"
+rm -f /home/alice/wr/.git/objects/tool
 
 # x. .git files the agent (or the project) crafts: each start is refused,
 # naming the file; nothing is bound, nothing left.
