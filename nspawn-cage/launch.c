@@ -11,6 +11,7 @@
 #include <systemd/sd-journal.h>
 
 #include "agentstate.h"
+#include "builders.h"
 #include "bus.h"
 #include "caps.h"
 #include "cgroup.h"
@@ -23,12 +24,14 @@
 #include "launch.h"
 #include "network.h"
 #include "oomguard.h"
+#include "pathfd.h"
 #include "plan.h"
 #include "projectaudit.h"
 #include "settings.h"
 #include "tools.h"
 #include "staging.h"
 #include "teardown.h"
+#include "worktree.h"
 
 /* What a failed start must take away, newest last. */
 typedef enum UndoKind {
@@ -95,10 +98,33 @@ static int project_audit_start(const Cage *cage, char **ret_text, CageError *err
         return 0;
 }
 
+/* A linked worktree's repository (worktree.h): the same record, of what
+ * the cage has of it (its other worktrees are not walked: parallel cages
+ * add and change them), kept as "COMMON\nNAME\n" then the snapshot. */
+static int worktree_audit_start(const CageSpec *s, char **ret_text, CageError *err) {
+        if (!s->git_common)
+                return 0;
+        FsIdentity id;
+        if (user_fs_enter(&s->user, &id) < 0)
+                return cage_error_set(err, -EPERM, "cannot take the file system identity of %s", s->user.name);
+        _cleanup_close_ int fd = path_open_nofollow(AT_FDCWD, s->git_common, O_RDONLY | O_DIRECTORY, 0);
+        user_fs_leave(&id);
+        _cleanup_free_ char *admin = strdup_printf("worktrees/%s", s->git_worktree), *text = NULL;
+        char *only[] = { "objects", "refs", "logs", "reftable", "info", admin, NULL };
+        ProjectAuditOptions o = { .uid = s->user.uid, .git = true, .only = only };
+        int r = fd < 0 ? fd : !admin ? -ENOMEM : project_audit_snapshot(fd, &o, &text, NULL);
+        if (r < 0)
+                return cage_error_set(err, r, "the worktree's repository %s: looking for hooks, configuration and set-id files: %s", s->git_common,
+                                      strerror(-r));
+        if (!(*ret_text = strdup_printf("%s\n%s\n%s", s->git_common, s->git_worktree, text)))
+                return cage_error_set(err, -ENOMEM, "out of memory");
+        return 0;
+}
+
 /* The plan of a start: closure (with its GC root), ProtectGit= binds, the
  * project's audit, the idmap checks, the paths of uid_base. */
-static int plan_start(Cage *cage, const LaunchOptions *o, uid_t uid_base, int cache_fd, CagePlan *plan, char **ret_audit, int *ret_cache_lock,
-                      char **ret_previous, Undo *u, CageError *err) {
+static int plan_start(Cage *cage, const LaunchOptions *o, uid_t uid_base, int cache_fd, CagePlan *plan, char **ret_audit, char **ret_wt_audit,
+                      int *ret_cache_lock, char **ret_previous, Undo *u, CageError *err) {
         CageSpec *s = cage->spec;
         PlanOptions po = { .closure_file = o->closure_file, .data_dir = o->data_dir, .gcroot = u->gcroot };
         int r = plan_closure_cached(cage, &po, cache_fd, o->rebuild, &plan->closure, ret_cache_lock, ret_previous, err);
@@ -106,7 +132,7 @@ static int plan_start(Cage *cage, const LaunchOptions *o, uid_t uid_base, int ca
                 return r;
         undo_push(u, UNDO_GCROOT);
         if ((r = cage_spec_set_closure(s, plan->closure, err)) < 0 || (r = plan_protect_git(cage, err)) < 0 ||
-            (r = project_audit_start(cage, ret_audit, err)) < 0)
+            (r = project_audit_start(cage, ret_audit, err)) < 0 || (r = worktree_audit_start(s, ret_wt_audit, err)) < 0)
                 return r;
         /* The binds below the project were added just now: check them too. */
         if ((r = staging_check(s, cage->project_fd, err)) < 0 || (r = staging_set_paths(s, uid_base, err)) < 0)
@@ -115,8 +141,8 @@ static int plan_start(Cage *cage, const LaunchOptions *o, uid_t uid_base, int ca
 }
 
 /* The rootfs under a temporary name, its record, then published. */
-static int build_rootfs(Host *h, Cage *cage, const LaunchOptions *o, CagePlan *plan, const char *audit, uid_t uid_base, int *ret_cage_fd,
-                        Undo *u, CageError *err) {
+static int build_rootfs(Host *h, Cage *cage, const LaunchOptions *o, CagePlan *plan, const char *audit, const char *wt_audit, uid_t uid_base,
+                        int *ret_cage_fd, Undo *u, CageError *err) {
         CageSpec *s = cage->spec;
         _cleanup_close_ int cage_fd = -1;
         _cleanup_free_ char *bad = NULL, *state_path = NULL;
@@ -131,7 +157,7 @@ static int build_rootfs(Host *h, Cage *cage, const LaunchOptions *o, CagePlan *p
         CageRecord rec = { .name = s->name, .project = s->project, .user = s->user.name, .uid = s->user.uid, .unit = plan->unit,
                            .toplevel = s->toplevel, .helper = getpid(), .keep = o->keep, .declared = o->declared,
                            .created_usec = (uint64_t) time(NULL) * 1000000ULL, .n_store_paths = (unsigned) strv_length(s->store_paths),
-                           .uid_base = uid_base };
+                           .uid_base = uid_base, .branch = s->git_branch };
         if (r >= 0 && s->persist && s->state_files) {
                 if ((r = agent_state_stage_in(s, rootfd, &state_path, &state_entries, err)) < 0)
                         return r;
@@ -141,6 +167,8 @@ static int build_rootfs(Host *h, Cage *cage, const LaunchOptions *o, CagePlan *p
         }
         if (r >= 0)
                 r = write_file_atomic_at(cage_fd, PROJECT_AUDIT_FILE, audit, 0600);
+        if (r >= 0 && wt_audit)
+                r = write_file_atomic_at(cage_fd, WORKTREE_AUDIT_FILE, wt_audit, 0600);
         if (r >= 0)
                 r = state_write_record(cage_fd, &rec);
         if (r >= 0)
@@ -270,7 +298,7 @@ static int cage_start_locked(Host *h, Cage *cage, const LaunchOptions *o, const 
         CageSpec *s = cage->spec;
         _cleanup_(undo_done) Undo u = { .host = h, .name = s->name, .gcroot = strdup_printf("%s/gcroots/%s", STATE_DIR, s->name) };
         _cleanup_(cage_plan_done) CagePlan plan = {};
-        _cleanup_free_ char *etc_settings = NULL, *audit = NULL;
+        _cleanup_free_ char *etc_settings = NULL, *audit = NULL, *wt_audit = NULL;
         _cleanup_close_ int cage_fd = -1;
         if (!u.gcroot || settings_path(SETTINGS_ETC_DIR, s->name, &etc_settings) < 0)
                 return cage_error_set(err, -ENOMEM, "out of memory");
@@ -283,11 +311,11 @@ static int cage_start_locked(Host *h, Cage *cage, const LaunchOptions *o, const 
         int r = state_dir_open(h->state_fd, CLOSURE_CACHE_DIR, &cache_fd);
         if (r < 0)
                 return cage_error_set(err, r, "%s/%s: %s", STATE_DIR, CLOSURE_CACHE_DIR, strerror(-r));
-        r = plan_start(cage, o, uid_base, cache_fd, &plan, &audit, &cache_lock, &previous, &u, err);
+        r = plan_start(cage, o, uid_base, cache_fd, &plan, &audit, &wt_audit, &cache_lock, &previous, &u, err);
         if (r >= 0 && previous)
                 hold_previous_toplevel(h, previous);
         if (r >= 0)
-                r = build_rootfs(h, cage, o, &plan, audit, uid_base, &cage_fd, &u, err);
+                r = build_rootfs(h, cage, o, &plan, audit, wt_audit, uid_base, &cage_fd, &u, err);
         if (r >= 0)
                 r = wire_cage(cage, display, fwd, cage_fd, &plan, err);
         if (r >= 0)
@@ -330,7 +358,8 @@ static int cage_start(Host *h, Cage *cage, const LaunchOptions *o, const Display
         int uid_lock = -1;
         /* Fail early, before any build. */
         int r = agent_state_prepare(cage->spec, err);
-        if (r < 0 || (r = staging_check(cage->spec, cage->project_fd, err)) < 0 || (r = resolve_allow(cage->spec, err)) < 0)
+        if (r < 0 || (r = builders_add_nix_daemon(cage->spec, NIX_CONF, NIX_DAEMON_SOCKET, err)) < 0 ||
+            (r = staging_check(cage->spec, cage->project_fd, err)) < 0 || (r = resolve_allow(cage->spec, err)) < 0)
                 return r;
         if (cage->spec->network == NETWORK_HOST)
                 cage_notice("warning: Mode=host: cage %s shares the host's network namespace: every service listening on the host's loopback "

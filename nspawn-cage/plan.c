@@ -10,6 +10,7 @@
 #include "plan.h"
 #include "settings.h"
 #include "state.h"
+#include "worktree.h"
 
 void cage_plan_done(CagePlan *p) {
         strv_free(p->closure);
@@ -112,10 +113,13 @@ int plan_protect_git(Cage *cage, CageError *err) {
         if (user_fs_enter(&s->user, &id) < 0)
                 return cage_error_set(err, -EPERM, "cannot take the file system identity of %s", s->user.name);
         int r = cage_spec_protect_git(s, cage->project_fd);
+        /* A linked worktree's repository, whatever ProtectGit= says: its
+         * config and hooks are bound read-only in any case. */
+        int k = r < 0 ? 0 : worktree_add_binds(s, cage->project_fd, err);
         user_fs_leave(&id);
         if (r < 0)
                 return cage_error_set(err, r, "project %s: %s", s->project, strerror(-r));
-        return 0;
+        return k < 0 ? k : 0;
 }
 
 static int staging_list(const CageSpec *s, char ***ret) {

@@ -33,12 +33,13 @@ int verb_list(const Args *a) {
                         continue;
                 const char *state = cage_running(&h, &rec) ? "running" : "stale";
                 if (!a->json) {
-                        strbuf_appendf(&b, "%-32s %-10s %-10s %s\n", rec.name, rec.user, state, rec.project);
+                        strbuf_appendf(&b, "%-32s %-10s %-10s %s%s%s%s\n", rec.name, rec.user, state, rec.project, rec.branch ? " [" : "",
+                                       strempty(rec.branch), rec.branch ? "]" : "");
                         continue;
                 }
-                const char *const keys[] = { "name", "user", "state", "project", "unit" };
-                const char *const values[] = { rec.name, rec.user, state, rec.project, rec.unit };
-                for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                const char *const keys[] = { "name", "user", "state", "project", "unit", "branch" };
+                const char *const values[] = { rec.name, rec.user, state, rec.project, rec.unit, rec.branch };
+                for (size_t k = 0; k < ELEMENTSOF(keys) && values[k]; k++) {
                         strbuf_appendf(&b, "%s\"%s\":", k ? "," : first ? "\n  {" : ",\n  {", keys[k]);
                         strbuf_append_json(&b, values[k]);
                 }

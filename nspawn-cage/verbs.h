@@ -20,6 +20,7 @@ typedef struct Args {
         bool keep;
         bool rebuild; /* --rebuild */
         bool shell;
+        const char *worktree; /* run --worktree BRANCH */
         uint64_t timeout_usec;
         HostEnv env; /* the caller's environment, as sanitised */
 } Args;

@@ -147,6 +147,9 @@ let
     openssh = mkDeb { name = "openssh"; debs = [ "openssh-client" ]; onlyBins = "ssh ssh-add ssh-agent ssh-keygen"; };
 
     ripgrep = mkDeb { name = "ripgrep"; debs = [ "ripgrep" ]; };
+    # The Nix client, for [Cage] NixDaemon=yes (it talks to the host's
+    # daemon through the socket the cage gets).
+    nix = mkDeb { name = "nix"; debs = [ "nix-bin" ]; onlyBins = "nix nix-build nix-store nix-instantiate nix-shell nix-env"; };
 
     # What real programs expect of a system, under nixpkgs' names: a CA
     # bundle at etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert layout) and
