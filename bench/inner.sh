@@ -7,9 +7,9 @@
 #
 # Environment (tests/testhost/run passes NSPAWN_CAGE_* only):
 #   NSPAWN_CAGE_BENCH_WORK   output directory (under the repository)
-#   NSPAWN_CAGE_BENCH_QUICK  1: fewer runs
-#   NSPAWN_CAGE_BENCH_ALT    1: measure the store alternatives even if the
-#                            scaling target is met
+#   NSPAWN_CAGE_BENCH_QUICK  1: fewer runs; 2: smoke (one or two runs of
+#                            each part, small sizes: keeps every figure alive)
+#   NSPAWN_CAGE_BENCH_ALT    1: measure the store alternatives (2b)
 set -u -o pipefail
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -19,18 +19,27 @@ top_builddir=${top_builddir:-$top_srcdir}
 
 W=${NSPAWN_CAGE_BENCH_WORK:?set by bench/run}
 quick=${NSPAWN_CAGE_BENCH_QUICK:-0}
-if [ "$quick" = 1 ]; then
-	R_WARM=5 R_PHASE=5 R_RENDER=5 R_SCALE=2 R_ALT=1 R_STOP=3 N_GC=100
+# R_COLD: starts that evaluate the expensive package set (EXP_S seconds of
+# evaluation each); R_ATTACH: attaches to one running cage.
+if [ "$quick" = 2 ]; then
+	R_WARM=2 R_PHASE=2 R_RENDER=2 R_SCALE=1 R_ALT=1 R_STOP=1 N_GC=5 R_ATTACH=3 R_COLD=1 EXP_S=2 N_DENSITY=4
+	SIZES="10 1000"
+elif [ "$quick" = 1 ]; then
+	R_WARM=5 R_PHASE=5 R_RENDER=5 R_SCALE=2 R_ALT=1 R_STOP=3 N_GC=100 R_ATTACH=10 R_COLD=2 EXP_S=10 N_DENSITY=20
+	SIZES="10 100 1000 5000"
 else
-	R_WARM=15 R_PHASE=15 R_RENDER=20 R_SCALE=5 R_ALT=3 R_STOP=10 N_GC=100
+	R_WARM=15 R_PHASE=15 R_RENDER=20 R_SCALE=5 R_ALT=3 R_STOP=10 N_GC=100 R_ATTACH=30 R_COLD=3 EXP_S=10 N_DENSITY=20
+	SIZES="10 100 1000 5000"
 fi
-SIZES="10 100 1000 5000"
+N_MID=$((N_DENSITY / 2))
+EX=/var/lib/bench-expensive # the expensive package set (a copy of tests/pkgs + bench/pkgs-expensive)
+SY=/var/lib/bench-synthset  # tests/pkgs + the synthetic packages of part 2
 B=/var/lib/nspawn-cage-bench # hand-made rootfs copies (same file system as the cages')
 A=/home/alice/bench          # alice's files: closures, render output
 S=/var/tmp/bench-synth       # sources of the synthetic store paths
 PROJECT=/home/alice/project
 # $W/j/callgrind.json was written by bench/run before this script: keep it.
-rm -rf "$W/s" "$B" "$A" "$S"
+rm -rf "$W/s" "$B" "$A" "$S" "$EX" "$SY" /home/alice/scale-*
 find "$W/j" -name '*.json' ! -name callgrind.json -delete 2>/dev/null
 mkdir -p "$W/s" "$W/j" "$B" "$S"
 
@@ -144,6 +153,7 @@ record_cage() {
 	rec "$p.nspawn_setup" "$(d "$1" "$2")"
 	rec "$p.pid1_load" "$(d "$2" "$3")"
 	rec "$p.boot" "$(d "$3" "$4")"
+	rec "$p.pid1_to_ready" "$(d "$2" "$4")"
 	rec "$p.attach" "$(d "$4" "$READY")"
 	rec "$p.exit_after_ready" "$(d "$READY" "$END")"
 	rec "$p.unit_stop" "$(d "$5" "$6")"
@@ -192,17 +202,18 @@ record_hand() {
 	rec "$p.nspawn_setup" "$(d "$1" "$2")"
 	rec "$p.pid1_load" "$(d "$2" "$3")"
 	rec "$p.boot" "$(d "$3" "$4")"
+	rec "$p.pid1_to_ready" "$(d "$2" "$4")"
 	rec "$p.attach" "$(d "$4" "$READY")"
 	rec "$p.stop" "$HSTOP"
 }
 
-# copy_cage NAME CLOSURE [DEST]: start a kept cage, copy its rendered rootfs
+# copy_cage NAME PROJECT [DEST]: start a kept cage, copy its rendered rootfs
 # and settings to DEST (the "same rendered rootfs" for hand starts), then
 # kill it and time the kill-based teardown: KILL_UNIT_US until the unit is
 # gone, KILL_US until `nspawn-cage stop` has removed the rest.
 copy_cage() {
-	local name=$1 closure=$2 dest=${3:-} t0 t1
-	NAME=$name NOJ=1 cage_run --keep --name "$name" --closure "$closure" "$PROJECT" -- true
+	local name=$1 project=$2 dest=${3:-} t0 t1
+	NAME=$name NOJ=1 cage_run --keep --name "$name" "$project" -- true
 	if [ -n "$dest" ]; then
 		rm -rf "$dest"
 		mkdir -p "$dest"
@@ -219,10 +230,15 @@ copy_cage() {
 	audit "$name" >/dev/null || say "after kill + stop of $name: $(audit "$name")"
 }
 
-# settings_as SRC MACHINE: SRC with the hostname of MACHINE, on stdout.
-# A copy of a cage's settings for a hand-made run: its own hostname, and the
-# project bound plainly (the cage's idmapped staging mount is gone with it).
-settings_as() { sed -e "s/^Hostname=.*/Hostname=$2/" -e 's|^Bind=/var/lib/nspawn-cage/cages/[^/]*/mnt/project:\(.*\)$|Bind=\1|' "$1"; }
+# settings_as SRC MACHINE ROOTFS: SRC with the hostname of MACHINE, on stdout.
+# A copy of a cage's settings for a hand-made run: its own hostname, the
+# project bound plainly (the cage's idmapped staging mount is gone with it)
+# and the read-only /nix/store taken from the copied ROOTFS (the cage's own
+# is gone too).
+settings_as() {
+	sed -e "s/^Hostname=.*/Hostname=$2/" -e 's|^Bind=/var/lib/nspawn-cage/cages/[^/]*/mnt/project:\(.*\)$|Bind=\1|' \
+		-e "s|^BindReadOnly=/var/lib/nspawn-cage/cages/[^/]*/rootfs/nix/store:/nix/store\$|BindReadOnly=$3/nix/store:/nix/store|" "$1"
+}
 
 cleanup() {
 	local u
@@ -233,7 +249,8 @@ cleanup() {
 	done
 	nspawn-cage gc >/dev/null 2>&1
 	rm -f /run/systemd/nspawn/bb*.nspawn /run/systemd/nspawn/alt*.nspawn
-	rm -rf "$B"
+	[ -f "$W/admin.conf" ] && cp "$W/admin.conf" /etc/nspawn-cage/nspawn-cage.conf
+	rm -rf "$B" "$EX" "$SY" /home/alice/scale-*
 }
 trap cleanup EXIT
 
@@ -244,7 +261,7 @@ say "building the cage closure with tests/pkgs (a fresh test host builds it from
 cfg=$(runuser -u alice -- nspawn-cage config --json "$PROJECT")
 packages=$(jq -r '[.settings[] | select(.key == "Cage.Packages") | .value] | join(" ")' <<<"$cfg")
 nixpkgs=$(jq -r '.settings[] | select(.key == "Cage.Nixpkgs") | .value' <<<"$cfg")
-nixbuild=(nix-build "$DATADIR/nix/cage.nix" --argstr nixpkgs "$nixpkgs" --argstr packages "$packages" --argstr name warm --no-out-link)
+nixbuild=(nix-build "$DATADIR/nix/cage.nix" --argstr nixpkgs "$nixpkgs" --argstr packages "$packages" --no-out-link)
 t0=$(now)
 if ! top=$("${nixbuild[@]}" 2>"$W/build.log" | tail -n 1) || [ -z "$top" ]; then
 	tail -n 30 "$W/build.log" >&2
@@ -260,16 +277,16 @@ jq -n --arg top "$top" --arg packages "$packages" --argjson n "$n_base" --argjso
 	--argjson quick "$quick" --arg kernel "$(uname -r)" --arg nspawn "$(systemd-nspawn --version | head -n 1)" \
 	--arg nix "$(nix-store --version)" --argjson nproc "$(nproc)" \
 	'{toplevel: $top, packages: $packages, base_closure_paths: $n, closure_build_s: ($b / 1e5 | round / 10),
-	  quick: ($quick == 1), kernel: $kernel, systemd_nspawn: $nspawn, nix: $nix, cpus: $nproc}' >"$W/j/setup.json"
+	  quick: ($quick == 1), smoke: ($quick == 2), kernel: $kernel, systemd_nspawn: $nspawn, nix: $nix, cpus: $nproc}' >"$W/j/setup.json"
 
 # ---- 1. warm start against a hand-made systemd-nspawn --boot ----
 
 say "1. warm start: $R_WARM runs of nspawn-cage and of the baseline"
-# Two runs to warm up (the first builds the toplevel named after the cage).
+# Two runs to warm up (the first fills the closure cache, if it is empty).
 for i in 1 2; do NAME=warm cage_run --name warm "$PROJECT" -- "${READY_CMD[@]}"; done
 # The baseline boots the rootfs nspawn-cage renders, with its settings.
-copy_cage bbase "$A/closure-base" "$B/base"
-settings_as "$B/base/settings" bbase >/run/systemd/nspawn/bbase.nspawn
+copy_cage bbase "$PROJECT" "$B/base"
+settings_as "$B/base/settings" bbase "$B/base/rootfs" >/run/systemd/nspawn/bbase.nspawn
 hand_run bench-base.service bbase "$B/base/rootfs" 0 # warm-up
 for i in $(seq "$R_WARM"); do
 	NAME=warm WANT=stopped cage_run --name warm "$PROJECT" -- "${READY_CMD[@]}"
@@ -277,7 +294,9 @@ for i in $(seq "$R_WARM"); do
 	hand_run bench-base.service bbase "$B/base/rootfs" 0
 	record_hand base
 done
-# The phases before the unit starts, measured one by one.
+# The phases before the unit starts, measured one by one (closure: what a
+# cold start evaluates; a warm one reads the closure cache instead).
+as_alice_time phase.sudo "$R_PHASE" sudo -n true
 as_alice_time phase.config "$R_PHASE" nspawn-cage config "$PROJECT"
 for i in $(seq "$R_PHASE"); do
 	t0=$(now)
@@ -292,21 +311,100 @@ jq -n --argjson runs "$R_WARM" --argjson r "$r" \
 	--argjson load "$(stats warm.pid1_load)" --argjson boot "$(stats warm.boot)" \
 	--argjson attach "$(stats warm.attach)" --argjson exit "$(stats warm.exit_after_ready)" \
 	--argjson ustop "$(stats warm.unit_stop)" \
-	--argjson config "$(stats phase.config)" --argjson closure "$(stats phase.closure)" --argjson render "$(stats phase.render)" \
+	--argjson sudo "$(stats phase.sudo)" --argjson config "$(stats phase.config)" --argjson closure "$(stats phase.closure)" --argjson render "$(stats phase.render)" \
 	--argjson btotal "$(stats base.total)" --argjson bunit "$(stats base.unit_start)" --argjson bsetup "$(stats base.nspawn_setup)" \
 	--argjson bload "$(stats base.pid1_load)" --argjson bboot "$(stats base.boot)" --argjson battach "$(stats base.attach)" \
-	--argjson bstop "$(stats base.stop)" \
+	--argjson bstop "$(stats base.stop)" --argjson ready "$(stats warm.pid1_to_ready)" --argjson bready "$(stats base.pid1_to_ready)" \
 	'{runs: $runs,
 	  nspawn_cage: {total: $total, pre_unit: $pre, unit_start: $unit, nspawn_setup: $setup, pid1_load: $load, boot: $boot,
-	                attach: $attach, exit_after_ready: $exit, unit_stop: $ustop},
-	  pre_unit_phases: {config: $config, closure_query: $closure, render: $render},
-	  baseline: {total: $btotal, unit_start: $bunit, nspawn_setup: $bsetup, pid1_load: $bload, boot: $bboot, attach: $battach, stop: $bstop},
+	                pid1_to_ready: $ready, attach: $attach, exit_after_ready: $exit, unit_stop: $ustop},
+	  pre_unit_phases: {sudo: $sudo, config: $config, closure_query: $closure, render: $render},
+	  baseline: {total: $btotal, unit_start: $bunit, nspawn_setup: $bsetup, pid1_load: $bload, boot: $bboot, pid1_to_ready: $bready,
+	             attach: $battach, stop: $bstop},
 	  ratio: $r, target: 1.15, met: ($r != null and $r <= 1.15)}' >"$W/j/warm.json"
 say "   nspawn-cage $(med warm.total) ms, baseline $(med base.total) ms, ratio $r"
 
+# ---- 1b. an expensive package set: cold (evaluates) and warm (cache) ----
+
+# A copy of tests/pkgs whose default.nix first computes `attrs` attributes
+# (bench/pkgs-expensive), calibrated so that evaluating it takes EXP_S s.
+say "1b. expensive package set: calibrating to ${EXP_S} s of evaluation"
+cp /etc/nspawn-cage/nspawn-cage.conf "$W/admin.conf"
+cp -a "$top_srcdir/tests/pkgs" "$EX"
+mv "$EX/default.nix" "$EX/real.nix"
+cp "$top_srcdir/bench/pkgs-expensive/default.nix" "$top_srcdir/bench/pkgs-expensive/burn.nix" "$EX/"
+eval_ms() { # ATTRS: milliseconds to evaluate burn.nix with that many
+	local t0
+	t0=$(now)
+	nix-instantiate --eval "$EX/burn.nix" --arg attrs "$1" >/dev/null 2>&1
+	echo $((($(now) - t0) / 1000))
+}
+base_ms=$(eval_ms 0)
+probe_ms=$(eval_ms 4000)
+attrs=$(((EXP_S * 1000 - base_ms) * 4000 / (probe_ms - base_ms > 0 ? probe_ms - base_ms : 1)))
+[ "$attrs" -gt 0 ] || attrs=1000
+echo "$attrs" >"$EX/cost.nix"
+chown -R root:root "$EX"
+set_nixpkgs() { printf '[Cage]\nNixpkgs=%s\n' "$1" >/etc/nspawn-cage/nspawn-cage.conf; }
+set_nixpkgs "$EX"
+t0=$(now)
+nix-instantiate --eval -E "(import $EX/default.nix {}) ? bash" >/dev/null 2>&1
+rec exp.eval "$(d "$t0" "$(now)")"
+say "   $attrs attributes: evaluating the set takes $(med exp.eval) ms"
+for i in $(seq "$R_COLD"); do
+	NAME=exp cage_run --rebuild --name exp "$PROJECT" -- "${READY_CMD[@]}"
+	record_cage exp.cold
+done
+# Warm starts on the expensive set against warm starts on tests/pkgs, interleaved.
+NAME=exp cage_run --name exp "$PROJECT" -- "${READY_CMD[@]}"
+set_nixpkgs "$top_srcdir/tests/pkgs"
+NAME=expc cage_run --name expc "$PROJECT" -- "${READY_CMD[@]}"
+for i in $(seq "$R_WARM"); do
+	set_nixpkgs "$EX"
+	NAME=exp cage_run --name exp "$PROJECT" -- "${READY_CMD[@]}"
+	record_cage exp.warm
+	set_nixpkgs "$top_srcdir/tests/pkgs"
+	NAME=expc cage_run --name expc "$PROJECT" -- "${READY_CMD[@]}"
+	record_cage exp.cheap
+done
+cp "$W/admin.conf" /etc/nspawn-cage/nspawn-cage.conf
+er=$(ratio "$(med exp.warm.total)" "$(med exp.cheap.total)" 1000)
+jq -n --argjson attrs "$attrs" --argjson eval "$(stats exp.eval)" --argjson cold "$(stats exp.cold.total)" \
+	--argjson coldpre "$(stats exp.cold.pre_unit)" --argjson warm "$(stats exp.warm.total)" --argjson warmpre "$(stats exp.warm.pre_unit)" \
+	--argjson cheap "$(stats exp.cheap.total)" --argjson cheappre "$(stats exp.cheap.pre_unit)" --argjson r "$er" \
+	--argjson cruns "$R_COLD" --argjson wruns "$R_WARM" --argjson target_s "$EXP_S" \
+	'{attributes: $attrs, evaluation_target_s: $target_s, evaluation: $eval, cold_runs: $cruns, warm_runs: $wruns,
+	  cold: {total: $cold, pre_unit: $coldpre}, warm: {total: $warm, pre_unit: $warmpre},
+	  warm_cheap_set: {total: $cheap, pre_unit: $cheappre},
+	  warm_ratio: $r, target: 1.05, met: ($r != null and $r <= 1.05),
+	  saved_ms: (if $cold != null and $warm != null then ($cold.median - $warm.median) * 10 | round / 10 else null end)}' >"$W/j/expensive.json"
+say "   cold $(med exp.cold.total) ms, warm $(med exp.warm.total) ms, warm on tests/pkgs $(med exp.cheap.total) ms: ratio $er"
+
+# ---- 1c. attach: nspawn-cage shell against systemd-run -M --wait --pty ----
+
+say "1c. attach: $R_ATTACH times each to one running cage"
+NAME=att NOJ=1 cage_run --keep --name att "$PROJECT" -- true
+att() { # SAMPLE CMD: wall time of CMD on a terminal of its own (script)
+	local t0
+	t0=$(now)
+	script -qefc "$2" /dev/null </dev/null >"$W/att.out" 2>&1 || { say "$2 failed:"; tail -n 5 "$W/att.out" >&2; return; }
+	rec "$1" "$(d "$t0" "$(now)")"
+}
+att attach.warmup "nspawn-cage shell att -- true"
+att attach.warmup "systemd-run -M att --wait --pty --quiet true"
+for i in $(seq "$R_ATTACH"); do
+	att attach.nspawn_cage "nspawn-cage shell att -- true"
+	att attach.systemd_run "systemd-run -M att --wait --pty --quiet true"
+done
+nspawn-cage stop att >/dev/null 2>&1
+ar=$(ratio "$(med attach.nspawn_cage)" "$(med attach.systemd_run)" 1000)
+jq -n --argjson runs "$R_ATTACH" --argjson nc "$(stats attach.nspawn_cage)" --argjson sr "$(stats attach.systemd_run)" --argjson r "$ar" \
+	'{runs: $runs, nspawn_cage_shell: $nc, systemd_run: $sr, ratio: $r, target: 1.2, met: ($r != null and $r <= 1.2)}' >"$W/j/attach.json"
+say "   nspawn-cage shell $(med attach.nspawn_cage) ms, systemd-run -M --pty $(med attach.systemd_run) ms: ratio $ar"
+
 # ---- 2. closure scaling ----
 
-need=$((5000 - n_base))
+need=$((${SIZES##* } - n_base))
 say "2. closure scaling: $need synthetic store paths"
 t0=$(now)
 (
@@ -318,20 +416,63 @@ t0=$(now)
 synth_us=$(d "$t0" "$(now)")
 nix-store --check-validity $(cat "$W/synth.list") || say "synthetic store paths are not valid"
 for n in $SIZES; do
-	{ cat "$A/closure-base"; head -n $((n - n_base)) "$W/synth.list"; } >"$A/closure-$n"
+	k=$((n - n_base))
+	{ cat "$A/closure-base"; [ "$k" -le 0 ] || head -n "$k" "$W/synth.list"; } >"$A/closure-$n"
 done
 chown alice:alice "$A"/closure-*
+# Starts cannot take --closure through sudo: the cage of N paths gets them
+# from the package set, a copy of tests/pkgs with benchSynthN, a package
+# whose output refers to N - (base closure) - 1 synthetic paths, selected
+# by its project's Packages=. Renders take the lists (as alice, no sudo).
+rm -rf "$SY"
+cp -a "$top_srcdir/tests/pkgs" "$SY"
+mv "$SY/default.nix" "$SY/real.nix"
+{
+	echo "{"
+	for n in $SIZES; do
+		k=$((n - n_base - 1))
+		[ "$k" -gt 0 ] || continue
+		printf '  "%s" = [\n' "$n"
+		head -n "$k" "$W/synth.list" | sed 's/.*/    "&"/'
+		echo "  ];"
+	done
+	echo "}"
+} >"$SY/synth.nix"
+cat >"$SY/default.nix" <<'NIX'
+# bench/inner.sh, part 2: tests/pkgs and a package benchSynthN per size N.
+args:
+let
+  p = import ./real.nix args;
+  lists = import ./synth.nix;
+  # a program in bin/, so that the cage's profile (sw/bin) refers to it
+  # (the list in a file: 5,000 paths are more than one variable may hold)
+  mk = n: p.runCommand "bench-synth-${n}" { refs = map builtins.storePath lists.${n}; passAsFile = [ "refs" ]; }
+    "mkdir -p $out/bin && cp \"$refsPath\" $out/bin/bench-synth-${n}";
+in
+p // builtins.listToAttrs (map (n: { name = "benchSynth${n}"; value = mk n; }) (builtins.attrNames lists))
+NIX
+chown -R root:root "$SY"
+set_nixpkgs "$SY"
 for n in $SIZES; do
+	proj=/home/alice/scale-$n
+	rm -rf "$proj"
+	install -d -o alice -g alice "$proj"
+	k=$((n - n_base - 1))
+	[ "$k" -gt 0 ] && write_project_config "$proj" "[Cage]\nPackages=$packages benchSynth$n\n"
 	as_alice_time "render.$n" "$R_RENDER" nspawn-cage render --closure "$A/closure-$n" --output "$A/out" "$PROJECT"
-	NAME=sc$n cage_run --name "sc$n" --closure "$A/closure-$n" "$PROJECT" -- "${READY_CMD[@]}" # warm-up
+	NAME=sc$n cage_run --name "sc$n" "$proj" -- "${READY_CMD[@]}" # warm-up: evaluates, fills the cache
+	want=$n
+	[ "$k" -gt 0 ] || want=$COUNT # the base closure
 	for i in $(seq "$R_SCALE"); do
-		NAME=sc$n WANT=stopped cage_run --name "sc$n" --closure "$A/closure-$n" "$PROJECT" -- "${READY_CMD[@]}"
+		NAME=sc$n WANT=stopped cage_run --name "sc$n" "$proj" -- "${READY_CMD[@]}"
 		record_cage "scale.$n"
-		[ "$COUNT" = "$n" ] || say "cage sc$n saw $COUNT store paths, not $n"
+		[ "$COUNT" = "$want" ] || say "cage sc$n saw $COUNT store paths, not $want"
 	done
 	say "   $n paths: render $(med "render.$n") ms, start $(med "scale.$n.total") ms"
 done
-sr=$(ratio "$(med scale.5000.total)" "$(med scale.10.total)")
+cp "$W/admin.conf" /etc/nspawn-cage/nspawn-cage.conf
+largest=${SIZES##* }
+sr=$(ratio "$(med "scale.$largest.total")" "$(med scale.10.total)")
 for n in $SIZES; do
 	jq -n --argjson n "$n" --argjson render "$(stats "render.$n")" --argjson rcpu "$(stats "render.$n.cpu")" --argjson total "$(stats "scale.$n.total")" \
 		--argjson pre "$(stats "scale.$n.pre_unit")" --argjson unit "$(stats "scale.$n.unit_start")" \
@@ -341,36 +482,40 @@ for n in $SIZES; do
 		'{paths: $n, render: $render, render_cpu: $rcpu, start: $total, pre_unit: $pre, unit_start: $unit, nspawn_setup: $setup,
 		  pid1_load: $load, boot: $boot, attach: $attach, exit_after_ready: $exit, unit_stop: $ustop}'
 done | jq -s --argjson r "$sr" --argjson s "$synth_us" --argjson runs "$R_SCALE" --argjson rr "$R_RENDER" \
-	--argjson render1000 "$(med render.1000)" --argjson rcpu1000 "$(med render.1000.cpu)" \
+	--argjson render1000 "$(med render.1000)" --argjson rcpu1000 "$(med render.1000.cpu)" --argjson largest "$largest" \
 	'{runs: $runs, render_runs: $rr, synthetic_paths_created_s: ($s / 1e5 | round / 10), sizes: .,
-	  start_ratio_5000_vs_10: $r, target: 1.5, met: ($r != null and $r <= 1.5),
+	  largest: $largest, start_ratio_largest_vs_10: $r,
+	  start_ratio_5000_vs_10: (if $largest == 5000 then $r else null end), target: 1.5, met: ($largest == 5000 and $r != null and $r <= 1.5),
 	  render_1000_ms: $render1000, render_1000_cpu_ms: $rcpu1000, render_target_ms: 20, render_met: ($render1000 != null and $render1000 <= 20)}' >"$W/j/scaling.json"
-say "   start 5000 / start 10 = $sr"
+say "   start $largest / start 10 = $sr"
 
 # ---- 2b. store binding alternatives, by hand ----
 
-if jq -e '.met | not' "$W/j/scaling.json" >/dev/null || [ "${NSPAWN_CAGE_BENCH_ALT:-0}" = 1 ]; then
+if [ "${NSPAWN_CAGE_BENCH_ALT:-0}" = 1 ]; then
 	say "2b. store binding alternatives at 10 and 5000 paths ($R_ALT runs each)"
 	for n in 10 5000; do
-		copy_cage "alt$n" "$A/closure-$n" "$B/alt$n"
+		set_nixpkgs "$SY"
+		copy_cage "alt$n" "/home/alice/scale-$n" "$B/alt$n"
 		src=$B/alt$n/settings
+		# The cage's own closure (its store binds): what the views show.
+		sed -n 's|^BindReadOnly=\(/nix/store/[^:]*\)$|\1|p' "$src" >"$B/alt$n/closure"
 		# A: the current design (one BindReadOnly= per store path), by hand.
-		settings_as "$src" "alta$n" >"/run/systemd/nspawn/alta$n.nspawn"
+		settings_as "$src" "alta$n" "$B/alt$n/rootfs" >"/run/systemd/nspawn/alta$n.nspawn"
 		# B: a pre-built view: tmpfs + one bind per path, made in the unit's
 		# own mount namespace before nspawn (bench/storeview.pl).
-		grep -v '^BindReadOnly=/nix/store/' "$src" | settings_as /dev/stdin "altb$n" >"/run/systemd/nspawn/altb$n.nspawn"
+		grep -v '^BindReadOnly=/nix/store/' "$src" | settings_as /dev/stdin "altb$n" "$B/alt$n/rootfs" >"/run/systemd/nspawn/altb$n.nspawn"
 		# C: one bind of the whole store. NOT safe (shows every store path):
 		# the lower bound of any design with one mount.
-		grep -v '^BindReadOnly=/nix/store/' "$src" | settings_as /dev/stdin "altc$n" |
+		grep -v -e '^BindReadOnly=/nix/store/' -e ':/nix/store$' "$src" | settings_as /dev/stdin "altc$n" "$B/alt$n/rootfs" |
 			sed '/^\[Network\]/i BindReadOnly=/nix/store' >"/run/systemd/nspawn/altc$n.nspawn"
 		# D: a materialised copy of the closure (a private read-only store
 		# holding only the closure), one bind.
 		t0=$(now)
 		mkdir -p "$B/alt$n/view"
-		xargs -a "$A/closure-$n" cp -a -t "$B/alt$n/view"
+		xargs -a "$B/alt$n/closure" cp -a -t "$B/alt$n/view"
 		rec "alt.copy.$n" "$(d "$t0" "$(now)")"
 		du -sk "$B/alt$n/view" | cut -f1 >"$W/s/alt.copy_kib.$n"
-		grep -v '^BindReadOnly=/nix/store/' "$src" | settings_as /dev/stdin "altd$n" |
+		grep -v -e '^BindReadOnly=/nix/store/' -e ':/nix/store$' "$src" | settings_as /dev/stdin "altd$n" "$B/alt$n/rootfs" |
 			sed "/^\[Network\]/i BindReadOnly=$B/alt$n/view:/nix/store" >"/run/systemd/nspawn/altd$n.nspawn"
 		rec "alt.kill_stop.$n" "$KILL_US"
 		rec "alt.kill_unit.$n" "$KILL_UNIT_US"
@@ -378,7 +523,7 @@ if jq -e '.met | not' "$W/j/scaling.json" >/dev/null || [ "${NSPAWN_CAGE_BENCH_A
 			hand_run "bench-alta$n.service" "alta$n" "$B/alt$n/rootfs" 1
 			record_hand "alt.a.$n"
 			hand_run "bench-altb$n.service" "altb$n" "$B/alt$n/rootfs" 1 \
-				/usr/bin/perl "$top_srcdir/bench/storeview.pl" "$B/alt$n/rootfs" "$A/closure-$n"
+				/usr/bin/perl "$top_srcdir/bench/storeview.pl" "$B/alt$n/rootfs" "$B/alt$n/closure"
 			record_hand "alt.b.$n"
 			[ "$COUNT" = "$n" ] || say "altb$n saw $COUNT store paths, not $n"
 			hand_run "bench-altc$n.service" "altc$n" "$B/alt$n/rootfs" 1
@@ -391,16 +536,17 @@ if jq -e '.met | not' "$W/j/scaling.json" >/dev/null || [ "${NSPAWN_CAGE_BENCH_A
 		# Stop of a kept cage by killing it (then nspawn-cage stop), against
 		# the orderly stop (part 3 measures the latter at the base closure).
 		for i in $(seq "$R_ALT"); do
-			copy_cage "alt$n" "$A/closure-$n"
+			copy_cage "alt$n" "/home/alice/scale-$n"
 			rec "alt.kill_stop.$n" "$KILL_US"
 			rec "alt.kill_unit.$n" "$KILL_UNIT_US"
-			NAME=alt$n NOJ=1 cage_run --keep --name "alt$n" --closure "$A/closure-$n" "$PROJECT" -- true
+			NAME=alt$n NOJ=1 cage_run --keep --name "alt$n" "/home/alice/scale-$n" -- true
 			t0=$(now)
 			nspawn-cage stop "alt$n" >/dev/null 2>&1
 			rec "alt.orderly_stop.$n" "$(d "$t0" "$(now)")"
 		done
 		rm -rf "$B/alt$n/view"
 	done
+	cp "$W/admin.conf" /etc/nspawn-cage/nspawn-cage.conf
 	for n in 10 5000; do
 		args=(--argjson n "$n")
 		for k in a b c d; do
@@ -430,7 +576,8 @@ fi
 say "3. stop to clean ($R_STOP runs), gc of $N_GC stale cages"
 clean=0
 for i in $(seq "$R_STOP"); do
-	NAME=stp NOJ=1 cage_run --keep --name stp --closure "$A/closure-base" "$PROJECT" -- true
+	NAME=stp NOJ=1 cage_run --keep --name stp "$PROJECT" -- true
+	[ "$ST" = 0 ] || continue
 	t0=$(now)
 	nspawn-cage stop stp >/dev/null 2>&1
 	if audit stp >/dev/null; then
@@ -447,7 +594,7 @@ for i in 1 2 3; do
 done
 t0=$(now)
 for i in $(seq -w 1 "$N_GC"); do
-	NAME=gc$i NOJ=1 cage_run --keep --name "gc$i" --closure "$A/closure-base" "$PROJECT" -- true
+	NAME=gc$i NOJ=1 cage_run --keep --name "gc$i" "$PROJECT" -- true
 	systemctl kill -s KILL "nspawn-cage-gc$i.service"
 done
 for i in $(seq -w 1 "$N_GC"); do
@@ -471,7 +618,7 @@ say "   stop $(med stop.clean) ms; gc of $N_GC: $(med gc.full) ms, removed $remo
 
 # ---- 4. density ----
 
-say "4. density: 20 idle cages"
+say "4. density: $N_DENSITY idle cages"
 memory() { # N: per-cage memory of dn01..dnN, samples in bytes
 	local i rss cache shmem
 	for i in $(seq -w 1 "$1"); do
@@ -486,40 +633,41 @@ memory() { # N: per-cage memory of dn01..dnN, samples in bytes
 }
 memavail() { awk '$1 == "MemAvailable:" { print $2 * 1024 }' /proc/meminfo; }
 avail0=$(memavail)
-for i in $(seq -w 1 20); do
-	NAME=dn$i NOJ=1 cage_run --keep --name "dn$i" --closure "$A/closure-base" "$PROJECT" -- "${READY_CMD[@]}"
+for i in $(seq -w 1 "$N_DENSITY"); do
+	NAME=dn$i NOJ=1 cage_run --keep --name "dn$i" "$PROJECT" -- "${READY_CMD[@]}"
 	rec density.start "$(d "$T0" "$READY")"
-	if [ "$i" = 10 ] || [ "$i" = 20 ]; then
+	if [ "$((10#$i))" = "$N_MID" ] || [ "$((10#$i))" = "$N_DENSITY" ]; then
 		sleep 5 # let them settle to idle
-		memory "$i"
-		[ "$i" = 10 ] && avail10=$(memavail)
+		memory "$((10#$i))"
+		[ "$((10#$i))" = "$N_MID" ] && avail10=$(memavail)
 	fi
 done
 avail20=$(memavail)
 t0=$(now)
-for i in $(seq -w 1 20); do nspawn-cage stop "dn$i" >/dev/null 2>&1; done
+for i in $(seq -w 1 "$N_DENSITY"); do nspawn-cage stop "dn$i" >/dev/null 2>&1; done
 stop20=$(d "$t0" "$(now)")
 dclean=0
-for i in $(seq -w 1 20); do audit "dn$i" >/dev/null && dclean=$((dclean + 1)); done
+for i in $(seq -w 1 "$N_DENSITY"); do audit "dn$i" >/dev/null && dclean=$((dclean + 1)); done
 mstats() { # samples in bytes -> MiB statistics
 	[ -s "$W/s/$1" ] || { echo null; return; }
 	jq -s 'map(select(. != null) / 1048576) | sort | length as $n | def r: . * 10 | round / 10;
 		{n: $n, median: (.[($n - 1) / 2 | floor] | r), min: (.[0] | r), max: (.[-1] | r), mean: (add / $n | r)}' "$W/s/$1"
 }
 jq -n --argjson starts "$(jq -s 'map(. / 1000 | . * 10 | round / 10)' "$W/s/density.start")" \
-	--argjson m10 "$(mstats mem.10)" --argjson m20 "$(mstats mem.20)" \
-	--argjson r10 "$(mstats mem_rss.10)" --argjson r20 "$(mstats mem_rss.20)" \
-	--argjson c20 "$(mstats mem_cache.20)" --argjson s20 "$(mstats mem_shmem.20)" \
+	--argjson n "$N_DENSITY" --argjson mid "$N_MID" \
+	--argjson m10 "$(mstats "mem.$N_MID")" --argjson m20 "$(mstats "mem.$N_DENSITY")" \
+	--argjson r10 "$(mstats "mem_rss.$N_MID")" --argjson r20 "$(mstats "mem_rss.$N_DENSITY")" \
+	--argjson c20 "$(mstats "mem_cache.$N_DENSITY")" --argjson s20 "$(mstats "mem_shmem.$N_DENSITY")" \
 	--argjson a0 "$avail0" --argjson a10 "$avail10" --argjson a20 "$avail20" \
 	--argjson stop20 "$stop20" --argjson clean "$dclean" \
-	'{start_ms: $starts, first_ms: $starts[0], tenth_ms: $starts[9], last_ms: $starts[19],
-	  last_vs_first: ($starts[19] / $starts[0] * 100 | round / 100),
-	  last3_vs_first3: (($starts[17:20] | add) / ($starts[0:3] | add) * 100 | round / 100),
-	  memory_current_mib: {at_10: $m10, at_20: $m20}, rss_mib: {at_10: $r10, at_20: $r20},
-	  cache_mib_at_20: $c20, shmem_mib_at_20: $s20,
-	  memavailable_drop_per_cage_mib: {at_10: (($a0 - $a10) / 10 / 1048576 * 10 | round / 10), at_20: (($a0 - $a20) / 20 / 1048576 * 10 | round / 10)},
+	'{cages: $n, mid: $mid, start_ms: $starts, first_ms: $starts[0], mid_ms: $starts[$mid - 1], last_ms: $starts[$n - 1],
+	  last_vs_first: ($starts[$n - 1] / $starts[0] * 100 | round / 100),
+	  last3_vs_first3: (($starts[$n - 3:$n] | add) / ($starts[0:3] | add) * 100 | round / 100),
+	  memory_current_mib: {at_mid: $m10, at_all: $m20}, rss_mib: {at_mid: $r10, at_all: $r20},
+	  cache_mib_at_all: $c20, shmem_mib_at_all: $s20,
+	  memavailable_drop_per_cage_mib: {at_mid: (($a0 - $a10) / $mid / 1048576 * 10 | round / 10), at_all: (($a0 - $a20) / $n / 1048576 * 10 | round / 10)},
 	  target_mib: 30, met: ($m20 != null and $m20.median <= 30),
-	  stop_all_20_ms: ($stop20 / 100 | round / 10), clean_after: $clean}' >"$W/j/density.json"
-say "   idle cage: $(jq .memory_current_mib.at_20.median "$W/j/density.json") MiB; start of the 20th vs the 1st: $(jq .last_vs_first "$W/j/density.json")"
+	  stop_all_ms: ($stop20 / 100 | round / 10), clean_after: $clean}' >"$W/j/density.json"
+say "   idle cage: $(jq .memory_current_mib.at_all.median "$W/j/density.json") MiB; start of the last vs the 1st: $(jq .last_vs_first "$W/j/density.json")"
 
 say "done"

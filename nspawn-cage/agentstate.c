@@ -10,7 +10,9 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #include "agentstate.h"
 #include "state.h"
@@ -213,10 +215,38 @@ int agent_state_copy_in(const HostUser *u, int state_fd, int home_fd, char *cons
         return 0;
 }
 
-int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *const *entries, AgentStateWarn warn,
+/* The hash of the user's copy of path now ("-" if there is none): read as
+ * the user, or as root after the session, never through a link. */
+static int current_hash(const HostUser *u, int state_fd, const char *path, char buf[static 17]) {
+        _cleanup_free_ char *data = NULL;
+        size_t size = 0;
+        FsIdentity id;
+        (void) user_fs_enter(u, &id);
+        int r = read_beneath(state_fd, path, &data, &size);
+        user_fs_leave(&id);
+        if (r == -ENOENT) {
+                strcpy(buf, "-");
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        agent_state_hash(data, size, buf);
+        return 0;
+}
+
+/* Cages of one preset end one at a time: the state directory is locked
+ * (bounded: the user could hold the lock; then unserialised, as before). */
+static void lock_state_dir(int state_fd) {
+        for (unsigned i = 0; i < 100 && flock(state_fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK; i++)
+                usleep(100 * 1000);
+}
+
+int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *const *entries, const char *aside, AgentStateWarn warn,
                          void *userdata, unsigned *ret_copied) {
         int ret = 0;
         unsigned copied = 0;
+        if (entries && entries[0])
+                lock_state_dir(state_fd);
         for (size_t i = 0; entries && entries[i]; i++) {
                 const char *colon = strchr(entries[i], ':');
                 if (!colon)
@@ -236,6 +266,19 @@ int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *con
                 agent_state_hash(data, size, hash);
                 if ((size_t) (colon - entries[i]) == 16 && strncmp(entries[i], hash, 16) == 0)
                         continue; /* unchanged: an older cage never overwrites newer state */
+                /* Changed here, and the user's copy changed meanwhile (another
+                 * cage of the preset ended first, or the user): this one is
+                 * kept aside beside it, never written over it. */
+                char now[17] = "";
+                size_t was_len = (size_t) (colon - entries[i]);
+                bool unreadable = current_hash(u, state_fd, path, now) < 0,
+                     as_copied = strlen(now) == was_len && strncmp(entries[i], now, was_len) == 0,
+                     conflict = unreadable || (!as_copied && !streq(now, hash));
+                _cleanup_free_ char *aside_path = conflict ? strdup_printf("%s" AGENT_STATE_ASIDE "%s", path, strempty(aside)) : NULL;
+                if (conflict && !aside_path) {
+                        ret = ret ?: -ENOMEM;
+                        continue;
+                }
                 /* As the user; once the helper has dropped CAP_SETUID (after the
                  * agent's session), as root with the user's ids set on every
                  * file and directory before it gets its name. */
@@ -245,7 +288,7 @@ int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *con
                 gid_t gid = as_user ? (gid_t) -1 : u->gid;
                 _cleanup_close_ int dfd = -1;
                 const char *base;
-                r = mkdir_walk(state_fd, path, 0700, uid, gid, true, &dfd, &base);
+                r = mkdir_walk(state_fd, conflict ? aside_path : path, 0700, uid, gid, true, &dfd, &base);
                 if (r >= 0)
                         r = write_data_atomic_at(dfd, base, data, size, 0600, uid, gid);
                 user_fs_leave(&id);
@@ -254,6 +297,11 @@ int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *con
                                 warn(path, strerror(-r), userdata);
                         ret = ret ?: r;
                         continue;
+                }
+                if (conflict && warn) {
+                        _cleanup_free_ char *why = strdup_printf("was changed meanwhile (by another cage of this preset, or by you); this cage's "
+                                                                 "version is kept aside as %s beside it, to merge by hand", base);
+                        warn(path, why ? why : "was changed meanwhile; this cage's version is kept aside", userdata);
                 }
                 copied++;
         }
@@ -328,7 +376,8 @@ int agent_state_restore(int state_dir_fd, const CageRecord *rec, CageError *err)
                                       strerror(-hfd));
         const char *ctx[] = { rec->name, rec->state_dir };
         unsigned n = 0;
-        if ((r = agent_state_copy_out(&u, hfd, sfd, rec->state_files, warn_state, ctx, &n)) < 0)
+        _cleanup_free_ char *aside = strdup_printf("%s-%lld", rec->name, (long long) time(NULL));
+        if ((r = agent_state_copy_out(&u, hfd, sfd, rec->state_files, aside, warn_state, ctx, &n)) < 0)
                 return cage_error_set(err, r, "cage %s: copying agent state out into %s: %s", rec->name, rec->state_dir, strerror(-r));
         return 0;
 }

@@ -42,15 +42,23 @@ typedef void (*AgentStateWarn)(const char *path, const char *why, void *userdata
 int agent_state_copy_in(const HostUser *u, int state_fd, int home_fd, char *const *files, AgentStateWarn warn,
                         void *userdata, char ***ret_entries, CageError *err);
 
+/* A copy-out that found the user's copy changed since the copy-in goes to
+ * PATH.nspawn-cage-conflict-ASIDE instead (see agent_state_copy_out). */
+#define AGENT_STATE_ASIDE ".nspawn-cage-conflict-"
+
 /* Copy back what the agent changed: each entry's file is read from home_fd
  * (as root, relative to it, never through a link; regular files of at most
  * AGENT_STATE_FILE_MAX bytes), and, if its hash differs from what was
  * copied in, written as the user into state_fd atomically (0600; without
  * CAP_SETUID, as root with the user's ids given to each new file and
  * directory before it is named, which needs CAP_CHOWN). A file
- * the agent removed leaves the user's copy as it is. Returns the number
- * copied; errors writing are returned after trying every file. */
-int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *const *entries, AgentStateWarn warn,
+ * the agent removed leaves the user's copy as it is. No lost update: with
+ * state_fd locked (flock, cages of one preset end one at a time), a file
+ * whose user copy is no longer what was copied in (another cage ended
+ * first) is written beside it as PATH AGENT_STATE_ASIDE ASIDE and warned
+ * about, never over it. Returns the number copied; errors writing are
+ * returned after trying every file. */
+int agent_state_copy_out(const HostUser *u, int home_fd, int state_fd, char *const *entries, const char *aside, AgentStateWarn warn,
                          void *userdata, unsigned *ret_copied);
 
 /* [State] Directory=: made in the user's state directory, as the user, and

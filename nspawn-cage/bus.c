@@ -123,14 +123,15 @@ static int append_strv_property(sd_bus_message *m, const char *key, char *const 
         return sd_bus_message_close_container(m);
 }
 
-/* The limits as unit properties. MemoryHigh= sits 1/16 below MemoryMax=
- * so a cage slows down under reclaim before the OOM killer acts. */
+/* The limits as unit properties. Memory= is MemoryMax= alone: past it the
+ * kernel OOM-kills the offending process in seconds. MemoryHigh= is set to
+ * infinity (also on a running cage an older nspawn-cage started): any value
+ * below MemoryMax= throttles a process that allocates little by little for
+ * minutes instead of killing it (tests/vm/README.md has the figures). */
 static int append_limits(sd_bus_message *m, unsigned mask, uint64_t memory, uint64_t swap, uint64_t cpus, uint64_t tasks) {
         int r = 0;
-        if (mask & LIMIT_MEMORY) {
-                uint64_t high = memory == UINT64_MAX ? UINT64_MAX : memory - memory / 16;
-                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryMax", "t", memory, "MemoryHigh", "t", high);
-        }
+        if (mask & LIMIT_MEMORY)
+                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryMax", "t", memory, "MemoryHigh", "t", UINT64_MAX);
         if (r >= 0 && (mask & LIMIT_SWAP))
                 r = sd_bus_message_append(m, "(sv)", "MemorySwapMax", "t", swap);
         if (r >= 0 && (mask & LIMIT_CPUS))
@@ -194,8 +195,11 @@ static int append_cage_properties(sd_bus_message *m, const CageUnit *u) {
 
         if ((r = append_limits(m, LIMIT_MEMORY | LIMIT_SWAP | LIMIT_CPUS | LIMIT_TASKS, s->memory, s->swap, s->cpus, s->tasks)) < 0)
                 return r;
-        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
+        /* OOMPolicy=continue: an OOM kill inside is the offending process's
+         * end, not the cage's (systemd's default, stop, would end it). */
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "Description", "s", desc,
+                                  "OOMPolicy", "s", "continue",
                                   "Slice", "s", "machine.slice",
                                   "Type", "s", "notify",
                                   "KillMode", "s", "mixed",
@@ -523,6 +527,11 @@ static int append_agent_properties(sd_bus_message *m, const AgentRun *a, const c
          * would be the user's on the host (projectaudit.c checks again at
          * the cage's end, for cage root's). */
         if ((r = sd_bus_message_append(m, "(sv)", "RestrictSUIDSGID", "b", 1)) < 0)
+                return r;
+        /* A process of the agent killed at the cage's memory limit ends
+         * alone: the agent's session lives on (the cage's systemd would
+         * stop the whole unit by default). */
+        if ((r = sd_bus_message_append(m, "(sv)", "OOMPolicy", "s", "continue")) < 0)
                 return r;
         if ((r = append_exec(m, "ExecStart", a->argv[0], a->argv)) < 0 ||
             (r = append_strv_property(m, "Environment", a->environ)) < 0 ||

@@ -133,9 +133,15 @@ int closure_realise(const ClosureRequest *req, const char *gcroot, char ***ret_p
                 "nix-build", expr,
                 "--argstr", "nixpkgs", (char *) req->nixpkgs,
                 "--argstr", "packages", packages,
-                "--argstr", "name", (char *) req->name,
         };
-        size_t n = 11;
+        size_t n = 8;
+        /* Without a name the top-level is the same for every project with
+         * the same packages (what the closure cache shares). */
+        if (req->name) {
+                argv[n++] = "--argstr";
+                argv[n++] = "name";
+                argv[n++] = (char *) req->name;
+        }
         /* Only the administrator names req->nixpkgs (config.c); Packages= and
          * the name are validated strings Nix sees as --argstr. Nix's
          * restrict-eval is not used: with -I limited to the package set and

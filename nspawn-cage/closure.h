@@ -9,7 +9,7 @@
 typedef struct ClosureRequest {
         const char *nixpkgs;   /* path, <channel> or flake reference */
         char *const *packages; /* attribute names */
-        const char *name;      /* cage name, for the derivation's name */
+        const char *name;      /* for the derivation's name; NULL: cage.nix's default, the same for every cage */
         const char *data_dir;  /* where nix/cage.nix lives */
 } ClosureRequest;
 

@@ -105,6 +105,10 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_ALLOW_X11_TRUSTED] = { "Policy", "AllowX11Trusted", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_BINDS] = { "Policy", "AllowBinds", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_EGRESS] = { "Policy", "AllowEgress", V_ALLOW, L_ADMIN, _SETTING_INVALID },
+        /* Builders (issue 20): what the cage may build with, off by default,
+         * from trusted layers only, and only if the administrator allows. */
+        [SETTING_NIX_DAEMON] = { "Cage", "NixDaemon", V_BOOL, L_TRUSTED, SETTING_ALLOW_NIX_DAEMON },
+        [SETTING_ALLOW_NIX_DAEMON] = { "Policy", "AllowNixDaemon", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_PUBLISH] = { "Policy", "AllowPublish", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_HOST_SERVICES] = { "Policy", "AllowHostServices", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_PROJECT] = { "Cage", "Project", V_PROJECT, L_DECLARED, _SETTING_INVALID },

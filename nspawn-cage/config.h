@@ -73,6 +73,8 @@ typedef enum SettingId {
         SETTING_ALLOW_X11_TRUSTED,
         SETTING_ALLOW_BINDS,
         SETTING_ALLOW_EGRESS,
+        SETTING_NIX_DAEMON,
+        SETTING_ALLOW_NIX_DAEMON,
         SETTING_ALLOW_PUBLISH,
         SETTING_ALLOW_HOST_SERVICES,
         /* Only in a declared cage's file (/etc/nspawn-cage/cages/NAME.conf). */

@@ -5,13 +5,18 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 
+#include <systemd/sd-journal.h>
+
 #include "agentstate.h"
+#include "builders.h"
 #include "bus.h"
 #include "caps.h"
 #include "cgroup.h"
 #include "closure.h"
+#include "closurecache.h"
 #include "display.h"
 #include "egress.h"
 #include "envfile.h"
@@ -19,6 +24,8 @@
 #include "idmap.h"
 #include "launch.h"
 #include "network.h"
+#include "oomguard.h"
+#include "pathfd.h"
 #include "plan.h"
 #include "projectaudit.h"
 #include "settings.h"
@@ -26,6 +33,7 @@
 #include "stage.h"
 #include "staging.h"
 #include "teardown.h"
+#include "worktree.h"
 
 /* What a failed start must take away, newest last. */
 typedef enum UndoKind {
@@ -92,17 +100,41 @@ static int project_audit_start(const Cage *cage, char **ret_text, CageError *err
         return 0;
 }
 
+/* A linked worktree's repository (worktree.h): the same record, of what
+ * the cage has of it (its other worktrees are not walked: parallel cages
+ * add and change them), kept as "COMMON\nNAME\n" then the snapshot. */
+static int worktree_audit_start(const CageSpec *s, char **ret_text, CageError *err) {
+        if (!s->git_common)
+                return 0;
+        FsIdentity id;
+        if (user_fs_enter(&s->user, &id) < 0)
+                return cage_error_set(err, -EPERM, "cannot take the file system identity of %s", s->user.name);
+        _cleanup_close_ int fd = path_open_nofollow(AT_FDCWD, s->git_common, O_RDONLY | O_DIRECTORY, 0);
+        user_fs_leave(&id);
+        _cleanup_free_ char *admin = strdup_printf("worktrees/%s", s->git_worktree), *text = NULL;
+        char *only[] = { "objects", "refs", "logs", "reftable", "info", admin, NULL };
+        ProjectAuditOptions o = { .uid = s->user.uid, .git = true, .only = only };
+        int r = fd < 0 ? fd : !admin ? -ENOMEM : project_audit_snapshot(fd, &o, &text, NULL);
+        if (r < 0)
+                return cage_error_set(err, r, "the worktree's repository %s: looking for hooks, configuration and set-id files: %s", s->git_common,
+                                      strerror(-r));
+        if (!(*ret_text = strdup_printf("%s\n%s\n%s", s->git_common, s->git_worktree, text)))
+                return cage_error_set(err, -ENOMEM, "out of memory");
+        return 0;
+}
+
 /* The plan of a start: closure (with its GC root), ProtectGit= binds, the
  * project's audit, the idmap checks, the paths of uid_base. */
-static int plan_start(Cage *cage, const LaunchOptions *o, uid_t uid_base, CagePlan *plan, char **ret_audit, Undo *u, CageError *err) {
+static int plan_start(Cage *cage, const LaunchOptions *o, uid_t uid_base, int cache_fd, CagePlan *plan, char **ret_audit, char **ret_wt_audit,
+                      int *ret_cache_lock, char **ret_previous, Undo *u, CageError *err) {
         CageSpec *s = cage->spec;
         PlanOptions po = { .closure_file = o->closure_file, .data_dir = o->data_dir, .gcroot = u->gcroot };
-        int r = plan_closure(cage, &po, &plan->closure, err);
+        int r = plan_closure_cached(cage, &po, cache_fd, o->rebuild, &plan->closure, ret_cache_lock, ret_previous, err);
         if (r < 0)
                 return r;
         undo_push(u, UNDO_GCROOT);
         if ((r = cage_spec_set_closure(s, plan->closure, err)) < 0 || (r = plan_protect_git(cage, err)) < 0 ||
-            (r = project_audit_start(cage, ret_audit, err)) < 0)
+            (r = project_audit_start(cage, ret_audit, err)) < 0 || (r = worktree_audit_start(s, ret_wt_audit, err)) < 0)
                 return r;
         /* The binds below the project were added just now: check them too. */
         if ((r = staging_check(s, cage->project_fd, err)) < 0 || (r = staging_set_paths(s, uid_base, err)) < 0)
@@ -111,8 +143,8 @@ static int plan_start(Cage *cage, const LaunchOptions *o, uid_t uid_base, CagePl
 }
 
 /* The rootfs under a temporary name, its record, then published. */
-static int build_rootfs(Host *h, Cage *cage, const LaunchOptions *o, CagePlan *plan, const char *audit, uid_t uid_base, int *ret_cage_fd,
-                        Undo *u, CageError *err) {
+static int build_rootfs(Host *h, Cage *cage, const LaunchOptions *o, CagePlan *plan, const char *audit, const char *wt_audit, uid_t uid_base,
+                        int *ret_cage_fd, Undo *u, CageError *err) {
         CageSpec *s = cage->spec;
         _cleanup_close_ int cage_fd = -1;
         _cleanup_free_ char *bad = NULL, *state_path = NULL;
@@ -127,7 +159,7 @@ static int build_rootfs(Host *h, Cage *cage, const LaunchOptions *o, CagePlan *p
         CageRecord rec = { .name = s->name, .project = s->project, .user = s->user.name, .uid = s->user.uid, .unit = plan->unit,
                            .toplevel = s->toplevel, .helper = getpid(), .keep = o->keep, .declared = o->declared,
                            .created_usec = (uint64_t) time(NULL) * 1000000ULL, .n_store_paths = (unsigned) strv_length(s->store_paths),
-                           .uid_base = uid_base };
+                           .uid_base = uid_base, .branch = s->git_branch };
         if (r >= 0 && s->persist && s->state_files) {
                 if ((r = agent_state_stage_in(s, rootfd, &state_path, &state_entries, err)) < 0)
                         return r;
@@ -137,6 +169,8 @@ static int build_rootfs(Host *h, Cage *cage, const LaunchOptions *o, CagePlan *p
         }
         if (r >= 0)
                 r = write_file_atomic_at(cage_fd, PROJECT_AUDIT_FILE, audit, 0600);
+        if (r >= 0 && wt_audit)
+                r = write_file_atomic_at(cage_fd, WORKTREE_AUDIT_FILE, wt_audit, 0600);
         if (r >= 0)
                 r = state_write_record(cage_fd, &rec);
         if (r >= 0)
@@ -269,7 +303,7 @@ static int start_unit(Host *h, const CageSpec *s, const LaunchOptions *o, const 
         CageUnit cu = { .spec = s, .unit = plan->unit, .nspawn = tool_configured_path(TOOL_NSPAWN), .rootfs = plan->rootfs_path, .unified_cgroup = true,
                         .uid_lock_fd = uid_lock_fd };
         if (!cgroup_is_unified("/"))
-                cage_notice("note: this host has cgroup v1 controllers: Swap= (MemorySwapMax=) and MemoryHigh= cannot be enforced here; "
+                cage_notice("note: this host has cgroup v1 controllers: Swap= (MemorySwapMax=) cannot be enforced here; "
                             "Memory=, CPUs= and Tasks= are, by the v1 memory, cpu and pids controllers.");
         int r = bus_start_cage(h->bus, h->event, &cu, o->timeout_usec, err);
         if (r < 0)
@@ -289,22 +323,45 @@ static int start_unit(Host *h, const CageSpec *s, const LaunchOptions *o, const 
         return 0;
 }
 
+/* A rebuilt closure cache entry let go of the top-level it held: running
+ * cages still on it get a GC root of their own (gc or stop removes it). */
+static void hold_previous_toplevel(Host *h, const char *previous) {
+        _cleanup_strv_free_ char **names = NULL;
+        (void) state_list(h->state_fd, &names);
+        for (size_t i = 0; names && names[i]; i++) {
+                _cleanup_(cage_record_done) CageRecord rec = {};
+                if (state_read_record(h->state_fd, names[i], &rec) < 0 || !streq_ptr(rec.toplevel, previous))
+                        continue;
+                _cleanup_free_ char *root = strdup_printf("%s/gcroots/%s", STATE_DIR, names[i]);
+                if (!root || closure_add_root(previous, root) < 0)
+                        cage_notice("warning: cage %s runs on %s, which no GC root holds any more", names[i], previous);
+        }
+}
+
 /* Plan, then execute with the undo list. Returns the locked cage dir fd. */
 static int cage_start_locked(Host *h, Cage *cage, const LaunchOptions *o, const Display *display, Forward *fwd, uid_t uid_base,
                              int uid_lock_fd, int *ret_lock_fd, CageError *err) {
         CageSpec *s = cage->spec;
         _cleanup_(undo_done) Undo u = { .host = h, .name = s->name, .gcroot = strdup_printf("%s/gcroots/%s", STATE_DIR, s->name) };
         _cleanup_(cage_plan_done) CagePlan plan = {};
-        _cleanup_free_ char *etc_settings = NULL, *audit = NULL;
+        _cleanup_free_ char *etc_settings = NULL, *audit = NULL, *wt_audit = NULL;
         _cleanup_close_ int cage_fd = -1;
         if (!u.gcroot || settings_path(SETTINGS_ETC_DIR, s->name, &etc_settings) < 0)
                 return cage_error_set(err, -ENOMEM, "out of memory");
         if (access(etc_settings, F_OK) == 0)
                 return cage_error_set(err, -EEXIST, "%s exists and would override the cage's settings; remove it (nspawn-cage never reads it)",
                                       etc_settings);
-        int r = plan_start(cage, o, uid_base, &plan, &audit, &u, err);
+        /* The closure cache's entry stays locked until the record names its top-level. */
+        _cleanup_close_ int cache_fd = -1, cache_lock = -1;
+        _cleanup_free_ char *previous = NULL;
+        int r = state_dir_open(h->state_fd, CLOSURE_CACHE_DIR, &cache_fd);
+        if (r < 0)
+                return cage_error_set(err, r, "%s/%s: %s", STATE_DIR, CLOSURE_CACHE_DIR, strerror(-r));
+        r = plan_start(cage, o, uid_base, cache_fd, &plan, &audit, &wt_audit, &cache_lock, &previous, &u, err);
+        if (r >= 0 && previous)
+                hold_previous_toplevel(h, previous);
         if (r >= 0)
-                r = build_rootfs(h, cage, o, &plan, audit, uid_base, &cage_fd, &u, err);
+                r = build_rootfs(h, cage, o, &plan, audit, wt_audit, uid_base, &cage_fd, &u, err);
         if (r >= 0)
                 r = wire_cage(cage, display, fwd, cage_fd, &plan, err);
         if (r >= 0)
@@ -349,7 +406,8 @@ static int cage_start(Host *h, Cage *cage, const LaunchOptions *o, const Display
         int uid_lock = -1;
         /* Fail early, before any build. */
         int r = agent_state_prepare(cage->spec, err);
-        if (r < 0 || (r = staging_check(cage->spec, cage->project_fd, err)) < 0 || (r = resolve_allow(cage->spec, err)) < 0)
+        if (r < 0 || (r = builders_add_nix_daemon(cage->spec, NIX_CONF, NIX_DAEMON_SOCKET, err)) < 0 ||
+            (r = staging_check(cage->spec, cage->project_fd, err)) < 0 || (r = resolve_allow(cage->spec, err)) < 0)
                 return r;
         if (cage->spec->network == NETWORK_HOST)
                 cage_notice("warning: Mode=host: cage %s shares the host's network namespace: every service listening on the host's loopback "
@@ -450,6 +508,39 @@ static int staged_environment(Host *h, const char *name, char ***ret, CageError 
         return 0;
 }
 
+/* What the cage's limits do while a command runs: watched from before the
+ * capabilities go (the kernel's log needs CAP_SYSLOG to open, the guard
+ * CAP_KILL). */
+static void watch_limits(Host *h, const char *name, LimitWatch *ret, OomGuard *guard) {
+        _cleanup_free_ char *unit = unit_name(name);
+        UnitUsage u = {};
+        if (unit && bus_unit_usage(h->bus, unit, &u) >= 0 && u.control_group && cgroup_watch_begin("/", u.control_group, ret) >= 0)
+                (void) oomguard_start(u.control_group, guard);
+        free(u.control_group);
+}
+
+/* ... and told at its end, on stderr and in the journal of the cage's unit. */
+static void report_limits(Host *h, const char *name, LimitWatch *w, OomGuard *guard) {
+        _cleanup_(limit_hits_done) LimitHits hits = {};
+        _cleanup_strv_free_ char **thrashed = NULL;
+        _cleanup_free_ char *unit = unit_name(name), *text = NULL;
+        (void) oomguard_stop(guard, &thrashed);
+        if (!w->path || !unit || cgroup_watch_end("/", w, &hits) < 0)
+                return;
+        for (size_t i = 0; thrashed && thrashed[i]; i++, hits.thrashed++)
+                (void) strv_extend(&hits.killed, thrashed[i]);
+        UnitUsage u = {};
+        if (bus_unit_usage(h->bus, unit, &u) < 0)
+                u.memory_max = u.tasks_max = UINT64_MAX;
+        free(u.control_group);
+        if (!(text = limit_hits_message(&hits, name, u.memory_max, u.tasks_max)))
+                return;
+        fputs(text, stderr);
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                (void) sd_journal_send("MESSAGE=%s", line, "PRIORITY=%i", LOG_WARNING, "OBJECT_SYSTEMD_UNIT=%s", unit, NULL);
+}
+
 int cage_attach(Host *h, const CageSpec *s, char *const *command, char *const *kept, const char *term, CageError *err) {
         _cleanup_strv_free_ char **argv = NULL, **staged = NULL;
         _cleanup_(strv_free_erasep) char **env = NULL;
@@ -461,10 +552,14 @@ int cage_attach(Host *h, const CageSpec *s, char *const *command, char *const *k
         int status = 0;
         if ((r = bus_open_agent_session(h->bus, h->event, s->name, &session, err)) < 0)
                 return cage_error_wrap(err, r, "attaching to cage %s", s->name);
+        _cleanup_(limit_watch_done) LimitWatch watch = LIMIT_WATCH_NULL;
+        _cleanup_(oomguard_stopp) OomGuard guard = OOM_GUARD_NULL;
+        watch_limits(h, s->name, &watch, &guard);
         /* From here on: D-Bus as uid 0 and removing the cage's files. */
         if ((r = caps_drop_for_session(s->network == NETWORK_PRIVATE, s->persist && s->state_files)) < 0)
                 return cage_error_set(err, r, "dropping capabilities: %s", strerror(-r));
         if ((r = bus_run_agent(&session, h->event, &run, &status, err)) < 0)
                 return cage_error_wrap(err, r, "running the command in cage %s", s->name);
+        report_limits(h, s->name, &watch, &guard);
         return status;
 }

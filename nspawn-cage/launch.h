@@ -16,6 +16,7 @@ typedef struct LaunchOptions {
         const char *data_dir;     /* Nix expressions */
         bool keep;                /* --keep, or a declared cage */
         bool declared;
+        bool rebuild;             /* --rebuild: evaluate Nix even if the closure cache has the entry */
         uint64_t timeout_usec;
         const HostEnv *env;       /* the caller's environment: Pass=, the display, SSH_AUTH_SOCK */
 } LaunchOptions;

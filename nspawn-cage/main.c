@@ -34,6 +34,10 @@ static void help(void) {
                "     --shell                    Run a login shell instead of the agent\n"
                "     --preset NAME              The preset to use (instead of Preset= of your configuration)\n"
                "     --keep                     Keep the cage running after the command ends\n"
+               "     --rebuild                  Evaluate the package set even if the closure cache\n"
+               "                                holds this closure\n"
+               "     --worktree BRANCH          run: on the git worktree PROJECT-BRANCH beside PROJECT,\n"
+               "                                made (git worktree add, as you) if it is not there\n"
                "  -n --name NAME                Machine name (default: derived from the project path)\n"
                "     --timeout SECONDS          How long the cage may take to boot (default 120)\n"
                "     --json                     JSON output (config, list, status, denials)\n"
@@ -49,7 +53,7 @@ static void help(void) {
                ADMIN_DIR, ADMIN_DIR);
 }
 
-enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT, ARG_PRESET, ARG_FOLLOW };
+enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT, ARG_PRESET, ARG_REBUILD, ARG_WORKTREE, ARG_FOLLOW };
 
 static const struct option options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -65,6 +69,8 @@ static const struct option options[] = {
         { "shell", no_argument, NULL, ARG_SHELL },
         { "timeout", required_argument, NULL, ARG_TIMEOUT },
         { "preset", required_argument, NULL, ARG_PRESET },
+        { "rebuild", no_argument, NULL, ARG_REBUILD },
+        { "worktree", required_argument, NULL, ARG_WORKTREE },
         { "follow", no_argument, NULL, ARG_FOLLOW },
         {}
 };
@@ -90,6 +96,8 @@ static int parse_args(int argc, char **argv, Args *a) {
                 case ARG_SHELL: a->shell = true; break;
                 case ARG_FOLLOW: a->follow = true; break;
                 case ARG_PRESET: a->load.preset = optarg; break;
+                case ARG_REBUILD: a->rebuild = true; break;
+                case ARG_WORKTREE: a->worktree = optarg; break;
                 case ARG_TIMEOUT: {
                         uint64_t v;
                         if (parse_count(optarg, &v) < 0 || v == COUNT_INFINITY || v > 3600)
@@ -176,6 +184,8 @@ int main(int argc, char **argv) {
                 return verb_fail("only run and shell take a COMMAND after --");
         if (a.load.preset && verbs[v].target != TARGET_PROJECT)
                 return verb_fail("--preset is for run, config and render (a declared cage's preset is in its file)");
+        if (a.worktree && !streq(a.verb, "run"))
+                return verb_fail("--worktree is for run");
         a.load.project = verbs[v].target != TARGET_NONE ? pos[0] : NULL;
         a.load.sudo_uid = getenv("SUDO_UID");
         a.env.environ = environ;

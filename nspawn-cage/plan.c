@@ -5,10 +5,12 @@
 #include <fcntl.h>
 
 #include "closure.h"
+#include "closurecache.h"
 #include "host.h"
 #include "plan.h"
 #include "settings.h"
 #include "state.h"
+#include "worktree.h"
 
 void cage_plan_done(CagePlan *p) {
         strv_free(p->closure);
@@ -65,7 +67,7 @@ int plan_closure(const Cage *cage, const PlanOptions *o, char ***ret, CageError 
         int r;
         if (!top->set && !o->closure_file) {
                 const CageSpec *s = cage->spec;
-                ClosureRequest req = { .nixpkgs = s->nixpkgs, .packages = s->packages, .name = s->name, .data_dir = o->data_dir };
+                ClosureRequest req = { .nixpkgs = s->nixpkgs, .packages = s->packages, .data_dir = o->data_dir };
                 if ((r = closure_realise(&req, o->gcroot, ret, err)) < 0) {
                         if (o->gcroot)
                                 (void) unlink(o->gcroot);
@@ -84,16 +86,40 @@ int plan_closure(const Cage *cage, const PlanOptions *o, char ***ret, CageError 
         return 0;
 }
 
+int plan_closure_cached(const Cage *cage, const PlanOptions *o, int cache_fd, bool rebuild, char ***ret, int *ret_lock_fd, char **ret_previous,
+                        CageError *err) {
+        const CageSpec *s = cage->spec;
+        if (cage->config->settings[SETTING_TOPLEVEL].set || o->closure_file)
+                return plan_closure(cage, o, ret, err);
+        ClosureRequest req = { .nixpkgs = s->nixpkgs, .packages = s->packages, .data_dir = o->data_dir };
+        _cleanup_(closure_key_done) ClosureKey k = {};
+        int r = closure_cache_key(&req, &k, err);
+        if (r < 0)
+                return cage_error_wrap(err, r, "the closure cache's key");
+        if (k.uncacheable) {
+                cage_notice("note: the closure is not cached (%s): Nix evaluates at every start", k.uncacheable);
+                return plan_closure(cage, o, ret, err);
+        }
+        if (!rebuild && closure_cache_lookup(cache_fd, &k, true, ret, ret_lock_fd) >= 0)
+                return 0;
+        if ((r = closure_cache_build(cache_fd, STATE_DIR "/" CLOSURE_CACHE_DIR, &req, &k, ret, ret_lock_fd, ret_previous, err)) < 0)
+                return cage_error_wrap(err, r, "building the closure failed");
+        return 0;
+}
+
 int plan_protect_git(Cage *cage, CageError *err) {
         CageSpec *s = cage->spec;
         FsIdentity id;
         if (user_fs_enter(&s->user, &id) < 0)
                 return cage_error_set(err, -EPERM, "cannot take the file system identity of %s", s->user.name);
         int r = cage_spec_protect_git(s, cage->project_fd);
+        /* A linked worktree's repository, whatever ProtectGit= says: its
+         * config and hooks are bound read-only in any case. */
+        int k = r < 0 ? 0 : worktree_add_binds(s, cage->project_fd, err);
         user_fs_leave(&id);
         if (r < 0)
                 return cage_error_set(err, r, "project %s: %s", s->project, strerror(-r));
-        return 0;
+        return k < 0 ? k : 0;
 }
 
 static int staging_list(const CageSpec *s, char ***ret) {

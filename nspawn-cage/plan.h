@@ -34,6 +34,14 @@ void cage_plan_done(CagePlan *p);
  * there and every --closure path must be in the store. */
 int plan_closure(const Cage *cage, const PlanOptions *o, char ***ret, CageError *err);
 
+/* The closure of a start: Toplevel= and --closure as plan_closure(); from
+ * Nix through the closure cache (closurecache.h) in cache_fd: reused when
+ * its key matches (unless rebuild), else built into it. The entry stays
+ * locked in *ret_lock_fd until the cage's record names its top-level;
+ * *ret_previous is the top-level a rebuilt entry held before, if another. */
+int plan_closure_cached(const Cage *cage, const PlanOptions *o, int cache_fd, bool rebuild, char ***ret, int *ret_lock_fd, char **ret_previous,
+                        CageError *err);
+
 /* From a spec whose closure, binds and uid range are set: the rootfs plan,
  * the listing, the .nspawn text, the staging list and the unit's name. */
 int cage_plan_render(const Cage *cage, CagePlan *p, CageError *err);

@@ -142,6 +142,14 @@ static int walk_surface(Walk *w, int dfd, const char *rel) {
         return 0;
 }
 
+/* Options' only=: a directory on the way to, or below, one of them. */
+static bool walk_wanted(const Walk *w, const char *child) {
+        for (size_t i = 0; w->o->only && w->o->only[i]; i++)
+                if (path_is_under(child, w->o->only[i]) || path_is_under(w->o->only[i], child))
+                        return true;
+        return !w->o->only;
+}
+
 static int walk_dir(Walk *w, int dfd /* taken */, const char *rel, unsigned depth) {
         DIR *d = fdopendir(dfd);
         if (!d) {
@@ -179,6 +187,13 @@ static int walk_dir(Walk *w, int dfd /* taken */, const char *rel, unsigned dept
                 }
                 if (!S_ISDIR(st.st_mode))
                         continue;
+                _cleanup_free_ char *child = join(rel, name);
+                if (!child) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (!walk_wanted(w, child))
+                        continue;
                 if (depth + 1 >= w->max_depth) {
                         w->truncated = true;
                         continue;
@@ -186,8 +201,7 @@ static int walk_dir(Walk *w, int dfd /* taken */, const char *rel, unsigned dept
                 int cfd = open_beneath(dirfd(d), name, O_RDONLY | O_DIRECTORY);
                 if (cfd < 0)
                         continue; /* a mount point (not the cage's: it cannot mount here), or gone */
-                _cleanup_free_ char *child = join(rel, name);
-                r = child ? walk_dir(w, cfd, child, depth + 1) : (close(cfd), -ENOMEM);
+                r = walk_dir(w, cfd, child, depth + 1);
         }
         if (r >= 0 && w->o->git && head && (objects || refs || commondir)) {
                 struct stat st;

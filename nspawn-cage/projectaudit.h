@@ -28,6 +28,9 @@ typedef struct ProjectAuditOptions {
         bool git;      /* ProtectGit=: look at git repositories too */
         unsigned long max_entries; /* 0: PROJECT_AUDIT_MAX_ENTRIES */
         unsigned max_depth;        /* 0: PROJECT_AUDIT_MAX_DEPTH */
+        char *const *only; /* NULL: everything; else only the directories on the way to, or below,
+                            * these relative paths are walked (a worktree's repository: its
+                            * objects/, refs/, ..., worktrees/NAME, not the other worktrees) */
 } ProjectAuditOptions;
 
 typedef struct ProjectAuditReport {

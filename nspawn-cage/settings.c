@@ -78,6 +78,12 @@ static int render_binds(const CageSpec *s, StrBuf *b, CageError *err) {
                 else
                         strbuf_appendf(b, "%s=%s:%s\n", bs->read_only ? "BindReadOnly" : "Bind", from, bs->destination);
         }
+        /* NixDaemon=: the host's whole store, read-only; what the daemon
+         * builds for the agent appears in it. */
+        if (s->nix_daemon) {
+                strbuf_append(b, "BindReadOnly=/nix/store\n");
+                return 0;
+        }
         /* nspawn mounts parents first: /nix/store, read-only, then each path
          * of the closure on its mount point below it. */
         if (s->store_dir) {

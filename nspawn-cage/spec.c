@@ -36,6 +36,9 @@ CageSpec *cage_spec_free(CageSpec *s) {
         }
         free(s->project_staged);
         free(s->store_dir);
+        free(s->git_common);
+        free(s->git_worktree);
+        free(s->git_branch);
         free(s->binds);
         strv_free(s->pass);
         strv_free(s->set);
@@ -445,6 +448,7 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
                 return r;
         s->ssh_agent = st[SETTING_SSH_AGENT].number;
         s->git_config = st[SETTING_GIT_CONFIG].number;
+        s->nix_daemon = st[SETTING_NIX_DAEMON].number;
         if (st[SETTING_ENV_FILE].string) {
                 if (!(s->env_file = strdup(st[SETTING_ENV_FILE].string)))
                         return -ENOMEM;

@@ -57,6 +57,7 @@ typedef struct CageSpec {
         char *env_file;       /* [Environment] File=: Pass= values are taken from it first */
         bool env_file_as_root; /* set by a declared cage's (root's) file, not the user's */
         bool ssh_agent, git_config; /* [Forward] */
+        bool nix_daemon;      /* NixDaemon=: the host's daemon socket, the whole store read-only (builders.h) */
         uid_t uid_base;       /* the cage's 64K range on the host (PrivateUsers=); 0 until picked */
         char *project_staged; /* the project's idmapped staging mount, bound by nspawn */
         char *store_dir;      /* the rootfs's own /nix/store directory: bound read-only over
@@ -65,6 +66,9 @@ typedef struct CageSpec {
         char *toplevel;     /* the closure's top-level store path, NULL until known */
         char **store_paths; /* its closure, sorted */
         char **ca_files;    /* the administrator's CA certificates, added to the closure's bundle */
+        char *git_common;   /* a linked worktree's main git directory (worktree.h), NULL if none */
+        char *git_worktree; /* and the worktree's NAME in COMMON/worktrees/ */
+        char *git_branch;   /* and the branch its HEAD names at the start, NULL if detached */
 } CageSpec;
 
 /* A preset: the packages and command an agent needs (templates/presets). */

@@ -20,6 +20,7 @@ void cage_record_done(CageRecord *r) {
         free(r->toplevel);
         free(r->state_dir);
         free(r->state_home);
+        free(r->branch);
         strv_free(r->state_files);
         *r = (CageRecord) {};
 }
@@ -32,6 +33,8 @@ char *cage_record_format(const CageRecord *r) {
         if (!head)
                 return NULL;
         strbuf_append(&b, head);
+        if (r->branch && !string_has_cc(r->branch))
+                strbuf_appendf(&b, "branch=%s\n", r->branch);
         if (r->state_dir)
                 strbuf_appendf(&b, "state_dir=%s\nstate_home=%s\n", r->state_dir, strempty(r->state_home));
         for (size_t i = 0; r->state_dir && r->state_files && r->state_files[i]; i++)
@@ -54,7 +57,7 @@ int cage_record_parse(const char *text, CageRecord *ret) {
                         char **dst = streq(line, "name") ? &r.name : streq(line, "project") ? &r.project
                                    : streq(line, "user") ? &r.user : streq(line, "unit") ? &r.unit
                                    : streq(line, "toplevel") ? &r.toplevel : streq(line, "state_dir") ? &r.state_dir
-                                   : streq(line, "state_home") ? &r.state_home : NULL;
+                                   : streq(line, "state_home") ? &r.state_home : streq(line, "branch") ? &r.branch : NULL;
                         if (dst) {
                                 free(*dst);
                                 if (!(*dst = strdup(eq)))

@@ -32,6 +32,7 @@ typedef struct CageRecord {
         uint64_t created_usec;
         unsigned n_store_paths;
         uid_t uid_base; /* its user namespace's range (and lock file name), 0 if none */
+        char *branch;   /* a linked worktree's branch (worktree.h), NULL if none */
         /* Agent state ([State] File=) to copy out when the cage ends: */
         char *state_dir;    /* the user's state directory on the host, NULL: none */
         char *state_home;   /* the user's home inside the cage */

@@ -17,10 +17,11 @@
 #include "projectaudit.h"
 #include "staging.h"
 #include "teardown.h"
+#include "worktree.h"
 
-static void report_audit(const CageRecord *rec, const ProjectAuditReport *rep) {
+static void report_audit(const CageRecord *rec, const char *where, const ProjectAuditReport *rep) {
         if (rep->neutralised) {
-                cage_notice("cage %s left in %s what could run code as you; made harmless:", rec->name, rec->project);
+                cage_notice("cage %s left in %s what could run code as you; made harmless:", rec->name, where);
                 for (size_t i = 0; rep->neutralised[i]; i++)
                         fprintf(stderr, "  %s\n", rep->neutralised[i]);
                 cage_notice("nothing was deleted. Look at a renamed entry (its hooks/, config) before you rename it back with "
@@ -28,14 +29,14 @@ static void report_audit(const CageRecord *rec, const ProjectAuditReport *rep) {
         }
         for (size_t i = 0; rep->moved && rep->moved[i]; i++)
                 cage_notice("cage %s: a git directory of the start is now at %s/%s: move it back with mv once you have looked at it",
-                            rec->name, rec->project, rep->moved[i]);
+                            rec->name, where, rep->moved[i]);
 }
 
 /* Once its unit has stopped; as root with what the helper kept (after the
  * agent's session: CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER),
  * beneath the project, no link followed, no mount crossed, and only the
  * user's files changed: renamed in their directory, or their mode reduced. */
-int project_audit_end(Host *h, const CageRecord *rec, CageError *err) {
+static int project_check_end(Host *h, const CageRecord *rec, const char *tag, CageError *err) {
         _cleanup_free_ char *rel = strdup_printf("cages/%s/" PROJECT_AUDIT_FILE, rec->name), *text = NULL;
         if (!rel)
                 return cage_error_set(err, -ENOMEM, "out of memory");
@@ -54,16 +55,12 @@ int project_audit_end(Host *h, const CageRecord *rec, CageError *err) {
         if (pfd < 0 || fstat(pfd, &st) < 0 || st.st_uid != rec->uid)
                 return cage_error_set(err, pfd < 0 ? pfd : -EPERM, "cage %s: project %s: %s; it was NOT checked for git repositories and set-id "
                                       "files the cage left", rec->name, rec->project, pfd < 0 ? strerror(-pfd) : "no longer its user's");
-        /* Readable (the cage and when), and unique: two checks in one second never meet. */
-        uint16_t rnd = 0;
-        (void) !getrandom(&rnd, sizeof rnd, GRND_NONBLOCK);
-        _cleanup_free_ char *tag = strdup_printf("%s-%lld-%04x", rec->name, (long long) time(NULL), (unsigned) rnd);
         ProjectAuditOptions o = { .uid = rec->uid };
         _cleanup_(project_audit_report_done) ProjectAuditReport rep = {};
-        if (!tag || (r = project_audit_check(pfd, &o, text, tag, &rep)) < 0)
-                return cage_error_set(err, tag ? r : -ENOMEM, "cage %s: project %s: checking for git repositories and set-id files the cage left: %s",
-                                      rec->name, rec->project, strerror(tag ? -r : ENOMEM));
-        report_audit(rec, &rep);
+        if ((r = project_audit_check(pfd, &o, text, tag, &rep)) < 0)
+                return cage_error_set(err, r, "cage %s: project %s: checking for git repositories and set-id files the cage left: %s",
+                                      rec->name, rec->project, strerror(-r));
+        report_audit(rec, rec->project, &rep);
         int ret = 0;
         for (size_t i = 0; rep.failed && rep.failed[i]; i++)
                 ret = cage_error_add(err, -EPERM, "cage %s: %s/%s: NOT made harmless; do not run git in %s nor anything there until you have looked",
@@ -73,6 +70,62 @@ int project_audit_end(Host *h, const CageRecord *rec, CageError *err) {
                                      "was NOT checked for git repositories and set-id files the cage left", rec->name, rec->project,
                                      PROJECT_AUDIT_MAX_ENTRIES, PROJECT_AUDIT_MAX_DEPTH);
         return ret;
+}
+
+/* A linked worktree's repository (worktree.h): what the cage had of it,
+ * checked as the project is, with the same tag. */
+static int worktree_check_end(Host *h, const CageRecord *rec, const char *tag, CageError *err) {
+        _cleanup_free_ char *rel = strdup_printf("cages/%s/" WORKTREE_AUDIT_FILE, rec->name), *text = NULL;
+        if (!rel)
+                return cage_error_set(err, -ENOMEM, "out of memory");
+        _cleanup_close_ int fd = openat(h->state_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT)
+                return 0; /* no worktree, or the start did not get so far */
+        size_t size;
+        int r = fd < 0 ? -errno : read_regular_fd(fd, 256u << 20, &text, &size);
+        char *name = r < 0 ? NULL : strchr(text, '\n'), *snapshot = name ? strchr(name + 1, '\n') : NULL;
+        if (!snapshot || text[0] != '/')
+                return cage_error_set(err, r < 0 ? r : -EBADMSG, "cage %s: %s/%s: %s; the worktree's repository was NOT checked for hooks, "
+                                      "configuration and set-id files the cage left", rec->name, STATE_DIR, rel, strerror(r < 0 ? -r : EBADMSG));
+        *name++ = 0;
+        *snapshot++ = 0;
+        _cleanup_close_ int pfd = path_open_nofollow(AT_FDCWD, text, O_RDONLY | O_DIRECTORY, 0);
+        struct stat st;
+        if (pfd == -ENOENT)
+                return 0;
+        if (pfd < 0 || fstat(pfd, &st) < 0 || st.st_uid != rec->uid || isempty(name) || strchr(name, '/'))
+                return cage_error_set(err, pfd < 0 ? pfd : -EPERM, "cage %s: the worktree's repository %s: %s; it was NOT checked for hooks, "
+                                      "configuration and set-id files the cage left", rec->name, text,
+                                      pfd < 0 ? strerror(-pfd) : "no longer its user's");
+        _cleanup_free_ char *admin = strdup_printf("worktrees/%s", name);
+        char *only[] = { "objects", "refs", "logs", "reftable", "info", admin, NULL };
+        ProjectAuditOptions o = { .uid = rec->uid, .only = only };
+        _cleanup_(project_audit_report_done) ProjectAuditReport rep = {};
+        if (!admin || (r = project_audit_check(pfd, &o, snapshot, tag, &rep)) < 0)
+                return cage_error_set(err, admin ? r : -ENOMEM, "cage %s: the worktree's repository %s: checking what the cage left: %s", rec->name,
+                                      text, strerror(admin ? -r : ENOMEM));
+        report_audit(rec, text, &rep);
+        int ret = 0;
+        for (size_t i = 0; rep.failed && rep.failed[i]; i++)
+                ret = cage_error_add(err, -EPERM, "cage %s: %s/%s: NOT made harmless; do not run git in %s nor its worktrees until you have looked",
+                                     rec->name, text, rep.failed[i], text);
+        return ret;
+}
+
+int project_audit_end(Host *h, const CageRecord *rec, CageError *err) {
+        /* Readable (the cage and when), and unique: two checks in one second never meet. */
+        uint16_t rnd = 0;
+        (void) !getrandom(&rnd, sizeof rnd, GRND_NONBLOCK);
+        _cleanup_free_ char *tag = strdup_printf("%s-%lld-%04x", rec->name, (long long) time(NULL), (unsigned) rnd);
+        if (!tag)
+                return cage_error_set(err, -ENOMEM, "out of memory");
+        _cleanup_(cage_error_done) CageError e = {};
+        int r = project_check_end(h, rec, tag, err), k = worktree_check_end(h, rec, tag, &e);
+        if (k < 0 && r < 0)
+                return cage_error_add(err, k, "%s", cage_error_message(&e, k)), r;
+        if (k < 0)
+                return cage_error_set(err, k, "%s", cage_error_message(&e, k));
+        return r;
 }
 
 /* The unit stopped, the agent's state back, the project checked. */

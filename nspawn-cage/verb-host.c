@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "closurecache.h"
 #include "idmap.h"
 #include "network.h"
 #include "teardown.h"
@@ -32,12 +33,13 @@ int verb_list(const Args *a) {
                         continue;
                 const char *state = cage_running(&h, &rec) ? "running" : "stale";
                 if (!a->json) {
-                        strbuf_appendf(&b, "%-32s %-10s %-10s %s\n", rec.name, rec.user, state, rec.project);
+                        strbuf_appendf(&b, "%-32s %-10s %-10s %s%s%s%s\n", rec.name, rec.user, state, rec.project, rec.branch ? " [" : "",
+                                       strempty(rec.branch), rec.branch ? "]" : "");
                         continue;
                 }
-                const char *const keys[] = { "name", "user", "state", "project", "unit" };
-                const char *const values[] = { rec.name, rec.user, state, rec.project, rec.unit };
-                for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                const char *const keys[] = { "name", "user", "state", "project", "unit", "branch" };
+                const char *const values[] = { rec.name, rec.user, state, rec.project, rec.unit, rec.branch };
+                for (size_t k = 0; k < ELEMENTSOF(keys) && values[k]; k++) {
                         strbuf_appendf(&b, "%s\"%s\":", k ? "," : first ? "\n  {" : ",\n  {", keys[k]);
                         strbuf_append_json(&b, values[k]);
                 }
@@ -126,6 +128,28 @@ static void gc_orphans(Host *h, const char *dir, bool settings, int *removed) {
                 closedir(d);
 }
 
+/* Closure cache entries that are stale, broken or long unused, and their
+ * GC roots; those whose top-level a remaining cage runs on stay. */
+static int gc_closure_cache(Host *h, int *removed, CageError *err) {
+        _cleanup_strv_free_ char **names = NULL, **in_use = NULL;
+        _cleanup_close_ int cache_fd = -1;
+        unsigned n = 0;
+        int r = state_dir_open(h->state_fd, CLOSURE_CACHE_DIR, &cache_fd);
+        if (r < 0)
+                return cage_error_add(err, r, "%s/%s: %s", STATE_DIR, CLOSURE_CACHE_DIR, strerror(-r));
+        (void) state_list(h->state_fd, &names);
+        for (size_t i = 0; names && names[i]; i++) {
+                _cleanup_(cage_record_done) CageRecord rec = {};
+                if (state_read_record(h->state_fd, names[i], &rec) >= 0 && rec.toplevel && strv_extend(&in_use, rec.toplevel) < 0)
+                        return cage_error_add(err, -ENOMEM, "out of memory");
+        }
+        r = closure_cache_gc(cache_fd, in_use, CLOSURE_CACHE_MAX_IDLE_USEC, &n, err);
+        if (n > 0)
+                printf("removed %u closure cache entr%s\n", n, n == 1 ? "y" : "ies");
+        *removed += (int) n;
+        return r;
+}
+
 /* Remove what crashed helpers and killed cages left: unlocked cages whose
  * unit is gone (or that were not to be kept), network leases, uid range
  * locks, temporary directories, orphaned settings files and GC roots. */
@@ -152,6 +176,8 @@ int verb_gc(const Args *a) {
                 ret = -1;
         gc_orphans(&h, SETTINGS_DIR, true, &removed);
         gc_orphans(&h, STATE_DIR "/gcroots", false, &removed);
+        if (gc_closure_cache(&h, &removed, &err) < 0)
+                ret = -1;
         if (ret < 0)
                 (void) cage_error_print(&err);
         printf("%d item%s removed\n", removed, removed == 1 ? "" : "s");

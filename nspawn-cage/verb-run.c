@@ -8,10 +8,11 @@
 #include "launch.h"
 #include "teardown.h"
 #include "verbs.h"
+#include "worktree.h"
 
 static LaunchOptions launch_options(const Args *a, bool keep, bool declared) {
         return (LaunchOptions) { .closure_file = a->closure, .data_dir = load_data_dir(&a->load), .keep = keep, .declared = declared,
-                                 .timeout_usec = a->timeout_usec, .env = &a->env };
+                                 .rebuild = a->rebuild, .timeout_usec = a->timeout_usec, .env = &a->env };
 }
 
 /* A second `run` on a running cage of the user's attaches to it, with the
@@ -54,13 +55,29 @@ static int earlier_cage(Host *h, const Args *a, Cage *cage, char *const *command
         return 0;
 }
 
+/* --worktree BRANCH: the worktree beside the project, made as the user. */
+static int run_worktree(const Args *a, char **ret_path, CageError *err) {
+        _cleanup_(host_user_done) HostUser user = {};
+        int r = invoking_user(a->load.sudo_uid, &user, err);
+        if (r < 0)
+                return r;
+        if (user.uid == 0)
+                return cage_error_set(err, -EPERM, "the cage's user would be root; run nspawn-cage through sudo as the user who owns the project");
+        return worktree_create(&user, a->load.project, a->worktree, ret_path, err);
+}
+
 int verb_run(const Args *a) {
         _cleanup_(cage_done) Cage cage = CAGE_NULL;
         _cleanup_(host_done) Host h = HOST_NULL;
         _cleanup_(cage_error_done) CageError err = {};
         char *shell[] = { "bash", "-l", NULL };
         int r, status = 0;
-        if (require_root(&err) < 0 || cage_load(&cage, &a->load, &err) < 0)
+        LoadOptions lo = a->load;
+        _cleanup_free_ char *worktree = NULL;
+        if (require_root(&err) < 0 || (a->worktree && run_worktree(a, &worktree, &err) < 0))
+                return cage_error_print(&err);
+        lo.project = worktree ? worktree : lo.project;
+        if (cage_load(&cage, &lo, &err) < 0)
                 return cage_error_print(&err);
         CageSpec *s = cage.spec;
         if (s->user.uid == 0)

@@ -18,7 +18,9 @@ typedef struct Args {
         char **command;
         char **assignments; /* set: KEY=VALUE... */
         bool keep;
+        bool rebuild; /* --rebuild */
         bool shell;
+        const char *worktree; /* run --worktree BRANCH */
         bool follow; /* denials --follow */
         uint64_t timeout_usec;
         HostEnv env; /* the caller's environment, as sanitised */

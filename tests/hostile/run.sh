@@ -242,11 +242,19 @@ for x in "Bind=$stage:$p/.git" "BindReadOnly=$stage:$p/.git/hooks" "Bind=$stage:
 done
 tap_is "$got" "1111111" ".git a mount point; hooks, config, commondir of .git/modules/a/b and .git/worktrees/w read-only"
 new_project gitfile
-echo "gitdir: /elsewhere" > "$p/.git"
+echo "gitdir: .git-real" > "$p/.git"
 finish_project
 $runas "$NSPAWN_CAGE" render --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" \
         --closure "$work/closure" --output "$p/out" "$p" > /dev/null 2> "$work/stderr"
-tap_is "$(grep -c "^BindReadOnly=$stage:$p/.git\$" "$p/out/hostile.nspawn" 2> /dev/null)" 1 "a gitfile .git is bound read-only"
+tap_is "$(grep -c "^BindReadOnly=$stage:$p/.git\$" "$p/out/hostile.nspawn" 2> /dev/null)" 1 "a gitfile .git (into the project) is bound read-only"
+# Issue 20: one naming a directory outside the project that is no linked
+# worktree of the user's is refused, naming it (worktree.c).
+echo "gitdir: /elsewhere" > "$p/.git"
+rm -rf "$p/out"
+$runas "$NSPAWN_CAGE" render --admin-config-dir "$work/admin" --user-config "$work/user.conf" --data-dir "$top_srcdir" \
+        --closure "$work/closure" --output "$p/out" "$p" > /dev/null 2> "$work/stderr"
+tap_is "$? $(grep -c "its .git file names /elsewhere: it is not a worktree's git directory" "$work/stderr") $(ls "$p/out" 2> /dev/null | wc -l)" \
+        "1 1 0" "a gitfile .git naming /elsewhere: refused with the reason, nothing rendered"
 
 # Project paths that are no project.
 for bad in "$work/missing:does not exist" "$work/closure:is not a directory" "/:is the root directory" "/etc:is a system directory"; do

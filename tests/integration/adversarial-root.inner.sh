@@ -214,6 +214,7 @@ option_case() { # OPTION: the invocation (one shell string) that abuses it
         keep) echo "sudo nspawn-cage --keep --name advk $P -- cat /root/canary" ;;
         shell) echo "sudo nspawn-cage --shell --name advk $P -- cat /root/canary" ;;
         timeout) echo "sudo nspawn-cage --timeout /root/canary --name advk2 $P -- true" ;;
+        rebuild) echo "sudo nspawn-cage --rebuild --name advk2 $P -- cat /root/canary" ;;
         preset) echo "sudo nspawn-cage --preset ../../../../root/canary --name advk2 $P -- true; sudo nspawn-cage --preset /root/canary config $P" ;;
         *) return 1 ;;
         esac

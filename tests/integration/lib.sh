@@ -30,6 +30,18 @@ booted_run() {
         exec "$1" -- env top_srcdir="$top_srcdir" top_builddir="$top_builddir" sh "$3"
 }
 
+# in_test_vm SCRIPT: for the VM tier's scripts (tests/vm/*.sh). On the
+# machine, run SCRIPT in the test VM (tests/vm/run) and exit, or skip
+# saying why; inside the VM (where /etc/nspawn-cage-vm exists), return.
+in_test_vm() {
+        [ -e /etc/nspawn-cage-vm ] && return 0
+        [ "${NSPAWN_CAGE_VM:-0}" = 1 ] || tap_skip_all "VM tier: set NSPAWN_CAGE_VM=1 (tests/run-all does) to boot the test VM (qemu, TCG; minutes)"
+        [ "$(id -u)" = 0 ] || tap_skip_all "VM tier: needs root to boot the test VM"
+        command -v qemu-system-x86_64 > /dev/null || tap_skip_all "VM tier: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86 qemu-utils)"
+        [ -x "$top_builddir/nspawn-cage/nspawn-cage" ] || tap_skip_all "VM tier: nspawn-cage is not built"
+        booted_run "$top_srcdir/tests/vm/run" "test VM" "$1"
+}
+
 # ---- inner side ----
 
 DATADIR=/usr/local/share/nspawn-cage

@@ -149,6 +149,9 @@ let
     ripgrep = mkDeb { name = "ripgrep"; debs = [ "ripgrep" ]; };
     # openssl s_client (tests/integration/egress.sh: TLS with SNI, and through a proxy with -proxy)
     openssl = mkDeb { name = "openssl"; debs = [ "openssl" ]; onlyBins = "openssl"; };
+    # The Nix client, for [Cage] NixDaemon=yes (it talks to the host's
+    # daemon through the socket the cage gets).
+    nix = mkDeb { name = "nix"; debs = [ "nix-bin" ]; onlyBins = "nix nix-build nix-store nix-instantiate nix-shell nix-env"; };
 
     # What real programs expect of a system, under nixpkgs' names: a CA
     # bundle at etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert layout) and

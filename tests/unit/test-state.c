@@ -163,12 +163,33 @@ int main(void) {
                 HostUser me = { .name = "me", .uid = geteuid(), .gid = getegid(), .home = "/" };
                 unsigned n = 0;
                 int warned = 0;
-                ok(agent_state_copy_out(&me, hfd, sfd, entries, count_warning, &warned, &n) == 0 && n == 1 && warned == 2,
+                ok(agent_state_copy_out(&me, hfd, sfd, entries, "t", count_warning, &warned, &n) == 0 && n == 1 && warned == 2,
                    "copy-out: one changed file copied, a link and a FIFO warned about, unchanged and removed ones skipped");
                 struct stat st;
                 ok(fstatat(sfd, "new.json", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600 &&
                    fstatat(sfd, "link.json", &st, AT_SYMLINK_NOFOLLOW) < 0 && fstatat(sfd, "same.json", &st, AT_SYMLINK_NOFOLLOW) < 0,
                    "the copy is a 0600 regular file; nothing else was written");
+                /* Two cages of one preset: the first wrote the user's copy
+                 * since this one copied it in; this one's is kept aside. */
+                char h0[17], entry[64];
+                agent_state_hash("S0", 2, h0);
+                snprintf(entry, sizeof entry, "%s:both.json", h0);
+                write_file_atomic_at(sfd, "both.json", "first cage", 0600);
+                write_file_atomic_at(hfd, "both.json", "second cage", 0600);
+                char *second[] = { entry, NULL };
+                warned = 0;
+                char *data = NULL, *kept = NULL;
+                size_t size;
+                int dfd = openat(sfd, "both.json", O_RDONLY | O_CLOEXEC), kfd = openat(sfd, "both.json" AGENT_STATE_ASIDE "t", O_RDONLY | O_CLOEXEC);
+                ok(agent_state_copy_out(&me, hfd, sfd, second, "t", count_warning, &warned, &n) == 0 && warned == 1 &&
+                   (close(dfd), dfd = openat(sfd, "both.json", O_RDONLY | O_CLOEXEC)) >= 0 && read_regular_fd(dfd, 100, &data, &size) == 0 &&
+                   streq(data, "first cage") && kfd < 0 && (kfd = openat(sfd, "both.json" AGENT_STATE_ASIDE "t", O_RDONLY | O_CLOEXEC)) >= 0 &&
+                   read_regular_fd(kfd, 100, &kept, &size) == 0 && streq(kept, "second cage"),
+                   "copy-out after another cage's: the first cage's copy stays, the second's is kept aside beside it, with a warning");
+                free(data);
+                free(kept);
+                close(dfd);
+                close(kfd);
                 close(hfd);
                 close(sfd);
                 char cmd[400];

@@ -1,0 +1,24 @@
+/* builders.h: what a cage may build with. Each is off by default, set only
+ * by the user's or the administrator's layer, and only where the
+ * administrator's [Policy] allows it (config.c). NixDaemon=yes: the host's
+ * nix-daemon socket and the whole store, read-only, in the cage; the
+ * daemon builds what the agent asks, as it would for any local user. */
+#pragma once
+
+#include "error.h"
+#include "spec.h"
+
+#define NIX_DAEMON_SOCKET "/nix/var/nix/daemon-socket/socket"
+#define NIX_CONF "/etc/nix/nix.conf"
+
+/* Does nix.conf text make the user trusted (trusted-users or
+ * extra-trusted-users naming them, "*", or "@GROUP" of one of `groups`)?
+ * 1 and the word in *ret_word, 0 if not. Pure. */
+int nix_conf_trusts(const char *text, const char *user, char *const *groups, char **ret_word);
+
+/* NixDaemon=yes: refused for a trusted Nix user (nix_conf: the daemon's
+ * configuration file; "include" lines are not followed, see README) or
+ * when `socket` is no socket; else the socket bound into the cage at
+ * NIX_DAEMON_SOCKET and NIX_REMOTE=daemon set for the agent. A no-op
+ * without NixDaemon=. */
+int builders_add_nix_daemon(CageSpec *s, const char *nix_conf, const char *socket, CageError *err);

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Issue 20: builders inside the cage on request. NixDaemon=yes gives the
+# cage the host's nix-daemon; without it, or where the administrator does
+# not allow it, or for a trusted Nix user, there is none.
+. "$(dirname "$0")/lib.sh"
+outer_run "$top_srcdir/tests/integration/builders.inner.sh"
