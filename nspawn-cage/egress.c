@@ -653,10 +653,10 @@ _Noreturn static void proxy_loop(const Proxy *p) {
                                 continue;
                         _exit(1);
                 }
+                if (f[4 + n_open].revents) /* first: the cage's last packets are recorded */
+                        record_drops(p, &lost_logged);
                 if (f[3].revents)
                         _exit(0); /* the cage's leader is gone */
-                if (f[4 + n_open].revents)
-                        record_drops(p, &lost_logged);
                 if (f[2].revents & POLLIN)
                         answer_dns(p, 5);
                 for (size_t i = 0; i < 2 + n_open; i++) {
