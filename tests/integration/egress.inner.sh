@@ -199,35 +199,37 @@ journalctl -o json --since "$since" NSPAWN_CAGE_MACHINE=$N DENIED_HOST=loop.allo
 tap_ok $? "the rebinding refusal is recorded with its reason"
 
 # ---- nft drops, named (NFLOG): what does not go through the proxy ----
-cat > "$P/nft.sh" <<'PROBE'
-echo x > /dev/udp/203.0.113.4/5555
-timeout 3 bash -c 'exec 3<>/dev/tcp/203.0.113.4/8443' 2> /dev/null
-echo "tcp-8443: $?"
+# Ports of this run only: the test host's journal keeps earlier runs' entries.
+B=$((20000 + $(date +%s) % 20000))
+cat > "$P/nft.sh" <<PROBE
+echo x > /dev/udp/203.0.113.4/$B
+timeout 3 bash -c 'exec 3<>/dev/tcp/203.0.113.4/$((B + 1))' 2> /dev/null
+echo "tcp: \$?"
 PROBE
-cat > "$P/flood.sh" <<'PROBE'
-t0=$(date +%s%N)
-for i in $(seq 10000); do echo x > /dev/udp/203.0.113.4/5557; done
-echo "flood-ms: $((($(date +%s%N) - t0) / 1000000))"
+cat > "$P/flood.sh" <<PROBE
+t0=\$(date +%s%N)
+for i in \$(seq 10000); do echo x > /dev/udp/203.0.113.4/$((B + 2)); done
+echo "flood-ms: \$(((\$(date +%s%N) - t0) / 1000000))"
 PROBE
 chown alice:alice "$P/nft.sh" "$P/flood.sh"
 count_refused() { as_alice_pty "sudo nspawn-cage status $N"; printf '%s\n' "$out" | sed -n 's/^ *refused: \([0-9]*\).*/\1/p' | head -n 1; }
 before=$(count_refused)
 as_alice_pty "sudo nspawn-cage shell $N -- bash $P/nft.sh"
-tap_is "$(field tcp-8443)" 124 "control: TCP to 203.0.113.4:8443 (no Allow= entry) gets no answer from the cage"
+tap_is "$(field tcp)" 124 "control: TCP to 203.0.113.4:$((B + 1)) (no Allow= entry) gets no answer from the cage"
 sleep 1
 as_alice_pty "sudo nspawn-cage denials $N"
-printf '%s\n' "$out" | grep -q ' 203.0.113.4:5555 nft nft-drop'
+printf '%s\n' "$out" | grep -q " 203.0.113.4:$B nft nft-drop"
 r1=$?
-printf '%s\n' "$out" | grep -q ' 203.0.113.4:8443 nft nft-drop'
+printf '%s\n' "$out" | grep -q " 203.0.113.4:$((B + 1)) nft nft-drop"
 r2=$?
-tap_ok $([ $r1 = 0 ] && [ $r2 = 0 ]; echo $?) "denials lists the nft drops by address and port: UDP 203.0.113.4:5555, TCP 203.0.113.4:8443" || tap_diag "$out"
+tap_ok $([ $r1 = 0 ] && [ $r2 = 0 ]; echo $?) "denials lists the nft drops by address and port: UDP 203.0.113.4:$B, TCP 203.0.113.4:$((B + 1))" || tap_diag "$out"
 as_alice_pty "sudo nspawn-cage denials --json $N"
 j=$(printf '%s\n' "$out" | sed -n '/^\[/,/^\]/p')
-tap_is "$(printf '%s' "$j" | jq -r '[.[] | select(.host == "203.0.113.4" and ((.port == 5555 and .proto == "udp") or (.port == 8443 and .proto == "tcp")) and .path == "nft")] | map(.port) | unique | join(",")')" \
-        "5555,8443" "denials --json: both, with proto udp / tcp and path nft" || tap_diag "$out"
+tap_is "$(printf '%s' "$j" | jq -r --argjson b $B '[.[] | select(.host == "203.0.113.4" and ((.port == $b and .proto == "udp") or (.port == $b + 1 and .proto == "tcp")) and .path == "nft")] | map(.port) | unique | join(",")')" \
+        "$B,$((B + 1))" "denials --json: both, with proto udp / tcp and path nft" || tap_diag "$out"
 after=$(count_refused)
 tap_ok $([ "${after:-0}" -ge $((${before:-0} + 2)) ]; echo $?) "status counts them (${before:-none} before, ${after:-none} after)"
-jr=$(journalctl -o json --since "$since" NSPAWN_CAGE_MACHINE=$N DENIED_PORT=5555 2> /dev/null | jq -r '"\(.DENIED_HOST) \(.PROTO) \(.NSPAWN_CAGE_UID) \(._UID)"' | head -n 1)
+jr=$(journalctl -o json --since "$since" NSPAWN_CAGE_MACHINE=$N DENIED_PORT=$B 2> /dev/null | jq -r '"\(.DENIED_HOST) \(.PROTO) \(.NSPAWN_CAGE_UID) \(._UID)"' | head -n 1)
 tap_is "$jr" "203.0.113.4 udp $(id -u alice) $(id -u alice)" "the journal entry: DENIED_HOST=, PROTO=, NSPAWN_CAGE_UID=, written as alice (the reader dropped root)"
 
 # A flood is named at the rate limit's worth (10/s, burst 20), not 10000 times.
@@ -238,7 +240,7 @@ ms=$(field flood-ms)
 sleep 1.5
 dropped=$(nft list counter inet "nspawn-cage-$N" refused 2> /dev/null | sed -n 's/.*packets \([0-9]*\).*/\1/p')
 tap_ok $([ "${dropped:-0}" -ge 10000 ]; echo $?) "control: the flood of 10000 UDP packets was sent and dropped (counter ${dropped:-none}, ${ms:-?} ms)"
-named=$(journalctl -o json --since "$fsince" NSPAWN_CAGE_MACHINE=$N DENIED_PORT=5557 2> /dev/null | grep -c .)
+named=$(journalctl -o json --since "$fsince" NSPAWN_CAGE_MACHINE=$N DENIED_PORT=$((B + 2)) 2> /dev/null | grep -c .)
 limit=$((20 + 10 * (${ms:-0} / 1000 + 2)))
 tap_ok $([ "$named" -ge 1 ] && [ "$named" -le "$limit" ]; echo $?) "the flood is named $named times, at most the rate limit's $limit"
 
@@ -246,11 +248,11 @@ tap_ok $([ "$named" -ge 1 ] && [ "$named" -le "$limit" ]; echo $?) "the flood is
 timeout 60 nspawn-cage denials --follow $N > /tmp/eg-follow 2>&1 &
 fpid=$!
 sleep 1
-printf 'echo x > /dev/udp/203.0.113.4/5558\n' > "$P/follow.sh"
+printf 'echo x > /dev/udp/203.0.113.4/%s\n' $((B + 3)) > "$P/follow.sh"
 chown alice:alice "$P/follow.sh"
 as_alice_pty "sudo nspawn-cage shell $N -- bash $P/follow.sh"
-for _ in $(seq 50); do grep -q ' 203.0.113.4:5558 ' /tmp/eg-follow && break; sleep 0.2; done
-grep -q ' 203.0.113.4:5558 nft nft-drop' /tmp/eg-follow
+for _ in $(seq 50); do grep -q " 203.0.113.4:$((B + 3)) " /tmp/eg-follow && break; sleep 0.2; done
+grep -q " 203.0.113.4:$((B + 3)) nft nft-drop" /tmp/eg-follow
 tap_ok $? "denials --follow prints a new refusal as it happens" || tap_diag "$(tail -n 3 /tmp/eg-follow)"
 kill "$fpid" 2> /dev/null
 wait "$fpid" 2> /dev/null
@@ -311,8 +313,8 @@ tap_ok $? "run prints a one-line summary of what was refused at exit ($(printf '
 tap_nothing_left "a run to its end leaves nothing" ${N}r
 # Without names (literals only) no proxy runs, but the drops are named all the same.
 write_user_config '[Network]\nMode=private\nAllow=203.0.113.4:443\n'
-as_alice_pty "sudo nspawn-cage --name ${N}l $P -- bash -c 'echo x > /dev/udp/203.0.113.3/5559'"
-printf '%s\n' "$out" | grep -qE '^nspawn-cage: [0-9]+ refused: .*203\.0\.113\.3:5559'
+as_alice_pty "sudo nspawn-cage --name ${N}l $P -- bash -c 'echo x > /dev/udp/203.0.113.3/$((B + 4))'"
+printf '%s\n' "$out" | grep -qE "^nspawn-cage: [0-9]+ refused: .*203\.0\.113\.3:$((B + 4))"
 tap_ok $? "Allow= of a literal only: run's summary names the nft drop ($(printf '%s\n' "$out" | grep refused: | head -n 1))" || tap_diag "$out"
 tap_nothing_left "and leaves nothing" ${N}l
 write_user_config '[Network]\nMode=private\nAllow=*.allowed.test *.allowed.test:80\n'
