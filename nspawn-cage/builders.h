@@ -2,8 +2,13 @@
  * by the user's or the administrator's layer, and only where the
  * administrator's [Policy] allows it (config.c). NixDaemon=yes: the host's
  * nix-daemon socket and the whole store, read-only, in the cage; the
- * daemon builds what the agent asks, as it would for any local user. */
+ * daemon builds what the agent asks, as it would for any local user.
+ * Containers=podman: what rootless podman needs, for that cage's agent
+ * only: nested namespaces, /dev/fuse, a delegated cgroup. */
 #pragma once
+
+#include <sched.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "spec.h"
@@ -22,3 +27,19 @@ int nix_conf_trusts(const char *text, const char *user, char *const *groups, cha
  * NIX_DAEMON_SOCKET and NIX_REMOTE=daemon set for the agent. A no-op
  * without NixDaemon=. */
 int builders_add_nix_daemon(CageSpec *s, const char *nix_conf, const char *socket, CageError *err);
+
+#define FUSE_DEVICE "/dev/fuse"
+
+/* The namespaces (CLONE_NEW* flags) a Containers=podman cage's agent may
+ * make: rootless podman's user, mount, pid, ipc, uts and network
+ * namespaces, and crun's cgroup namespace. Never time. */
+#define CONTAINERS_NAMESPACES \
+        ((uint64_t) (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP))
+
+/* Containers=podman: refused when `fuse` is no character device; else it
+ * is bound into the cage and allowed in its device cgroup. A no-op
+ * without Containers=. */
+int builders_add_containers(CageSpec *s, const char *fuse, CageError *err);
+
+/* The namespaces the cage's agent may make: none, or CONTAINERS_NAMESPACES. */
+uint64_t builders_agent_namespaces(const CageSpec *s);
