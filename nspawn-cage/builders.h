@@ -43,3 +43,24 @@ int builders_add_containers(CageSpec *s, const char *fuse, CageError *err);
 
 /* The namespaces the cage's agent may make: none, or CONTAINERS_NAMESPACES. */
 uint64_t builders_agent_namespaces(const CageSpec *s);
+
+/* The engine's system-wide configuration in a Containers=podman cage
+ * (/etc/containers; the agent's ~/.config/containers may override it):
+ * no session keyring (nspawn's system call filter has no keyctl), the
+ * cgroupfs manager (the agent has no systemd user session), events in a
+ * file; storage that tolerates the one-uid mapping (no newuidmap in a
+ * cage); images accepted unsigned, as the engine's own default. */
+#define CONTAINERS_CONF                                                                \
+        "# Written by nspawn-cage for Containers=podman (see nspawn-cage.conf(5)).\n" \
+        "[containers]\n"                                                               \
+        "keyring = false\n"                                                            \
+        "[engine]\n"                                                                   \
+        "cgroup_manager = \"cgroupfs\"\n"                                              \
+        "events_logger = \"file\"\n"
+#define CONTAINERS_STORAGE_CONF                                                        \
+        "# Written by nspawn-cage for Containers=podman (see nspawn-cage.conf(5)).\n" \
+        "[storage]\n"                                                                  \
+        "driver = \"overlay\"\n"                                                       \
+        "[storage.options.overlay]\n"                                                  \
+        "ignore_chown_errors = \"true\"\n"
+#define CONTAINERS_POLICY "{ \"default\": [ { \"type\": \"insecureAcceptAnything\" } ] }\n"
