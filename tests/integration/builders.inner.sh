@@ -9,9 +9,10 @@ set -u
 . "$top_srcdir/tests/integration/lib.sh"
 inner_setup
 
-tap_plan 15
+tap_plan 16
 CASES="nd1 nd2 nd3 nd4 nd5 pm1 pm2 pm3 pm4"
 for n in $CASES; do nspawn-cage stop "$n" > /dev/null 2>&1; done
+rm -f /tmp/builders-alice-config # a copy left by an earlier run is not this run's
 [ -f /home/alice/.config/nspawn-cage/config ] && cp -a /home/alice/.config/nspawn-cage/config /tmp/builders-alice-config
 cp -a /etc/nix/nix.conf /tmp/builders-nix.conf
 ADMIN=/etc/nspawn-cage/nspawn-cage.conf
@@ -103,6 +104,7 @@ F="--root $HOME/fuse-store --storage-opt overlay.mount_program=$(command -v fuse
 podman $F load -i cagebox.tar > load.log 2>&1 || cat load.log
 podman $F run --rm localhost/cagebox busybox sh -c 'echo fuse-container-says-$((6*7)); busybox grep " / " /proc/mounts'
 podman run --rm --network host localhost/cagebox busybox sh -c 'echo net-links: $(busybox ip -o link | busybox cut -d: -f2)'
+unshare -Ur sh -c 'touch suid-try && chmod 4755 suid-try' 2>&1
 AGENT
 chown alice:alice $q/.agent.sh $q/cagebox.tar
 
@@ -139,6 +141,10 @@ tap_ok_or_diag $(printf '%s\n' "$out" | grep -q '^fuse-container-says-42$' && pr
         "... and with fuse-overlayfs over the cage's /dev/fuse" "$out"
 tap_ok_or_diag $(printf '%s\n' "$out" | grep -q '^net-links: lo$'; echo $?) \
         "... the container's network is the cage's (Mode=off: only lo)" "$out"
+# RestrictSUIDSGID= stays: root of a nested user namespace is the user
+# on the host, and a set-uid file in the project would be the user's.
+tap_ok_or_diag $([ -f $q/suid-try ] && [ ! -u $q/suid-try ]; echo $?) \
+        "... no set-uid file from the agent's own user namespace: $(stat -c '%A %U' $q/suid-try 2>&1)" "$out"
 tap_nothing_left "... nothing of cage pm4 is left" pm4
 cp -a /tmp/builders-admin.conf $ADMIN
 
