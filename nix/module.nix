@@ -120,6 +120,12 @@ let
       Name = nullOpt types.str ''
         Name= : a fixed machine name for every ad hoc cage (only one can run at a
         time then).  Rarely useful; declared cages are named by their attribute.'';
+      NixDaemon = nullOpt types.bool ''
+        NixDaemon= : the host's nix-daemon socket and whole store (read-only) in
+        the cage.  Needs Policy.AllowNixDaemon.  null: no.'';
+      Containers = nullOpt (types.enum [ "no" "podman" ]) ''
+        Containers= : podman: nested namespaces, /dev/fuse and /etc/containers
+        for rootless podman in the cage.  Needs Policy.AllowContainers.  null: no.'';
     };
     Limits = limitOptions;
     Network = {
@@ -167,6 +173,8 @@ let
       AllowGPU = nullOpt types.bool "AllowGPU= : whether GPU access may be configured.  null: yes.";
       AllowX11Trusted = nullOpt types.bool "AllowX11Trusted= : whether X11Trusted=yes may be configured.  null: yes.";
       AllowBinds = nullOpt types.bool "AllowBinds= : whether extra binds may be configured.  null: yes.";
+      AllowNixDaemon = nullOpt types.bool "AllowNixDaemon= : whether NixDaemon=yes may be configured.  null: no.";
+      AllowContainers = nullOpt types.bool "AllowContainers= : whether Containers=podman may be configured.  null: no.";
       AllowEgress = listOpt types.str ''
         AllowEgress= : HOST:PORT entries every Mode=private cage is limited to;
         Allow= may only name entries of it.  [ ]: no bound.'';

@@ -127,6 +127,8 @@ let
     { section = "Cage"; key = "Packages"; shape = "each"; files = both; }
     { section = "Cage"; key = "Nixpkgs"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Cage"; key = "Name"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Cage"; key = "NixDaemon"; shape = "scalar"; files = both; }
+    { section = "Cage"; key = "Containers"; shape = "scalar"; files = both; }
     { section = "Limits"; key = "CPUs"; shape = "scalar"; files = both; }
     { section = "Limits"; key = "Memory"; shape = "scalar"; files = both; }
     { section = "Limits"; key = "Swap"; shape = "scalar"; files = both; }
@@ -159,6 +161,8 @@ let
     { section = "Policy"; key = "AllowX11Trusted"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Policy"; key = "AllowBinds"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Policy"; key = "AllowEgress"; shape = "joined"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowNixDaemon"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowContainers"; shape = "scalar"; files = [ "admin" ]; }
     # written by the module itself, from cages.<name>.{project,user} and the closure
     { section = "Cage"; key = "Project"; shape = "scalar"; files = [ ]; }
     { section = "Cage"; key = "User"; shape = "scalar"; files = [ ]; }
