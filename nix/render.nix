@@ -135,6 +135,8 @@ let
     { section = "Limits"; key = "Tasks"; shape = "scalar"; files = both; }
     { section = "Network"; key = "Mode"; shape = "scalar"; files = both; }
     { section = "Network"; key = "Allow"; shape = "each"; files = both; }
+    { section = "Network"; key = "Publish"; shape = "each"; files = both; }
+    { section = "Network"; key = "HostService"; shape = "each"; files = both; }
     { section = "Display"; key = "X11"; shape = "scalar"; files = both; }
     { section = "Display"; key = "Wayland"; shape = "scalar"; files = both; }
     { section = "Display"; key = "GPU"; shape = "scalar"; files = both; }
@@ -163,6 +165,8 @@ let
     { section = "Policy"; key = "AllowEgress"; shape = "joined"; files = [ "admin" ]; }
     { section = "Policy"; key = "AllowNixDaemon"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Policy"; key = "AllowContainers"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowPublish"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowHostServices"; shape = "scalar"; files = [ "admin" ]; }
     # written by the module itself, from cages.<name>.{project,user} and the closure
     { section = "Cage"; key = "Project"; shape = "scalar"; files = [ ]; }
     { section = "Cage"; key = "User"; shape = "scalar"; files = [ ]; }

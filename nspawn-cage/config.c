@@ -37,6 +37,8 @@ typedef enum ValueType {
         V_USER,
         V_TOPLEVEL,
         V_ALLOW,
+        V_PUBLISH,
+        V_HOST_SERVICE,
         V_FILE,
         V_CONTAINERS,
 } ValueType;
@@ -73,6 +75,9 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_TASKS] = { "Limits", "Tasks", V_COUNT, L_ALL, SETTING_MAX_TASKS },
         [SETTING_NETWORK_MODE] = { "Network", "Mode", V_MODE, L_ALL, SETTING_ALLOW_NETWORK },
         [SETTING_ALLOW] = { "Network", "Allow", V_ALLOW, L_ALL, SETTING_ALLOW_EGRESS },
+        /* Openings between the cage and the host: the user's or the administrator's, never the project's. */
+        [SETTING_PUBLISH] = { "Network", "Publish", V_PUBLISH, L_TRUSTED, SETTING_ALLOW_PUBLISH },
+        [SETTING_HOST_SERVICE] = { "Network", "HostService", V_HOST_SERVICE, L_TRUSTED, SETTING_ALLOW_HOST_SERVICES },
         [SETTING_X11] = { "Display", "X11", V_BOOL, L_ALL, SETTING_ALLOW_DISPLAY },
         [SETTING_WAYLAND] = { "Display", "Wayland", V_BOOL, L_ALL, SETTING_ALLOW_DISPLAY },
         [SETTING_GPU] = { "Display", "GPU", V_BOOL, L_ALL, SETTING_ALLOW_GPU },
@@ -105,6 +110,8 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
          * from trusted layers only, and only if the administrator allows. */
         [SETTING_NIX_DAEMON] = { "Cage", "NixDaemon", V_BOOL, L_TRUSTED, SETTING_ALLOW_NIX_DAEMON },
         [SETTING_ALLOW_NIX_DAEMON] = { "Policy", "AllowNixDaemon", V_BOOL, L_ADMIN, _SETTING_INVALID },
+        [SETTING_ALLOW_PUBLISH] = { "Policy", "AllowPublish", V_BOOL, L_ADMIN, _SETTING_INVALID },
+        [SETTING_ALLOW_HOST_SERVICES] = { "Policy", "AllowHostServices", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_CONTAINERS] = { "Cage", "Containers", V_CONTAINERS, L_TRUSTED, SETTING_ALLOW_CONTAINERS },
         [SETTING_ALLOW_CONTAINERS] = { "Policy", "AllowContainers", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_PROJECT] = { "Cage", "Project", V_PROJECT, L_DECLARED, _SETTING_INVALID },
@@ -172,6 +179,7 @@ SettingId setting_from_string(const char *s) {
 bool setting_is_list(SettingId id) {
         switch (setting_table[id].type) {
         case V_PACKAGES: case V_BIND: case V_ENV_NAMES: case V_ENV_ASSIGN: case V_USERS: case V_MODES: case V_STATE_PATHS: case V_ALLOW:
+        case V_PUBLISH: case V_HOST_SERVICE:
                 return true;
         default:
                 return false;
@@ -227,6 +235,7 @@ int config_new(Config **ret) {
         s[SETTING_MAX_SWAP].number = SIZE_INFINITY;
         s[SETTING_MAX_TASKS].number = COUNT_INFINITY;
         s[SETTING_ALLOW_DISPLAY].number = s[SETTING_ALLOW_GPU].number = s[SETTING_ALLOW_BINDS].number = true;
+        s[SETTING_ALLOW_PUBLISH].number = s[SETTING_ALLOW_HOST_SERVICES].number = true;
         s[SETTING_ALLOW_X11_TRUSTED].number = true;
         int r = 0;
         r = r ?: item_add(&s[SETTING_ALLOW_NETWORK].items, &s[SETTING_ALLOW_NETWORK].n_items, "off", builtin_origin);
@@ -414,6 +423,14 @@ static int list_assign(Setting *s, char **words, Origin origin, bool reset) {
 static bool items_contain(const Item *items, size_t n, const char *value) {
         for (size_t i = 0; i < n; i++)
                 if (streq(items[i].value, value))
+                        return true;
+        return false;
+}
+
+/* Is value (a normalised Allow= entry) within one entry of items? */
+static bool items_cover(const Item *items, size_t n, const char *value) {
+        for (size_t i = 0; i < n; i++)
+                if (allow_entry_covers(items[i].value, value))
                         return true;
         return false;
 }
@@ -721,7 +738,7 @@ static int assign_allow(const Assignment *a) {
                         return fail(ctx, line, "Allow= (empty) would lift the allowlist Allow=%s (from %s); the project configuration may only narrow it: keep some of its entries or remove this line",
                                     list, tfrom);
                 for (size_t i = 0; words[i]; i++)
-                        if (!items_contain(c->trusted_allow, c->n_trusted_allow, words[i]))
+                        if (!items_cover(c->trusted_allow, c->n_trusted_allow, words[i]))
                                 return fail(ctx, line, "Allow=%s is not allowed: your configuration allows only Allow=%s (from %s); the project configuration may only narrow Allow= to entries of that list",
                                             words[i], list, tfrom);
         }
@@ -749,6 +766,9 @@ static int assign_words(const Assignment *a) {
         r = info->type == V_PACKAGES ? split_words(ctx, line, key, value, package_name_is_valid, "package attribute name", &words)
           : info->type == V_ENV_NAMES ? split_words(ctx, line, key, value, env_name_is_valid, "environment variable name", &words)
           : info->type == V_USERS ? split_words(ctx, line, key, value, user_or_star_is_valid, "user name (or *)", &words)
+          : info->type == V_PUBLISH ? split_words(ctx, line, key, value, publish_entry_is_valid, "PORT[:CAGEPORT] (1-65535; e.g. 3000 or 8080:3000)", &words)
+          : info->type == V_HOST_SERVICE ? split_words(ctx, line, key, value, host_service_entry_is_valid,
+                                                       "IPv4ADDRESS:PORT of a service on the host (e.g. 127.0.0.1:5432; not port 53, 3128 or 3129)", &words)
           : split_words(ctx, line, key, value, mode_is_valid, "network mode (off, private, host)", &words);
         if (r < 0)
                 return r;
@@ -807,7 +827,7 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
         case V_ENV_ASSIGN: return assign_env(&a);
         case V_STATE_PATHS: return assign_state_paths(&a);
         case V_ALLOW: return assign_allow(&a);
-        case V_PACKAGES: case V_ENV_NAMES: case V_USERS: case V_MODES: return assign_words(&a);
+        case V_PACKAGES: case V_ENV_NAMES: case V_USERS: case V_MODES: case V_PUBLISH: case V_HOST_SERVICE: return assign_words(&a);
         }
         if (r < 0)
                 return r;
@@ -922,7 +942,7 @@ static int check_policy(ParseContext *ctx) {
                 case V_ALLOW:
                         /* AllowEgress= unset: no bound; Allow= unset: the cage gets the policy's list. */
                         for (size_t i = 0; i < s->n_items && p->n_items > 0; i++) {
-                                if (items_contain(p->items, p->n_items, s->items[i].value))
+                                if (items_cover(p->items, p->n_items, s->items[i].value))
                                         continue;
                                 _cleanup_free_ char *list = items_join(p->items, p->n_items);
                                 ctx->file = s->items[i].origin.file;
@@ -930,7 +950,7 @@ static int check_policy(ParseContext *ctx) {
                                             s->items[i].value, strempty(list), pfrom);
                         }
                         continue;
-                case V_BIND:
+                case V_BIND: case V_PUBLISH: case V_HOST_SERVICE:
                         if (s->n_items == 0 || p->number)
                                 continue;
                         ctx->file = s->items[0].origin.file;

@@ -53,6 +53,8 @@ typedef enum SettingId {
         SETTING_TASKS,
         SETTING_NETWORK_MODE,
         SETTING_ALLOW,
+        SETTING_PUBLISH,
+        SETTING_HOST_SERVICE,
         SETTING_X11,
         SETTING_WAYLAND,
         SETTING_GPU,
@@ -81,6 +83,8 @@ typedef enum SettingId {
         SETTING_ALLOW_EGRESS,
         SETTING_NIX_DAEMON,
         SETTING_ALLOW_NIX_DAEMON,
+        SETTING_ALLOW_PUBLISH,
+        SETTING_ALLOW_HOST_SERVICES,
         SETTING_CONTAINERS,
         SETTING_ALLOW_CONTAINERS,
         /* Only in a declared cage's file (/etc/nspawn-cage/cages/NAME.conf). */

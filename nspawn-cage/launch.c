@@ -18,6 +18,7 @@
 #include "closure.h"
 #include "closurecache.h"
 #include "display.h"
+#include "egress.h"
 #include "envfile.h"
 #include "forward.h"
 #include "idmap.h"
@@ -29,6 +30,7 @@
 #include "projectaudit.h"
 #include "settings.h"
 #include "tools.h"
+#include "stage.h"
 #include "staging.h"
 #include "teardown.h"
 #include "worktree.h"
@@ -218,17 +220,58 @@ static int network_up(Host *h, const CageSpec *s, CageError *err) {
         int r = bus_machine_leader(h->bus, s->name, &leader);
         if (r < 0)
                 return cage_error_set(err, r, "cage %s: cannot find its init to set up its network: %s", s->name, strerror(-r));
+        NetworkOpenings o = { .publish = s->publish, .n_publish = s->n_publish, .host_services = s->host_services, .n_host_services = s->n_host_services };
+        if ((r = network_setup(s->name, &s->lease, s->user.uid, s->allow, s->n_allow, &o, leader, err)) < 0)
+                return cage_error_wrap(err, r, "cage %s: setting up its network (Mode=private)", s->name);
+        return 0;
+}
+
+/* Mode=private: the cage's /30, before its rootfs is built (its
+ * resolv.conf names the egress proxy there). */
+static int network_lease(CageSpec *s, CageError *err) {
         _cleanup_free_ char *routes = NULL;
         size_t size;
+        int r;
         _cleanup_close_ int fd = open("/proc/net/route", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || (r = read_fd_bounded(fd, CONFIG_FILE_MAX, &routes, &size)) < 0)
                 return cage_error_set(err, fd < 0 ? -errno : r, "/proc/net/route: cannot read the host's routes: %s", strerror(fd < 0 ? errno : -r));
-        NetworkLease l;
-        if ((r = network_lease_take(NULL, s->name, routes, &l)) < 0)
+        if ((r = network_lease_take(NULL, s->name, routes, &s->lease)) < 0)
                 return cage_error_set(err, r, "%s: no free /30 for cage %s in 10.231.0.0/16: %s", NETWORK_LEASE_DIR, s->name,
                                       r == -EBUSY ? "all in use or overlapping the host's routes" : strerror(-r));
-        if ((r = network_setup(s->name, &l, s->user.uid, s->allow, s->n_allow, leader, err)) < 0)
-                return cage_error_wrap(err, r, "cage %s: setting up its network (Mode=private)", s->name);
+        s->leased = true;
+        return 0;
+}
+
+/* [Network] Allow= names: the egress proxy, the second process a cage
+ * makes nspawn-cage leave on the host, in its own scope bound to the
+ * cage's unit like the ssh-agent relay; and the proxy variables for the
+ * agent. */
+static int egress_up(Host *h, const CageSpec *s, const char *cage_unit, int cage_fd, CageError *err) {
+        _cleanup_(egress_done) Egress e = EGRESS_NULL;
+        _cleanup_free_ char *scope = strdup_printf(EGRESS_SCOPE_FMT, s->name), *env = NULL,
+                            *desc = strdup_printf("nspawn-cage %s: egress proxy for %s", s->name, s->user.name);
+        pid_t leader;
+        int r;
+        if (!scope || !desc)
+                return cage_error_set(err, -ENOMEM, "out of memory");
+        NetworkOpenings o = { .publish = s->publish, .n_publish = s->n_publish, .host_services = s->host_services, .n_host_services = s->n_host_services };
+        if ((r = egress_open(&s->lease, &o, &e)) < 0)
+                return cage_error_set(err, r, "cage %s: the egress proxy's sockets on %s%s: %s", s->name, s->lease.host_addr,
+                                      s->n_publish ? " and 127.0.0.1 (Publish=)" : "", strerror(-r));
+        if ((r = bus_machine_leader(h->bus, s->name, &leader)) < 0 ||
+            (r = egress_fork(&e, &s->user, s->name, leader, &s->lease, s->allow, s->n_allow, &o)) < 0)
+                return cage_error_set(err, r, "cage %s: starting the egress proxy ([Network] Allow=): %s", s->name, strerror(-r));
+        CageScope c = { .unit = scope, .bound_to = cage_unit, .description = desc, .pid = e.pid,
+                        .tasks_max = EGRESS_TASKS_MAX, .memory_max = EGRESS_MEMORY_MAX };
+        if ((r = bus_start_scope(h->bus, h->event, &c, UINT64_C(30000000), err)) < 0)
+                return cage_error_wrap(err, r, "cage %s: the egress proxy's scope ([Network] Allow=)", s->name);
+        if ((r = egress_release(&e)) < 0)
+                return cage_error_set(err, r, "cage %s: the egress proxy did not start: %s", s->name, strerror(-r));
+        /* Only with names to proxy: without an allowlist the cage goes out directly. */
+        if (!egress_has_names(s->allow, s->n_allow))
+                return 0;
+        if ((r = egress_environment(&s->lease, &env)) < 0 || (r = write_file_atomic_at(cage_fd, EGRESS_ENVIRONMENT_FILE, env, 0600)) < 0)
+                return cage_error_set(err, r, "%s/cages/%s/" EGRESS_ENVIRONMENT_FILE ": %s", STATE_DIR, s->name, strerror(-r));
         return 0;
 }
 
@@ -266,6 +309,9 @@ static int start_unit(Host *h, const CageSpec *s, const LaunchOptions *o, const 
         if (r < 0)
                 return cage_error_wrap(err, r, "starting cage %s", s->name);
         if (s->network == NETWORK_PRIVATE && (r = network_up(h, s, err)) < 0)
+                return r;
+        NetworkOpenings openings = { .n_publish = s->n_publish, .n_host_services = s->n_host_services };
+        if (s->network == NETWORK_PRIVATE && egress_needed(s->allow, s->n_allow, &openings) && (r = egress_up(h, s, plan->unit, cage_fd, err)) < 0)
                 return r;
         if (fwd->ssh_listen_fd >= 0 && (r = relay_up(h, s, plan->unit, fwd, err)) < 0)
                 return r;
@@ -340,6 +386,8 @@ static int resolve_allow(CageSpec *s, CageError *err) {
         for (size_t i = 0; i < s->n_allow; i++) {
                 NetworkAllow *a = &s->allow[i];
                 _cleanup_(cage_error_done) CageError why = {};
+                if (allow_host_is_name(a->host))
+                        continue; /* the egress proxy resolves it at each connection */
                 int r = network_resolve_ipv4(a->host, &a->addrs, &why);
                 if (r == -ENOMEM)
                         return cage_error_set(err, r, "out of memory");
@@ -369,7 +417,13 @@ static int cage_start(Host *h, Cage *cage, const LaunchOptions *o, const Display
         if ((r = idmap_pick_range(NULL, cage->spec->name, &base, &uid_lock)) < 0)
                 return cage_error_set(err, r, "%s: no free 64K uid range for the cage's user namespace: %s", IDMAP_LOCK_DIR,
                                       r == -EBUSY ? "all tried are in use" : strerror(-r));
+        if (cage->spec->network == NETWORK_PRIVATE && (r = network_lease(cage->spec, err)) < 0) {
+                idmap_release_range(NULL, base, uid_lock);
+                return r;
+        }
         r = cage_start_locked(h, cage, o, display, fwd, base, uid_lock, ret_lock_fd, err);
+        if (r < 0 && cage->spec->leased)
+                (void) network_release(NULL, cage->spec->name);
         if (r < 0)
                 idmap_release_range(NULL, base, uid_lock);
         else
@@ -444,6 +498,11 @@ static int staged_environment(Host *h, const char *name, char ***ret, CageError 
         k = cage_fd >= 0 ? forward_read_environment(cage_fd, &forward) : 0;
         for (size_t i = 0; k >= 0 && forward && forward[i]; i++)
                 k = strv_extend(&display, forward[i]);
+        _cleanup_strv_free_ char **egress = NULL;
+        if (k >= 0 && cage_fd >= 0)
+                k = stage_read_environment(cage_fd, EGRESS_ENVIRONMENT_FILE, &egress);
+        for (size_t i = 0; k >= 0 && egress && egress[i]; i++)
+                k = strv_extend(&display, egress[i]);
         if (k < 0)
                 return cage_error_set(err, k, "%s/%s/forward/environment: %s", STATE_DIR, dir, strerror(-k));
         *ret = TAKE_PTR(display);

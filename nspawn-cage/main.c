@@ -23,6 +23,7 @@ static void help(void) {
                "  presets                       List the presets Preset= can name\n"
                "  status NAME [--json]          State, project, uptime, use against the limits\n"
                "  set NAME KEY=VALUE...         Change Memory=, Swap=, CPUs=, Tasks= of a running cage\n"
+               "  denials NAME [--json] [--follow] What the cage's egress proxy refused ([Network] Allow=)\n"
                "  stop NAME                     Stop a cage and remove everything it left\n"
                "  gc                            Remove what crashed or killed cages left behind\n"
                "  config [--json] PROJECT       Show the effective settings and where each came from\n"
@@ -39,7 +40,8 @@ static void help(void) {
                "                                made (git worktree add, as you) if it is not there\n"
                "  -n --name NAME                Machine name (default: derived from the project path)\n"
                "     --timeout SECONDS          How long the cage may take to boot (default 120)\n"
-               "     --json                     JSON output (config, list, status)\n"
+               "     --json                     JSON output (config, list, status, denials)\n"
+               "     --follow                   denials: go on showing new ones\n"
                "  -o --output DIR               Where render writes (default: .)\n"
                "     --closure FILE             Store paths to use instead of building with Nix,\n"
                "                                one a line, the top-level path first\n"
@@ -51,7 +53,7 @@ static void help(void) {
                ADMIN_DIR, ADMIN_DIR);
 }
 
-enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT, ARG_PRESET, ARG_REBUILD, ARG_WORKTREE };
+enum { ARG_VERSION = 0x100, ARG_JSON, ARG_CLOSURE, ARG_ADMIN_DIR, ARG_USER_CONFIG, ARG_DATA_DIR, ARG_KEEP, ARG_SHELL, ARG_TIMEOUT, ARG_PRESET, ARG_REBUILD, ARG_WORKTREE, ARG_FOLLOW };
 
 static const struct option options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -69,6 +71,7 @@ static const struct option options[] = {
         { "preset", required_argument, NULL, ARG_PRESET },
         { "rebuild", no_argument, NULL, ARG_REBUILD },
         { "worktree", required_argument, NULL, ARG_WORKTREE },
+        { "follow", no_argument, NULL, ARG_FOLLOW },
         {}
 };
 
@@ -91,6 +94,7 @@ static int parse_args(int argc, char **argv, Args *a) {
                 case ARG_DATA_DIR: a->load.data_dir = optarg; break;
                 case ARG_KEEP: a->keep = true; break;
                 case ARG_SHELL: a->shell = true; break;
+                case ARG_FOLLOW: a->follow = true; break;
                 case ARG_PRESET: a->load.preset = optarg; break;
                 case ARG_REBUILD: a->rebuild = true; break;
                 case ARG_WORKTREE: a->worktree = optarg; break;
@@ -151,6 +155,7 @@ int main(int argc, char **argv) {
                 { "presets", verb_presets, TARGET_NONE, false },
                 { "status", verb_status, TARGET_CAGE, false },
                 { "stop", verb_stop, TARGET_CAGE, false },
+                { "denials", verb_denials, TARGET_CAGE, false },
                 { "gc", verb_gc, TARGET_NONE, false },
                 { "config", verb_config, TARGET_PROJECT, false },
                 { "render", verb_render, TARGET_PROJECT, false },

@@ -132,25 +132,70 @@ static bool is_ipv4(const char *s) {
 }
 
 int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, char **ret) {
+        return network_nft_ruleset_with(name, l, owner, allow, n_allow, NULL, ret);
+}
+
+/* "p1, p2" of ports (each once). */
+static char *port_list(const NetworkPort *p, size_t n, bool to) {
+        StrBuf b = {};
+        for (size_t i = 0; i < n; i++) {
+                bool dup = false;
+                for (size_t k = 0; k < i; k++)
+                        dup = dup || (to ? p[k].to_port == p[i].to_port : p[k].port == p[i].port);
+                if (!dup)
+                        strbuf_appendf(&b, "%s%u", b.len ? ", " : "", (unsigned) (to ? p[i].to_port : p[i].port));
+        }
+        char *t = NULL;
+        return strbuf_steal(&b, &t) < 0 ? NULL : t;
+}
+
+int network_nft_ruleset_with(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow,
+                             const NetworkOpenings *o, char **ret) {
+        static const NetworkOpenings none = {};
+        o = o ? o : &none;
+        _cleanup_free_ char *svc = o->n_host_services ? port_list(o->host_services, o->n_host_services, false) : strdup("");
+        _cleanup_free_ char *pub = o->n_publish ? port_list(o->publish, o->n_publish, false) : strdup("");
+        if (!svc || !pub)
+                return -ENOMEM;
         if (!name_is_plain(name))
                 return -EINVAL;
+        /* Names (and "*." patterns) go through the egress proxy; only
+         * IPv4 literals are forwarded by address. */
+        size_t n_literal = 0;
+        _cleanup_free_ char *ports = NULL;
+        StrBuf pb = {};
+        uint8_t seen[65536 / 8] = {};
         for (size_t i = 0; i < n_allow; i++) {
-                if (allow[i].port == 0 || !allow[i].addrs || !allow[i].addrs[0])
-                        return -EINVAL;
+                if (allow[i].port == 0)
+                        return strbuf_done(&pb), -EINVAL;
+                if (!is_ipv4(allow[i].host)) {
+                        if (seen[allow[i].port / 8] & (1u << (allow[i].port % 8)))
+                                continue;
+                        seen[allow[i].port / 8] |= (uint8_t) (1u << (allow[i].port % 8));
+                        strbuf_appendf(&pb, "%s%u", pb.len ? ", " : "", (unsigned) allow[i].port);
+                        continue;
+                }
+                if (!allow[i].addrs || !allow[i].addrs[0])
+                        return strbuf_done(&pb), -EINVAL;
                 for (size_t j = 0; allow[i].addrs[j]; j++)
                         if (!is_ipv4(allow[i].addrs[j]))
-                                return -EINVAL; /* never text nft would parse as anything else */
+                                return strbuf_done(&pb), -EINVAL; /* never text nft would parse as anything else */
+                n_literal++;
         }
+        if (strbuf_steal(&pb, &ports) < 0)
+                return -ENOMEM;
         StrBuf b = {};
         struct in_addr pool = { .s_addr = htonl(NETWORK_POOL_BASE) };
         char pool_text[16];
         inet_ntop(AF_INET, &pool, pool_text, sizeof pool_text);
         strbuf_appendf(&b, "table inet nspawn-cage-%s {\n", name);
-        if (n_allow > 0) {
+        /* What the cage tried and was refused (nft list counter ... refused). */
+        strbuf_append(&b, "\tcounter refused {\n\t}\n");
+        if (n_literal > 0) {
                 /* [Network] Allow=: the only destinations forwarded from the cage. */
                 _cleanup_strv_free_ char **elements = NULL;
                 for (size_t i = 0; i < n_allow; i++)
-                        for (size_t j = 0; allow[i].addrs[j]; j++) {
+                        for (size_t j = 0; is_ipv4(allow[i].host) && allow[i].addrs[j]; j++) {
                                 _cleanup_free_ char *e = strdup_printf("%s . %u", allow[i].addrs[j], (unsigned) allow[i].port);
                                 if (!e || (!strv_contains(elements, e) && strv_push(&elements, TAKE_PTR(e)) < 0)) {
                                         strbuf_done(&b);
@@ -167,9 +212,20 @@ int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, co
         strbuf_appendf(&b,
                        "\tchain input {\n"
                        "\t\ttype filter hook input priority filter - 10; policy accept;\n"
-                       "\t\tiifname \"%s\" ct state established,related accept\n"
-                       "\t\tiifname \"%s\" drop\n"
-                       "\t}\n", l->ifname, l->ifname);
+                       "\t\tiifname \"%s\" ct state established,related accept\n", l->ifname);
+        if (!isempty(ports))
+                /* The egress proxy (egress.h) on the host address: the only host service the cage reaches. */
+                strbuf_appendf(&b,
+                               "\t\tiifname \"%s\" ip daddr %s tcp dport { %u, %u } accept\n"
+                               "\t\tiifname \"%s\" ip daddr %s udp dport %u accept\n",
+                               l->ifname, l->host_addr, (unsigned) NETWORK_EGRESS_PROXY_PORT, (unsigned) NETWORK_EGRESS_TRANSPARENT_PORT,
+                               l->ifname, l->host_addr, (unsigned) NETWORK_EGRESS_DNS_PORT);
+        if (!isempty(svc))
+                /* HostService=: the proxy listens there and relays to the service. */
+                strbuf_appendf(&b, "\t\tiifname \"%s\" ip daddr %s tcp dport { %s } accept\n", l->ifname, l->host_addr, svc);
+        strbuf_appendf(&b,
+                       "\t\tiifname \"%s\" counter name \"refused\" drop\n"
+                       "\t}\n", l->ifname);
         strbuf_appendf(&b,
                        "\tchain forward {\n"
                        "\t\ttype filter hook forward priority filter - 10; policy accept;\n"
@@ -178,11 +234,31 @@ int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, co
                        "\t\tiifname \"%s\" ip daddr { 127.0.0.0/8, 169.254.0.0/16, %s/%u } drop\n"
                        "\t\toifname \"%s\" ct state new drop\n",
                        l->ifname, l->ifname, l->cage_addr, l->ifname, pool_text, NETWORK_POOL_PREFIX, l->ifname);
+        if (n_literal > 0)
+                strbuf_appendf(&b, "\t\tiifname \"%s\" meta l4proto { tcp, udp } ip daddr . th dport @allow accept\n", l->ifname);
         if (n_allow > 0)
-                strbuf_appendf(&b,
-                               "\t\tiifname \"%s\" meta l4proto { tcp, udp } ip daddr . th dport @allow accept\n"
-                               "\t\tiifname \"%s\" drop\n", l->ifname, l->ifname);
+                strbuf_appendf(&b, "\t\tiifname \"%s\" counter name \"refused\" drop\n", l->ifname);
         strbuf_append(&b, "\t}\n");
+        if (!isempty(ports)) {
+                /* TCP to a port of a name rule, from clients that ignore
+                 * HTTPS_PROXY: to the proxy's transparent port, which reads
+                 * the name from TLS SNI or the Host: header; DNS to its
+                 * responder, which answers allowed names only. */
+                strbuf_appendf(&b,
+                               "\tchain prerouting {\n"
+                               "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+                               "\t\tiifname \"%s\" ip daddr %s tcp dport %u accept\n",
+                               l->ifname, l->host_addr, (unsigned) NETWORK_EGRESS_PROXY_PORT);
+                if (n_literal > 0)
+                        strbuf_appendf(&b, "\t\tiifname \"%s\" ip daddr . tcp dport @allow accept\n", l->ifname);
+                if (!isempty(svc))
+                        strbuf_appendf(&b, "\t\tiifname \"%s\" ip daddr %s tcp dport { %s } accept\n", l->ifname, l->host_addr, svc);
+                strbuf_appendf(&b,
+                               "\t\tiifname \"%s\" tcp dport { %s } redirect to :%u\n"
+                               "\t\tiifname \"%s\" udp dport 53 redirect to :%u\n"
+                               "\t}\n",
+                               l->ifname, ports, (unsigned) NETWORK_EGRESS_TRANSPARENT_PORT, l->ifname, (unsigned) NETWORK_EGRESS_DNS_PORT);
+        }
         /* The host's other users: what the agent listens on is the invoking
          * user's. A packet from a local socket of anyone else (root aside)
          * that would open something in the cage is dropped; packets of no
@@ -193,8 +269,11 @@ int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, co
                        "\tchain output {\n"
                        "\t\ttype filter hook output priority filter - 10; policy accept;\n"
                        "\t\toifname \"%s\" ct state established,related accept\n"
-                       "\t\toifname \"%s\" meta skuid != %s drop\n"
-                       "\t}\n", l->ifname, l->ifname, owners);
+                       "\t\toifname \"%s\" meta skuid != %s drop\n", l->ifname, l->ifname, owners);
+        if (!isempty(pub))
+                /* Publish=: the cage's ports on 127.0.0.1 are the user's too. */
+                strbuf_appendf(&b, "\t\toifname \"lo\" ip daddr 127.0.0.1 tcp dport { %s } ct state new meta skuid != %s drop\n", pub, owners);
+        strbuf_append(&b, "\t}\n");
         strbuf_appendf(&b,
                        "\tchain postrouting {\n"
                        "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
@@ -256,8 +335,23 @@ static int write_sysctl(const char *path, const char *value) {
         return 0;
 }
 
-int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, pid_t leader,
-                  CageError *error) {
+/* disable_ipv6 on the cage's host0, from a child that joined its network
+ * namespace (/proc/sys/net is the opener's namespace). */
+static int cage_ipv6_off(int netns) {
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                _exit(setns(netns, CLONE_NEWNET) < 0 || write_sysctl("/proc/sys/net/ipv6/conf/" NETWORK_CAGE_IFNAME "/disable_ipv6", "1") < 0);
+        int st;
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+}
+
+int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, const NetworkOpenings *o,
+                  pid_t leader, CageError *error) {
         _cleanup_free_ char *ruleset = NULL, *pid = strdup_printf("%d", (int) leader), *host_cidr = NULL, *cage_cidr = NULL;
         _cleanup_free_ char *table = strdup_printf("nspawn-cage-%s", name), *nsp = strdup_printf("/proc/%d/ns/net", (int) leader);
         _cleanup_free_ char *localnet = strdup_printf("/proc/sys/net/ipv4/conf/%s/route_localnet", l->ifname);
@@ -265,7 +359,7 @@ int network_setup(const char *name, const NetworkLease *l, uid_t owner, const Ne
         if (!pid || !table || !nsp || !localnet || !(host_cidr = strdup_printf("%s/30", l->host_addr)) ||
             !(cage_cidr = strdup_printf("%s/30", l->cage_addr)))
                 return -ENOMEM;
-        if ((r = network_nft_ruleset(name, l, owner, allow, n_allow, &ruleset)) < 0) {
+        if ((r = network_nft_ruleset_with(name, l, owner, allow, n_allow, o, &ruleset)) < 0) {
                 cage_error_set(error, r, "cage name %s cannot name an nftables table", name);
                 return r;
         }
@@ -293,6 +387,18 @@ int network_setup(const char *name, const NetworkLease *l, uid_t owner, const Ne
                 cage_error_set(error, r, "%s: %s", localnet, strerror(-r));
                 return r;
         }
+        /* No IPv6 on the link: the host's end has no address (not even
+         * link-local) the cage could reach the host's services on, and
+         * the cage's end none either (cage root could turn it back on,
+         * and would find nothing to talk to). ENOENT: IPv6 is off. */
+        _cleanup_free_ char *v6 = strdup_printf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", l->ifname);
+        if (!v6)
+                return -ENOMEM;
+        if ((r = write_sysctl(v6, "1")) < 0 && r != -ENOENT) {
+                cage_error_set(error, r, "%s: %s", v6, strerror(-r));
+                return r;
+        }
+        (void) cage_ipv6_off(netns);
         if ((r = tool_run(TOOL_IP, host_up, -1, NULL, error)) < 0 || (r = tool_run(TOOL_IP, lo_up, netns, NULL, error)) < 0 ||
             (r = tool_run(TOOL_IP, cage_addr, netns, NULL, error)) < 0 || (r = tool_run(TOOL_IP, cage_up, netns, NULL, error)) < 0 ||
             (r = tool_run(TOOL_IP, cage_route, netns, NULL, error)) < 0)

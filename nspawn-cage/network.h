@@ -19,6 +19,10 @@
 /* One file per slot in use, named by the slot, holding the cage's name;
  * created with O_EXCL, so concurrent starts never share a slot. */
 #define NETWORK_LEASE_DIR "/run/nspawn-cage/network"
+/* The egress proxy's ports on the host address (egress.h). */
+#define NETWORK_EGRESS_PROXY_PORT 3128
+#define NETWORK_EGRESS_TRANSPARENT_PORT 3129
+#define NETWORK_EGRESS_DNS_PORT 53
 /* The host side of a cage's veth: "ncage-SLOT". */
 #define NETWORK_IFNAME_PREFIX "ncage-"
 /* The cage's side, as systemd-nspawn names it too. */
@@ -32,16 +36,28 @@ typedef struct NetworkLease {
         char subnet[20];    /* "10.231.x.y/30" */
 } NetworkLease;
 
-/* One [Network] Allow= entry: the cage may reach port (TCP and UDP) on
- * addrs, the IPv4 addresses host had on the host when the cage started. */
+/* One [Network] Allow= entry. A name or "*." pattern: the egress proxy
+ * connects to it on port, resolving it at each connection (egress.h). An
+ * IPv4 literal: the cage may reach port (TCP and UDP) on it, forwarded. */
 typedef struct NetworkAllow {
-        char *host;   /* a name or an IPv4 literal, lower case */
+        char *host;   /* a name, "*.name" or an IPv4 literal, lower case */
         uint16_t port;
         char *where;  /* "FILE:LINE" of the entry, for messages */
-        char **addrs; /* dotted quads; NULL until resolved */
+        char **addrs; /* an IPv4 literal's dotted quad; NULL for names */
 } NetworkAllow;
 
 void network_allow_free_many(NetworkAllow *a, size_t n);
+
+/* [Network] Publish=PORT:CAGEPORT (addr unused) and HostService=ADDR:PORT
+ * (to_port == port): openings through the egress proxy. */
+typedef struct NetworkPort {
+        char addr[16];
+        uint16_t port, to_port;
+} NetworkPort;
+typedef struct NetworkOpenings {
+        const NetworkPort *publish, *host_services;
+        size_t n_publish, n_host_services;
+} NetworkOpenings;
 
 /* The addresses of slot (< NETWORK_POOL_SLOTS). */
 void network_lease_fill(unsigned slot, NetworkLease *ret);
@@ -61,11 +77,19 @@ int network_lease_take(const char *lease_dir, const char *name, const char *proc
  * (INPUT: the host's services on any address) and what it sends to
  * link-local (169.254.0.0/16: cloud metadata), loopback or other cages'
  * addresses or over IPv6; drop what local sockets of users other than
- * owner (the invoking user) and root send into it (OUTPUT), but replies. With an allowlist (n_allow > 0, every entry
- * resolved), a set "allow" of address . port and nothing else forwarded
- * from the cage: no DNS, no ICMP, no other port. A pure function; -EINVAL
- * for a name nft would read as syntax or an address that is no IPv4 one. */
+ * owner (the invoking user) and root send into it (OUTPUT), but replies. With an allowlist (n_allow > 0), nothing forwarded
+ * from the cage but a set "allow" of the IPv4 literals' address . port;
+ * with name rules, the cage's TCP to their ports and its DNS redirected
+ * to the egress proxy on the host address, the one host service it
+ * reaches. Drops of the cage's traffic count in counter "refused". A pure
+ * function; -EINVAL for a name nft would read as syntax or an address
+ * that is no IPv4 one. */
 int network_nft_ruleset(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, char **ret);
+/* The same with openings (NULL: none): the host services' ports on the
+ * host address accepted from the cage (the proxy relays them); published
+ * ports on 127.0.0.1 closed to local users but owner and root. */
+int network_nft_ruleset_with(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow,
+                             const NetworkOpenings *o, char **ret);
 
 /* The IPv4 addresses of host as the host resolves it now (getaddrinfo(3),
  * AF_INET; an IPv4 literal is itself), sorted, unique, at most 32. On
@@ -83,8 +107,8 @@ int network_allow_hosts(const NetworkAllow *allow, size_t n_allow, char **ret);
  * owner: the only user but root whose sockets reach the cage). On failure what was made
  * stays for network_release to remove. ret_error: what failed, for the
  * caller's message. */
-int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, pid_t leader,
-                  CageError *error);
+int network_setup(const char *name, const NetworkLease *l, uid_t owner, const NetworkAllow *allow, size_t n_allow, const NetworkOpenings *o,
+                  pid_t leader, CageError *error);
 
 /* Remove everything network_setup and network_lease_take made for cage
  * name: its nftables table, its host-side interface (gone by itself when

@@ -13,6 +13,7 @@
 #include <linux/openat2.h>
 
 #include "builders.h"
+#include "egress.h"
 #include "network.h"
 #include "rootfs.h"
 #include "stage.h"
@@ -174,13 +175,20 @@ static int plan_etc(RootfsPlan *p, const CageSpec *s, int r) {
         if (r >= 0 && s->network == NETWORK_PRIVATE && network_allow_hosts(s->allow, s->n_allow, &pinned) < 0)
                 r = -ENOMEM;
         /* Allow='s names as the host resolved them at start: the cage has no DNS. */
-        f = strdup_printf("127.0.0.1 localhost %s\n::1 localhost %s\n%s%s", s->name, s->name,
-                          isempty(pinned) ? "" : "# [Network] Allow=, resolved on the host when the cage started:\n", strempty(pinned));
+        _cleanup_free_ char *host_line = s->leased && s->n_host_services > 0
+                ? strdup_printf("# [Network] HostService=: the host, as this cage reaches it\n%s nspawn-cage-host\n", s->lease.host_addr) : NULL;
+        f = strdup_printf("127.0.0.1 localhost %s\n::1 localhost %s\n%s%s%s", s->name, s->name,
+                          isempty(pinned) ? "" : "# [Network] Allow=, resolved on the host when the cage started:\n", strempty(pinned),
+                          strempty(host_line));
         r = add_file(p, r, "/etc/hosts", f, 0644);
         f = strdup("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n");
         r = add_file(p, r, "/etc/nsswitch.conf", f, 0644);
         if (s->network == NETWORK_OFF) {
                 f = strdup("# This cage has no network (Mode=off).\n");
+                r = add_file(p, r, "/etc/resolv.conf", f, 0644);
+        } else if (s->network == NETWORK_PRIVATE && s->n_allow > 0 && s->leased && egress_has_names(s->allow, s->n_allow)) {
+                f = strdup_printf("# The cage's egress proxy: it answers the names of [Network] Allow= only. See nspawn-cage.conf(5).\n"
+                                  "nameserver %s\noptions timeout:2 attempts:2\n", s->lease.host_addr);
                 r = add_file(p, r, "/etc/resolv.conf", f, 0644);
         } else if (s->network == NETWORK_PRIVATE && s->n_allow > 0) {
                 f = strdup("# No name server: this cage may reach only the destinations of [Network] Allow=,\n"

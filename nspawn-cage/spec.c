@@ -26,6 +26,8 @@ CageSpec *cage_spec_free(CageSpec *s) {
         strv_free(s->packages);
         free(s->nixpkgs);
         network_allow_free_many(s->allow, s->n_allow);
+        free(s->publish);
+        free(s->host_services);
         for (size_t i = 0; i < s->n_binds; i++) {
                 free(s->binds[i].source);
                 free(s->binds[i].destination);
@@ -263,6 +265,50 @@ static int add_binds(CageSpec *s, const Setting *st, bool read_only, CageError *
         return 0;
 }
 
+/* [Network] Publish= and HostService=: with Mode=private only (validated
+ * while parsing; at most 16 each: one listening socket each). */
+static int add_openings(CageSpec *s, const Config *c, CageError *err) {
+        const Setting *pub = &c->settings[SETTING_PUBLISH], *svc = &c->settings[SETTING_HOST_SERVICE];
+        const Setting *which[] = { pub, svc };
+        for (size_t k = 0; k < 2; k++) {
+                const Setting *st = which[k];
+                if (st->n_items == 0)
+                        continue;
+                if (s->network != NETWORK_PRIVATE)
+                        return fail(err, &st->items[0].origin, "%s=%s needs Mode=private (a veth of the cage's own); add Mode=private under [Network]",
+                                    k ? "HostService" : "Publish", st->items[0].value);
+                if (st->n_items > 16)
+                        return fail(err, &st->items[16].origin, "%s=: too many entries (at most 16)", k ? "HostService" : "Publish");
+                NetworkPort *p = calloc(st->n_items, sizeof *p);
+                if (!p)
+                        return -ENOMEM;
+                for (size_t i = 0; i < st->n_items; i++) {
+                        int r = k ? host_service_entry_parse(st->items[i].value, p[i].addr, &p[i].port)
+                                  : publish_entry_parse(st->items[i].value, &p[i].port, &p[i].to_port);
+                        if (k)
+                                p[i].to_port = p[i].port;
+                        if (r < 0) {
+                                free(p);
+                                return -EINVAL; /* validated while parsing */
+                        }
+                        for (size_t j = 0; j < i; j++)
+                                if (p[j].port == p[i].port) {
+                                        free(p);
+                                        return fail(err, &st->items[i].origin, "%s=%s: port %u is named twice", k ? "HostService" : "Publish",
+                                                    st->items[i].value, (unsigned) p[i].port);
+                                }
+                }
+                if (k) {
+                        s->host_services = p;
+                        s->n_host_services = st->n_items;
+                } else {
+                        s->publish = p;
+                        s->n_publish = st->n_items;
+                }
+        }
+        return 0;
+}
+
 /* [Network] Allow=, or the administrator's AllowEgress= when no layer set
  * one: enforced only in Mode=private. */
 static int add_allow(CageSpec *s, const Config *c, CageError *err) {
@@ -398,7 +444,7 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
         s->wayland = st[SETTING_WAYLAND].number;
         s->gpu = st[SETTING_GPU].number;
         s->protect_git = st[SETTING_PROTECT_GIT].number;
-        if ((r = add_allow(s, c, err)) < 0)
+        if ((r = add_allow(s, c, err)) < 0 || (r = add_openings(s, c, err)) < 0)
                 return r;
         s->ssh_agent = st[SETTING_SSH_AGENT].number;
         s->git_config = st[SETTING_GIT_CONFIG].number;

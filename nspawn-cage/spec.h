@@ -39,6 +39,12 @@ typedef struct CageSpec {
         NetworkMode network;
         NetworkAllow *allow; /* [Network] Allow= (or the policy's AllowEgress=): only these, with Mode=private */
         size_t n_allow;
+        NetworkLease lease;  /* Mode=private: the cage's /30, taken before its rootfs is built */
+        bool leased;
+        NetworkPort *publish;       /* [Network] Publish= */
+        size_t n_publish;
+        NetworkPort *host_services; /* [Network] HostService= */
+        size_t n_host_services;
         bool x11, wayland, gpu;
         bool protect_git;
         bool persist;       /* [State] Persist= and the preset agree, and there is state */

@@ -187,34 +187,122 @@ static bool host_name_is_valid(const char *s) {
 
 int allow_entry_parse(const char *s, char **ret_host, uint16_t *ret_port, CageError *err) {
         const char *colon = strrchr(s, ':');
-        if (strchr(s, '*'))
-                return cage_error_set(err, -EINVAL, "wildcards are not supported; list each host name");
         if (strchr(s, '[') || (colon && strchr(s, ':') != colon))
                 return cage_error_set(err, -EINVAL, "IPv6 addresses are not supported (a cage has IPv4 only); give a name or an IPv4 address");
-        if (!colon || colon == s)
-                return cage_error_set(err, -EINVAL, "expected HOST:PORT, e.g. api.anthropic.com:443");
-        uint64_t port = 0;
-        const char *p = colon + 1;
-        for (; isdigit((unsigned char) *p) && port <= 65535; p++)
-                port = port * 10 + (uint64_t) (*p - '0');
-        if (*p || p == colon + 1 || port == 0 || port > 65535 || colon[1] == '0')
-                return cage_error_set(err, -EINVAL, "the port must be a number from 1 to 65535");
-        _cleanup_free_ char *host = strndup(s, (size_t) (colon - s));
+        if (colon == s || isempty(s))
+                return cage_error_set(err, -EINVAL, "expected HOST[:PORT], e.g. api.anthropic.com:443 or *.example.org");
+        uint64_t port = 443; /* no port: HTTPS */
+        if (colon) {
+                const char *p = colon + 1;
+                for (port = 0; isdigit((unsigned char) *p) && port <= 65535; p++)
+                        port = port * 10 + (uint64_t) (*p - '0');
+                if (*p || p == colon + 1 || port == 0 || port > 65535 || colon[1] == '0')
+                        return cage_error_set(err, -EINVAL, "the port must be a number from 1 to 65535");
+        }
+        _cleanup_free_ char *host = colon ? strndup(s, (size_t) (colon - s)) : strdup(s);
         if (!host)
                 return -ENOMEM;
         for (char *c = host; *c; c++)
                 *c = (char) tolower((unsigned char) *c);
+        /* "*." then a name of at least two labels: any name below it. */
+        bool wild = startswith(host, "*.");
+        const char *name = wild ? host + 2 : host;
+        if (strchr(name, '*') || (strchr(host, '*') && !wild))
+                return cage_error_set(err, -EINVAL, "a wildcard is only '*.' before a name, e.g. *.example.org:443");
+        if (wild && !strchr(name, '.'))
+                return cage_error_set(err, -EINVAL, "a wildcard needs a name of at least two labels after '*.' (not a whole top-level domain)");
         /* A last label of digits only is no DNS name: it must be an address. */
-        const char *last = strrchr(host, '.');
-        last = last ? last + 1 : host;
+        const char *last = strrchr(name, '.');
+        last = last ? last + 1 : name;
         bool numeric = *last && strspn(last, "0123456789") == strlen(last);
         struct in_addr a;
-        if (numeric ? inet_pton(AF_INET, host, &a) != 1 : !host_name_is_valid(host))
+        if (numeric && wild)
+                return cage_error_set(err, -EINVAL, "a wildcard needs a name, not an address");
+        if (numeric ? inet_pton(AF_INET, name, &a) != 1 : !host_name_is_valid(name))
                 return cage_error_set(err, -EINVAL, "%s", numeric ? "not a valid IPv4 address (expected a dotted quad such as 192.0.2.10)"
                                                                   : "not a valid host name (letters, digits, '-' and '.'; no trailing '.')");
         *ret_host = TAKE_PTR(host);
         *ret_port = (uint16_t) port;
         return 0;
+}
+
+bool allow_host_is_name(const char *host) {
+        struct in_addr a;
+        return host && inet_pton(AF_INET, host, &a) != 1;
+}
+
+bool allow_pattern_match(const char *pattern, const char *host) {
+        if (!pattern || !host)
+                return false;
+        if (!startswith(pattern, "*."))
+                return streq(pattern, host);
+        /* "*.a.b" names every x.a.b, x.y.a.b, ...; not a.b itself. */
+        size_t lp = strlen(pattern) - 1, lh = strlen(host); /* ".a.b" */
+        return lh > lp && streq(host + lh - lp, pattern + 1) && host[lh - lp - 1] != '.';
+}
+
+bool allow_entry_covers(const char *outer, const char *inner) {
+        _cleanup_free_ char *oh = NULL, *ih = NULL;
+        _cleanup_(cage_error_done) CageError e1 = {}, e2 = {};
+        uint16_t op, ip;
+        if (allow_entry_parse(outer, &oh, &op, &e1) < 0 || allow_entry_parse(inner, &ih, &ip, &e2) < 0 || op != ip)
+                return false;
+        /* A pattern inside a wider one: "*.x.a.b" within "*.a.b". */
+        if (startswith(ih, "*.") && startswith(oh, "*."))
+                return allow_pattern_match(oh, ih + 2) || streq(oh, ih);
+        return allow_pattern_match(oh, ih);
+}
+
+static int port_parse(const char *s, size_t n, uint16_t *ret) {
+        unsigned long v = 0;
+        if (n == 0 || n > 5 || s[0] == '0')
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (!isdigit((unsigned char) s[i]))
+                        return -EINVAL;
+                v = v * 10 + (unsigned long) (s[i] - '0');
+        }
+        if (v == 0 || v > 65535)
+                return -EINVAL;
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+int publish_entry_parse(const char *s, uint16_t *ret_port, uint16_t *ret_cage_port) {
+        const char *colon = strchr(s, ':');
+        uint16_t a, b;
+        if (port_parse(s, colon ? (size_t) (colon - s) : strlen(s), &a) < 0 || (colon && port_parse(colon + 1, strlen(colon + 1), &b) < 0))
+                return -EINVAL;
+        *ret_port = a;
+        *ret_cage_port = colon ? b : a;
+        return 0;
+}
+
+bool publish_entry_is_valid(const char *s) {
+        uint16_t a, b;
+        return publish_entry_parse(s, &a, &b) == 0;
+}
+
+int host_service_entry_parse(const char *s, char ret_addr[16], uint16_t *ret_port) {
+        const char *colon = strrchr(s, ':');
+        struct in_addr a;
+        char addr[16];
+        uint16_t port;
+        if (!colon || (size_t) (colon - s) >= sizeof addr)
+                return -EINVAL;
+        memcpy(addr, s, (size_t) (colon - s));
+        addr[colon - s] = 0;
+        if (inet_pton(AF_INET, addr, &a) != 1 || port_parse(colon + 1, strlen(colon + 1), &port) < 0 || port == 53 || port == 3128 || port == 3129)
+                return -EINVAL;
+        inet_ntop(AF_INET, &a, ret_addr, 16);
+        *ret_port = port;
+        return 0;
+}
+
+bool host_service_entry_is_valid(const char *s) {
+        char a[16];
+        uint16_t p;
+        return host_service_entry_parse(s, a, &p) == 0;
 }
 
 bool path_is_safe_absolute(const char *p) {

@@ -7,6 +7,7 @@
 
 #include "bus.h"
 #include "cgroup.h"
+#include "egress.h"
 #include "envfile.h"
 #include "launch.h"
 #include "teardown.h"
@@ -193,6 +194,18 @@ int verb_status(const Args *a) {
                 status_json(&b, &rec, shown, since ? now - since : 0, &u, ooms);
         else
                 status_text(&b, &rec, shown, since != 0, since ? now - since : 0, &u, ooms);
+        /* What its egress proxy refused since it started (egress.h). */
+        EgressDenial *d = NULL;
+        size_t n = 0;
+        if (egress_denials_read(rec.name, since ? since * 1000000 : u.active_enter_usec == UINT64_MAX ? 0 : u.active_enter_usec, 0, &d, &n) < 0)
+                n = 0;
+        egress_denials_free(d, n);
+        if (a->json && b.len >= 2 && streq(b.s + b.len - 2, "}\n")) {
+                b.len -= 2;
+                b.s[b.len] = 0;
+                strbuf_appendf(&b, ",\"refused\":%zu}\n", n);
+        } else if (!a->json)
+                strbuf_appendf(&b, "%12s: %zu ('nspawn-cage denials %s')\n", "refused", n, rec.name);
         _cleanup_free_ char *text = NULL;
         if (strbuf_steal(&b, &text) < 0)
                 return 1;

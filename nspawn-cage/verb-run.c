@@ -2,6 +2,8 @@
  * `start` (a declared cage, left running). */
 #include "autoconfig.h"
 
+#include <time.h>
+
 #include "envfile.h"
 #include "launch.h"
 #include "teardown.h"
@@ -89,11 +91,15 @@ int verb_run(const Args *a) {
         _cleanup_(strv_free_erasep) char **passed = NULL;
         _cleanup_close_ int lock_fd = -1;
         LaunchOptions o = launch_options(a, a->keep, false);
+        struct timespec started;
+        (void) clock_gettime(CLOCK_REALTIME, &started);
         if (cage_launch(&h, &cage, &o, &passed, &lock_fd, &err) < 0)
                 return cage_error_print(&err);
         status = cage_attach(&h, s, command, passed, host_env_get(&a->env, "TERM"), &err);
         if (status < 0)
                 (void) cage_error_print(&err);
+        if (s->n_allow > 0)
+                egress_print_summary(s->name, (uint64_t) started.tv_sec * 1000000 + (uint64_t) started.tv_nsec / 1000);
         if (a->keep) {
                 cage_record_detached(&h, s->name, lock_fd);
                 cage_notice("cage %s keeps running: 'nspawn-cage shell %s', 'machinectl shell %s@%s', 'nspawn-cage stop %s'", s->name, s->name,

@@ -21,6 +21,7 @@ typedef struct Args {
         bool rebuild; /* --rebuild */
         bool shell;
         const char *worktree; /* run --worktree BRANCH */
+        bool follow; /* denials --follow */
         uint64_t timeout_usec;
         HostEnv env; /* the caller's environment, as sanitised */
 } Args;
@@ -46,3 +47,6 @@ int verb_gc(const Args *a);
 int verb_presets(const Args *a);
 int verb_config(const Args *a);
 int verb_render(const Args *a);
+int verb_denials(const Args *a);
+/* run's last line when the egress proxy refused something since since_usec. */
+void egress_print_summary(const char *name, uint64_t since_usec);

@@ -211,17 +211,19 @@ tap_ok $([ $st = 0 ] && [ $found = 0 ]; echo $?) "allowed, Mode=host starts with
 printf '%s\n' "$out" | grep -q 'out-host'
 tap_ok $? "and the cage sees the host's interfaces (out-host)"
 
-# 6. [Network] Allow=: the test host names allowed.test and denied.test in
-# its /etc/hosts (the outside's DNS server knows them too, for the cage
-# without Allow=); with Allow=allowed.test:8080 only that address and port
-# are forwarded from the cage, and it has no DNS.
+# 6. [Network] Allow= of an IPv4 address: the test host names allowed.test
+# and denied.test in its /etc/hosts (the outside's DNS server knows them
+# too, for the cage without Allow=); with Allow=198.51.100.3:8080 only that
+# address and port are forwarded from the cage, and it has no DNS. (Names
+# go through the egress proxy: tests/integration/egress.sh.)
 printf '198.51.100.3 allowed.test\n198.51.100.4 denied.test\n' >> /etc/hosts
 install -d -o alice -g alice /home/alice/allowproj /home/alice/allowopen
 { tcp_probe_function; cat <<'PROBE'
 # connect only (a DNS server sends nothing first)
 connects() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2> /dev/null && echo connected || echo unreachable; }
 echo "allowed-name: $(probe allowed.test 8080)"
-echo "allowed-other-port: $(probe allowed.test 8081)"
+echo "allowed-address: $(probe 198.51.100.3 8080)"
+echo "allowed-other-port: $(probe 198.51.100.3 8081)"
 echo "denied-address: $(probe 198.51.100.4 8080)"
 echo "denied-name: $(getent hosts denied.test | cut -d' ' -f1)"
 echo "dns-name: $(getent hosts outside.test | cut -d' ' -f1)"
@@ -252,19 +254,19 @@ else
 fi
 
 # With Allow= in the user layer.
-printf '[Network]\nMode=private\nAllow=allowed.test:8080\n' > /home/alice/.config/nspawn-cage/config
+printf '[Network]\nMode=private\nAllow=198.51.100.3:8080\n' > /home/alice/.config/nspawn-cage/config
 t0=$(date +%s%N)
 as_alice_pty "sudo nspawn-cage --keep --name allowk ~/allowproj -- true"
 st=$?
 t1=$(date +%s%N)
-tap_is "$st" 0 "Allow=allowed.test:8080: a kept cage starts ($(( (t1 - t0) / 1000000 )) ms)" || tap_diag "$out"
+tap_is "$st" 0 "Allow=198.51.100.3:8080: a kept cage starts ($(( (t1 - t0) / 1000000 )) ms)" || tap_diag "$out"
 set_line=$(nft list set inet nspawn-cage-allowk allow 2> /dev/null | grep -o 'elements = {[^}]*}')
-tap_is "$set_line" "elements = { 198.51.100.3 . 8080 }" "its nftables set holds allowed.test's address and port, resolved on the host"
+tap_is "$set_line" "elements = { 198.51.100.3 . 8080 }" "its nftables set holds the address and port"
 machinectl shell alice@allowk /bin/bash -c 'cd ~/allowproj && bash aprobe.sh > aprobe.out 2>&1' > /dev/null 2>&1
 out=$(cat /home/alice/allowproj/aprobe.out 2> /dev/null)
-tap_is "$(field allowed-name)" hello-from-outside "the cage reaches allowed.test:8080 by name" || tap_diag "$out"
-tap_is "$(field pinned)" 198.51.100.3 "the name is pinned in the cage's /etc/hosts"
-tap_is "$(field allowed-other-port)" unreachable "allowed.test on another port (8081) is unreachable"
+tap_is "$(field allowed-address)" hello-from-outside "the cage reaches 198.51.100.3:8080" || tap_diag "$out"
+tap_is "$(field allowed-name)/$(field pinned)" "unreachable/" "the name allowed.test is neither resolved nor pinned (only the address is allowed)"
+tap_is "$(field allowed-other-port)" unreachable "198.51.100.3 on another port (8081) is unreachable"
 tap_is "$(field denied-address)" unreachable "denied.test's server (198.51.100.4:8080, by address) is unreachable"
 tap_is "$(field outside)" unreachable "so is the rest of the outside (198.51.100.2:8080)"
 tap_is "$(field dns-server)" unreachable "the DNS server the cage had before (198.51.100.2:53) is unreachable"
@@ -274,7 +276,7 @@ machinectl shell root@allowk /bin/bash -c 'printf "nameserver 198.51.100.2\nopti
 machinectl shell alice@allowk /bin/bash -c 'cd ~/allowproj && bash aprobe.sh > aprobe.out 2>&1' > /dev/null 2>&1
 out=$(cat /home/alice/allowproj/aprobe.out 2> /dev/null)
 tap_is "$(field pinned)/$(field allowed-name)/$(field dns-name)" "198.51.100.4/unreachable/" \
-        "cage root repointing allowed.test to denied.test's address in /etc/hosts, and resolv.conf to the DNS server, reaches neither" || tap_diag "$out"
+        "cage root naming allowed.test as denied.test's address in /etc/hosts, and resolv.conf to the DNS server, reaches neither" || tap_diag "$out"
 as_alice_pty "sudo nspawn-cage stop allowk"
 audit allowk > /tmp/audit 2>&1
 tap_ok $? "after stop nothing of it is left $(cat /tmp/audit)"
@@ -283,7 +285,7 @@ tap_ok $? "after stop nothing of it is left $(cat /tmp/audit)"
 printf '[Cage]\n%s\n[Network]\nAllow=denied.test:8080\n' "$pkgs" > /home/alice/allowproj/.nspawn-cage.conf
 as_alice_pty "sudo nspawn-cage --name allowwide ~/allowproj -- bash aprobe.sh"
 st=$?
-printf '%s\n' "$out" | grep -q "allowproj/.nspawn-cage.conf:4: Allow=denied.test:8080 is not allowed: your configuration allows only Allow=allowed.test:8080 (from /home/alice/.config/nspawn-cage/config:3)"
+printf '%s\n' "$out" | grep -q "allowproj/.nspawn-cage.conf:4: Allow=denied.test:8080 is not allowed: your configuration allows only Allow=198.51.100.3:8080 (from /home/alice/.config/nspawn-cage/config:3)"
 found=$?
 audit allowwide > /tmp/audit 2>&1
 a=$?
@@ -291,14 +293,13 @@ tap_ok $([ $st != 0 ] && [ $found = 0 ] && [ $a = 0 ]; echo $?) "a project widen
 printf '[Cage]\n%s\n' "$pkgs" > /home/alice/allowproj/.nspawn-cage.conf
 chown alice:alice /home/alice/allowproj/.nspawn-cage.conf
 
-# A name the host cannot resolve: a clean failure, nothing made.
-printf '[Network]\nMode=private\nAllow=allowed.test:8080\nAllow=nowhere.invalid:443\n' > /home/alice/.config/nspawn-cage/config
+# A name the host cannot resolve now: names are resolved by the egress
+# proxy at each connection, so the cage starts and the name may resolve later.
+printf '[Network]\nMode=private\nAllow=198.51.100.3:8080\nAllow=nowhere.invalid:443\n' > /home/alice/.config/nspawn-cage/config
 as_alice_pty "sudo nspawn-cage --name allowbad ~/allowproj -- true"
 st=$?
-printf '%s\n' "$out" | grep -q "/home/alice/.config/nspawn-cage/config:4: Allow=nowhere.invalid:443: nowhere.invalid does not resolve on the host"
-found=$?
 audit allowbad > /tmp/audit 2>&1
 a=$?
-tap_ok $([ $st != 0 ] && [ $found = 0 ] && [ $a = 0 ]; echo $?) "an unresolvable name fails, naming it and its line, leaving nothing $(cat /tmp/audit)" || tap_diag "$out"
+tap_ok $([ $st = 0 ] && [ $a = 0 ]; echo $?) "a name that does not resolve yet does not stop the start; nothing left $(cat /tmp/audit)" || tap_diag "$out"
 
 tap_done

@@ -147,6 +147,8 @@ let
     openssh = mkDeb { name = "openssh"; debs = [ "openssh-client" ]; onlyBins = "ssh ssh-add ssh-agent ssh-keygen"; };
 
     ripgrep = mkDeb { name = "ripgrep"; debs = [ "ripgrep" ]; };
+    # openssl s_client (tests/integration/egress.sh: TLS with SNI, and through a proxy with -proxy)
+    openssl = mkDeb { name = "openssl"; debs = [ "openssl" ]; onlyBins = "openssl"; };
     # The Nix client, for [Cage] NixDaemon=yes (it talks to the host's
     # daemon through the socket the cage gets).
     nix = mkDeb { name = "nix"; debs = [ "nix-bin" ]; onlyBins = "nix nix-build nix-store nix-instantiate nix-shell nix-env"; };

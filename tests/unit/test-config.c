@@ -201,9 +201,17 @@ int main(void) {
                         { "GitHub.COM:22", "github.com", NULL, 22 },
                         { "192.0.2.10:8080", "192.0.2.10", NULL, 8080 },
                         { "localhost:65535", "localhost", NULL, 65535 },
-                        { "*.github.com:443", NULL, "wildcards are not supported", 0 },
-                        { "github.com", NULL, "expected HOST:PORT", 0 },
-                        { ":443", NULL, "expected HOST:PORT", 0 },
+                        { "*.github.com:443", "*.github.com", NULL, 443 },
+                        { "*.GitHub.com", "*.github.com", NULL, 443 },
+                        { "github.com", "github.com", NULL, 443 },
+                        { ":443", NULL, "expected HOST[:PORT]", 0 },
+                        { "", NULL, "expected HOST[:PORT]", 0 },
+                        { "*:443", NULL, "only '*.' before a name", 0 },
+                        { "a.*.com:443", NULL, "only '*.' before a name", 0 },
+                        { "*.*.com:443", NULL, "only '*.' before a name", 0 },
+                        { "*x.com:443", NULL, "only '*.' before a name", 0 },
+                        { "*.com:443", NULL, "at least two labels", 0 },
+                        { "*.10.0.0.1:443", NULL, "not an address", 0 },
                         { "github.com:0", NULL, "from 1 to 65535", 0 },
                         { "github.com:65536", NULL, "from 1 to 65535", 0 },
                         { "github.com:080", NULL, "from 1 to 65535", 0 },
@@ -234,8 +242,39 @@ int main(void) {
                         cage_error_done(&e);
                 }
         }
-        ok(refused(NULL, "[Network]\nMode=private\nAllow=github.com:443 *.x.com:443\n", NULL, "user.conf:3: Allow=: '*.x.com:443': wildcards are not supported"),
+        ok(refused(NULL, "[Network]\nMode=private\nAllow=github.com:443 *.com:443\n", NULL, "user.conf:3: Allow=: '*.com:443': a wildcard needs a name of at least two labels"),
            "a bad Allow= entry names file, line, key and the fix");
+        /* Patterns narrow like names: a project may name what a user's pattern covers. */
+        const char *user_wild = "[Network]\nMode=private\nAllow=*.allowed.test github.com:22\n";
+        ok(accepted(NULL, user_wild, "[Network]\nAllow=a.allowed.test:443 *.b.allowed.test\n"), "a project narrows *.allowed.test to one name and a sub-pattern");
+        ok(refused(NULL, user_wild, "[Network]\nAllow=allowed.test:443\n", "project.conf:2: Allow=allowed.test:443 is not allowed: your configuration allows only Allow=*.allowed.test:443 github.com:22"),
+           "*.allowed.test does not cover allowed.test itself");
+        ok(refused(NULL, user_wild, "[Network]\nAllow=*.x.test:443\n", "Allow=*.x.test:443 is not allowed"), "nor a pattern beside it");
+        ok(refused(NULL, user_wild, "[Network]\nAllow=a.allowed.test:80\n", "Allow=a.allowed.test:80 is not allowed"), "nor another port");
+        ok(refused(NULL, user_wild, "[Network]\nAllow=evilallowed.test:443\n", "is not allowed"), "nor a name that only ends like it");
+        ok(refused("[Policy]\nAllowEgress=*.corp.test\n", "[Network]\nMode=private\nAllow=x.other.test\n", NULL,
+                   "user.conf:3: Allow=x.other.test:443 is not allowed: the administrator allows only AllowEgress=*.corp.test:443"),
+           "AllowEgress= patterns bound the user's Allow=");
+        ok(accepted("[Policy]\nAllowEgress=*.corp.test\n", "[Network]\nMode=private\nAllow=git.corp.test *.ci.corp.test\n", NULL),
+           "and admit names and patterns below them");
+        /* Publish= and HostService=: the user's or the administrator's, bounded by [Policy]. */
+        ok(accepted(NULL, "[Network]\nMode=private\nPublish=3000 8080:80\nHostService=127.0.0.1:5432\n", NULL), "Publish= and HostService= in the user layer");
+        ok(refused(NULL, "[Network]\nMode=private\n", "[Network]\nPublish=3000\n", "project.conf:2: Publish= may only be set"),
+           "a project cannot publish a port");
+        ok(refused(NULL, "[Network]\nMode=private\n", "[Network]\nHostService=127.0.0.1:5432\n", "project.conf:2: HostService= may only be set"),
+           "nor open a host service");
+        ok(refused("[Policy]\nAllowPublish=no\n", "[Network]\nMode=private\nPublish=3000\n", NULL, "user.conf:3: Publish= is not allowed: the administrator set AllowPublish=no"),
+           "AllowPublish=no bounds the user");
+        ok(refused("[Policy]\nAllowHostServices=no\n", "[Network]\nMode=private\nHostService=127.0.0.1:5432\n", NULL,
+                   "HostService= is not allowed: the administrator set AllowHostServices=no"), "AllowHostServices=no too");
+        static const char *const bad_openings[] = { "Publish=0", "Publish=65536", "Publish=3000:", "Publish=x", "Publish=03000",
+                                                     "HostService=localhost:5432", "HostService=127.0.0.1", "HostService=127.0.0.1:53",
+                                                     "HostService=10.0.0.1:3128", "HostService=[::1]:5432" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_openings); i++) {
+                char user[128];
+                snprintf(user, sizeof user, "[Network]\nMode=private\n%s\n", bad_openings[i]);
+                ok(refused(NULL, user, NULL, "user.conf:3:"), "%s refused with file and line", bad_openings[i]);
+        }
         m = load3(NULL, "[Network]\nMode=private\nAllow=api.anthropic.com:443 GitHub.com:443\nAllow=github.com:443 github.com:22\n", NULL, &c);
         ok(!m && c->settings[SETTING_ALLOW].n_items == 3 && streq(c->settings[SETTING_ALLOW].items[1].value, "github.com:443") &&
            c->settings[SETTING_ALLOW].items[2].origin.line == 4, "Allow= lines add up, normalised, without duplicates");

@@ -50,7 +50,7 @@ int main(void) {
         network_lease_fill(5, &l);
         ok(network_nft_ruleset("proj-1a2b3c4d", &l, 1000, NULL, 0, &rules) == 0, "a ruleset for proj-1a2b3c4d");
         ok(strstr(rules, "table inet nspawn-cage-proj-1a2b3c4d {\n") != NULL, "one table per cage, named after it");
-        ok(strstr(rules, "iifname \"ncage-5\" drop\n") != NULL, "the host's own services (INPUT) are closed to the cage");
+        ok(strstr(rules, "iifname \"ncage-5\" counter name \"refused\" drop\n") != NULL, "the host's own services (INPUT) are closed to the cage, drops counted");
         ok(strstr(rules, "ip daddr { 127.0.0.0/8, 169.254.0.0/16, 10.231.0.0/16 } drop") != NULL,
            "loopback, link-local (metadata) and other cages are not forwarded to");
         ok(strstr(rules, "ip saddr != 10.231.0.22 drop") != NULL, "the cage cannot send from another address");
@@ -68,31 +68,50 @@ int main(void) {
 
         ok(!strstr(rules, "@allow") && !strstr(rules, "set allow"), "without Allow= no allowlist: everything else is forwarded");
 
-        /* Allow=: a set of address . port, and nothing else forwarded from the cage. */
-        char *a1[] = { "192.0.2.10", "192.0.2.11", NULL }, *a2[] = { "198.51.100.7", NULL }, *a3[] = { "192.0.2.10", NULL };
+        /* Allow=: IPv4 literals in a set of address . port; names through the egress proxy. */
+        char *a2[] = { "198.51.100.7", NULL };
         NetworkAllow allow[] = {
-                { .host = "allowed.test", .port = 443, .addrs = a1 },
+                { .host = "allowed.test", .port = 443 },
                 { .host = "198.51.100.7", .port = 8080, .addrs = a2 },
-                { .host = "alias.test", .port = 443, .addrs = a3 },
-                { .host = "allowed.test", .port = 22, .addrs = a1 },
+                { .host = "*.alias.test", .port = 443 },
+                { .host = "allowed.test", .port = 80 },
         };
         _cleanup_free_ char *arules = NULL;
         ok(network_nft_ruleset("proj-1a2b3c4d", &l, 1000, allow, ELEMENTSOF(allow), &arules) == 0, "a ruleset with an allowlist");
-        ok(strstr(arules, "nspawn-cage-proj-1a2b3c4d {\n\tset allow {\n\t\ttype ipv4_addr . inet_service\n"
-                          "\t\telements = { 192.0.2.10 . 443, 192.0.2.11 . 443, 198.51.100.7 . 8080, 192.0.2.10 . 22, 192.0.2.11 . 22 }\n\t}\n"
-                          "\tchain input {\n") != NULL, "the set holds each address . port once");
+        ok(strstr(arules, "\tset allow {\n\t\ttype ipv4_addr . inet_service\n\t\telements = { 198.51.100.7 . 8080 }\n\t}\n") != NULL,
+           "the set holds the IPv4 literal only");
         const char *accept = strstr(arules, "iifname \"ncage-5\" meta l4proto { tcp, udp } ip daddr . th dport @allow accept\n"
-                                            "\t\tiifname \"ncage-5\" drop\n\t}\n");
+                                            "\t\tiifname \"ncage-5\" counter name \"refused\" drop\n\t}\n");
         const char *blocked = strstr(arules, "ip daddr { 127.0.0.0/8, 169.254.0.0/16, 10.231.0.0/16 } drop");
         ok(accept && blocked && blocked < accept, "tcp and udp to the set are forwarded, after the fixed drops; then everything else from the cage is dropped");
-        ok(strstr(arules, "masquerade") && strstr(arules, "\t\tiifname \"ncage-5\" drop\n\t}\n\tchain forward"), "NAT and the input filter stay");
+        ok(strstr(arules, "iifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport { 3128, 3129 } accept\n"
+                          "\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 udp dport 53 accept\n"
+                          "\t\tiifname \"ncage-5\" counter name \"refused\" drop\n") != NULL,
+           "the egress proxy on the host address is the one host service the cage reaches");
+        ok(strstr(arules, "\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport 3128 accept\n"
+                          "\t\tiifname \"ncage-5\" ip daddr . tcp dport @allow accept\n"
+                          "\t\tiifname \"ncage-5\" tcp dport { 443, 80 } redirect to :3129\n"
+                          "\t\tiifname \"ncage-5\" udp dport 53 redirect to :53\n") != NULL,
+           "TCP to the name rules' ports (each once) and DNS are redirected to the proxy; the literals and the proxy port are not");
+        ok(strstr(arules, "masquerade") && strstr(arules, "counter refused {\n\t}\n"), "NAT stays; a counter of refused packets");
+        NetworkPort pub[] = { { .port = 3000, .to_port = 3000 }, { .port = 8080, .to_port = 80 } }, svc[] = { { .addr = "127.0.0.1", .port = 9099, .to_port = 9099 } };
+        NetworkOpenings op = { .publish = pub, .n_publish = 2, .host_services = svc, .n_host_services = 1 };
+        _cleanup_free_ char *orules = NULL;
+        ok(network_nft_ruleset_with("p", &l, 1000, allow, ELEMENTSOF(allow), &op, &orules) == 0, "a ruleset with Publish= and HostService=");
+        ok(strstr(orules, "\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport { 9099 } accept\n\t\tiifname \"ncage-5\" counter name \"refused\" drop\n") &&
+           strstr(orules, "ip daddr . tcp dport @allow accept\n\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport { 9099 } accept\n\t\tiifname \"ncage-5\" tcp dport { 443, 80 } redirect"),
+           "the host service's port on the host address is accepted from the cage, and not redirected");
+        ok(strstr(orules, "\t\toifname \"lo\" ip daddr 127.0.0.1 tcp dport { 3000, 8080 } ct state new meta skuid != { 0, 1000 } drop\n") != NULL,
+           "published ports on 127.0.0.1 are the owner's and root's only");
+        _cleanup_free_ char *lrules = NULL;
+        ok(network_nft_ruleset("p", &l, 1000, allow + 1, 1, &lrules) == 0 && !strstr(lrules, "redirect") && !strstr(lrules, "3128"),
+           "literals only: no proxy, no redirect");
         char *evil[] = { "1.2.3.4 } ; flush ruleset ; {", NULL }, *none[] = { NULL };
-        NetworkAllow bad_allow[] = { { .host = "x", .port = 443, .addrs = evil } }, unresolved[] = { { .host = "x", .port = 443, .addrs = none } };
+        NetworkAllow bad_allow[] = { { .host = "1.2.3.4", .port = 443, .addrs = evil } }, unresolved[] = { { .host = "1.2.3.4", .port = 443, .addrs = none } };
         ok(network_nft_ruleset("p", &l, 1000, bad_allow, 1, &bad) == -EINVAL && !bad, "an address that is no dotted quad never reaches nft");
-        ok(network_nft_ruleset("p", &l, 1000, unresolved, 1, &bad) == -EINVAL && !bad, "nor an entry without addresses");
+        ok(network_nft_ruleset("p", &l, 1000, unresolved, 1, &bad) == -EINVAL && !bad, "nor a literal entry without its address");
         _cleanup_free_ char *hosts = NULL;
-        ok(network_allow_hosts(allow, ELEMENTSOF(allow), &hosts) == 0, "the /etc/hosts lines of the allowlist");
-        is_str(hosts, "192.0.2.10 allowed.test\n192.0.2.11 allowed.test\n192.0.2.10 alias.test\n", "one line per address of each name, literals none");
+        ok(network_allow_hosts(allow, ELEMENTSOF(allow), &hosts) == 0 && streq(hosts, ""), "names are not pinned in /etc/hosts (the proxy resolves them)");
 
         /* Resolution on this host, without DNS: literals and /etc/hosts' localhost. */
         char **got_addrs = NULL;
