@@ -124,6 +124,9 @@ let
         NixDaemon= : the host's nix-daemon socket and the whole /nix/store
         (read-only) in the cage, so nix-build works inside; needs
         Policy.AllowNixDaemon.  null: the default (no).'';
+      Containers = nullOpt (types.enum [ "no" "podman" ]) ''
+        Containers= : podman: nested namespaces, /dev/fuse and /etc/containers
+        for rootless podman in the cage.  Needs Policy.AllowContainers.  null: no.'';
     };
     Limits = limitOptions;
     Network = {
@@ -178,11 +181,12 @@ let
       AllowGPU = nullOpt types.bool "AllowGPU= : whether GPU access may be configured.  null: yes.";
       AllowX11Trusted = nullOpt types.bool "AllowX11Trusted= : whether X11Trusted=yes may be configured.  null: yes.";
       AllowBinds = nullOpt types.bool "AllowBinds= : whether extra binds may be configured.  null: yes.";
+      AllowNixDaemon = nullOpt types.bool "AllowNixDaemon= : whether NixDaemon=yes may be configured.  null: no.";
+      AllowContainers = nullOpt types.bool "AllowContainers= : whether Containers=podman may be configured.  null: no.";
       AllowEgress = listOpt types.str ''
         AllowEgress= : HOST[:PORT] entries (patterns *.NAME included) every
         Mode=private cage is limited to; Allow= may only name entries they
         cover.  [ ]: no bound.'';
-      AllowNixDaemon = nullOpt types.bool "AllowNixDaemon= : whether NixDaemon=yes may be configured.  null: no.";
       AllowPublish = nullOpt types.bool "AllowPublish= : whether Publish= may be configured.  null: yes.";
       AllowHostServices = nullOpt types.bool "AllowHostServices= : whether HostService= may be configured.  null: yes.";
     };

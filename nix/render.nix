@@ -128,6 +128,7 @@ let
     { section = "Cage"; key = "Nixpkgs"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Cage"; key = "Name"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Cage"; key = "NixDaemon"; shape = "scalar"; files = both; }
+    { section = "Cage"; key = "Containers"; shape = "scalar"; files = both; }
     { section = "Limits"; key = "CPUs"; shape = "scalar"; files = both; }
     { section = "Limits"; key = "Memory"; shape = "scalar"; files = both; }
     { section = "Limits"; key = "Swap"; shape = "scalar"; files = both; }
@@ -163,6 +164,7 @@ let
     { section = "Policy"; key = "AllowBinds"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Policy"; key = "AllowEgress"; shape = "joined"; files = [ "admin" ]; }
     { section = "Policy"; key = "AllowNixDaemon"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowContainers"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Policy"; key = "AllowPublish"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Policy"; key = "AllowHostServices"; shape = "scalar"; files = [ "admin" ]; }
     # written by the module itself, from cages.<name>.{project,user} and the closure
@@ -434,6 +436,7 @@ let
       allowUsers = let v = p.AllowUsers or null; in if v == null then [ ] else v;
       allowEgress = let v = p.AllowEgress or null; in if v == null then [ ] else v;
       allowNixDaemon = (p.AllowNixDaemon or false) == true;
+      allowContainers = (p.AllowContainers or false) == true;
       allowPublish = (p.AllowPublish or true) != false;
       allowHostServices = (p.AllowHostServices or true) != false;
     };
@@ -469,6 +472,8 @@ let
       (filter (e: pol.allowEgress != [ ] && !any (a: egressCovers a e) pol.allowEgress) (g "Network" "Allow" [ ]))
     ++ optional (!pol.allowNixDaemon && g "Cage" "NixDaemon" false == true)
       "${where}.Cage.NixDaemon is true, but services.nspawn-cage.settings.Policy.AllowNixDaemon is not"
+    ++ optional (!pol.allowContainers && g "Cage" "Containers" "no" != "no")
+      "${where}.Cage.Containers = ${toJSON (g "Cage" "Containers" "no")}, but services.nspawn-cage.settings.Policy.AllowContainers is not true"
     ++ optional (!pol.allowPublish && g "Network" "Publish" [ ] != [ ])
       "${where}.Network.Publish is set, but services.nspawn-cage.settings.Policy.AllowPublish is false"
     ++ optional (!pol.allowHostServices && g "Network" "HostService" [ ] != [ ])

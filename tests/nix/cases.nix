@@ -210,7 +210,7 @@ in
     cage = render.checkCage {
       name = "-bad"; project = "home/alice/proj"; user = "root";
       settings = {
-        Cage = { Preset = "Claude"; Packages = [ "git" "not a package" ]; Nixpkgs = "/srv/np"; NixDaemon = true; };
+        Cage = { Preset = "Claude"; Packages = [ "git" "not a package" ]; Nixpkgs = "/srv/np"; NixDaemon = true; Containers = "podman"; };
         Limits = { Memory = "20G"; Swap = "2G"; };
         Network = { Mode = "host"; Allow = [ "192.0.2.9:443" ]; Publish = [ "3000" ]; HostService = [ "127.0.0.1:5432" ]; };
         Display = { Wayland = true; GPU = true; X11Trusted = true; };

@@ -420,6 +420,7 @@ cage|display forwarding (X11/Wayland) is on, but services.nspawn-cage.settings.P
 cage|binds are configured, but services.nspawn-cage.settings.Policy.AllowBinds is false
 cage|HOME is managed by nspawn-cage
 cage|Cage.NixDaemon is true, but services.nspawn-cage.settings.Policy.AllowNixDaemon is not
+cage|Cage.Containers = "podman", but services.nspawn-cage.settings.Policy.AllowContainers is not true
 cage|Network.Publish is set, but services.nspawn-cage.settings.Policy.AllowPublish is false
 cage|Network.HostService is set, but services.nspawn-cage.settings.Policy.AllowHostServices is false
 cage|settings.Environment.File = "/nix/store/00000000000000000000000000000000-secret": expected an absolute path outside the Nix store
