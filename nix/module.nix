@@ -120,6 +120,13 @@ let
       Name = nullOpt types.str ''
         Name= : a fixed machine name for every ad hoc cage (only one can run at a
         time then).  Rarely useful; declared cages are named by their attribute.'';
+      NixDaemon = nullOpt types.bool ''
+        NixDaemon= : the host's nix-daemon socket and the whole /nix/store
+        (read-only) in the cage, so nix-build works inside; needs
+        Policy.AllowNixDaemon.  null: the default (no).'';
+      Containers = nullOpt (types.enum [ "no" "podman" ]) ''
+        Containers= : podman: nested namespaces, /dev/fuse and /etc/containers
+        for rootless podman in the cage.  Needs Policy.AllowContainers.  null: no.'';
     };
     Limits = limitOptions;
     Network = {
@@ -127,9 +134,16 @@ let
         Mode= : off (loopback only), private (own network namespace with a
         virtual Ethernet link) or host.  null: the default (off).'' // { example = "private"; };
       Allow = listOpt types.str ''
-        Allow= : an egress allowlist for Mode=private, HOST:PORT entries (one
-        Allow= line each); only those destinations are reachable, DNS
-        included.'' // { example = [ "api.anthropic.com:443" "github.com:443" ]; };
+        Allow= : an egress allowlist for Mode=private, HOST[:PORT] entries (one
+        Allow= line each; port 443 if none; HOST a name, *.NAME for every name
+        below it, or an IPv4 address); names are checked per connection by the
+        cage's egress proxy.'' // { example = [ "api.anthropic.com" "*.github.com:443" ]; };
+      Publish = listOpt types.str ''
+        Publish= : PORT[:CAGEPORT], a port of the cage on the host's 127.0.0.1
+        (for the cage's user and root); needs Policy.AllowPublish.'';
+      HostService = listOpt types.str ''
+        HostService= : ADDR:PORT, one host service the cage reaches as
+        nspawn-cage-host:PORT; needs Policy.AllowHostServices.'';
     };
     Display = displayOptions;
     Files = {
@@ -167,9 +181,14 @@ let
       AllowGPU = nullOpt types.bool "AllowGPU= : whether GPU access may be configured.  null: yes.";
       AllowX11Trusted = nullOpt types.bool "AllowX11Trusted= : whether X11Trusted=yes may be configured.  null: yes.";
       AllowBinds = nullOpt types.bool "AllowBinds= : whether extra binds may be configured.  null: yes.";
+      AllowNixDaemon = nullOpt types.bool "AllowNixDaemon= : whether NixDaemon=yes may be configured.  null: no.";
+      AllowContainers = nullOpt types.bool "AllowContainers= : whether Containers=podman may be configured.  null: no.";
       AllowEgress = listOpt types.str ''
-        AllowEgress= : HOST:PORT entries every Mode=private cage is limited to;
-        Allow= may only name entries of it.  [ ]: no bound.'';
+        AllowEgress= : HOST[:PORT] entries (patterns *.NAME included) every
+        Mode=private cage is limited to; Allow= may only name entries they
+        cover.  [ ]: no bound.'';
+      AllowPublish = nullOpt types.bool "AllowPublish= : whether Publish= may be configured.  null: yes.";
+      AllowHostServices = nullOpt types.bool "AllowHostServices= : whether HostService= may be configured.  null: yes.";
     };
   };
 

@@ -127,12 +127,16 @@ let
     { section = "Cage"; key = "Packages"; shape = "each"; files = both; }
     { section = "Cage"; key = "Nixpkgs"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Cage"; key = "Name"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Cage"; key = "NixDaemon"; shape = "scalar"; files = both; }
+    { section = "Cage"; key = "Containers"; shape = "scalar"; files = both; }
     { section = "Limits"; key = "CPUs"; shape = "scalar"; files = both; }
     { section = "Limits"; key = "Memory"; shape = "scalar"; files = both; }
     { section = "Limits"; key = "Swap"; shape = "scalar"; files = both; }
     { section = "Limits"; key = "Tasks"; shape = "scalar"; files = both; }
     { section = "Network"; key = "Mode"; shape = "scalar"; files = both; }
     { section = "Network"; key = "Allow"; shape = "each"; files = both; }
+    { section = "Network"; key = "Publish"; shape = "each"; files = both; }
+    { section = "Network"; key = "HostService"; shape = "each"; files = both; }
     { section = "Display"; key = "X11"; shape = "scalar"; files = both; }
     { section = "Display"; key = "Wayland"; shape = "scalar"; files = both; }
     { section = "Display"; key = "GPU"; shape = "scalar"; files = both; }
@@ -159,6 +163,10 @@ let
     { section = "Policy"; key = "AllowX11Trusted"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Policy"; key = "AllowBinds"; shape = "scalar"; files = [ "admin" ]; }
     { section = "Policy"; key = "AllowEgress"; shape = "joined"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowNixDaemon"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowContainers"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowPublish"; shape = "scalar"; files = [ "admin" ]; }
+    { section = "Policy"; key = "AllowHostServices"; shape = "scalar"; files = [ "admin" ]; }
     # written by the module itself, from cages.<name>.{project,user} and the closure
     { section = "Cage"; key = "Project"; shape = "scalar"; files = [ ]; }
     { section = "Cage"; key = "User"; shape = "scalar"; files = [ ]; }
@@ -380,10 +388,28 @@ let
       (filter (p: isString p && !isPackageName p) l)
     ++ optional (length l > 512) "${where}: at most 512 packages";
 
-  isEgress = e: isString e && match "[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?:[0-9]{1,5}" e != null
-    && (let port = fromJSON (head (match ".*:0*([0-9]+)" e)); in port >= 1 && port <= 65535);
+  # [Network] Allow= and [Policy] AllowEgress=: HOST[:PORT] (port 443 if
+  # none), HOST a DNS name, "*." and a name (every name below it), or an
+  # IPv4 address; as validate.c parses them.
+  egressParts = e:
+    let m = match "((\\*\\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(:([1-9][0-9]{0,4}))?" e; in
+    if !isString e || m == null then null
+    else { host = head m; port = let p = builtins.elemAt m 4; in if p == null then 443 else fromJSON p; };
+  isEgress = e: let p = egressParts e; in p != null && p.port <= 65535;
+  # pattern names host: "*.a.b" every x.a.b and x.y.a.b, not a.b itself
+  egressMatch = pattern: host:
+    let suffix = substring 1 (stringLength pattern) pattern; lh = stringLength host; ls = stringLength suffix; in
+    if substring 0 2 pattern != "*." then pattern == host
+    else lh > ls && substring (lh - ls) ls host == suffix && substring (lh - ls - 1) 1 host != ".";
+  # outer allows at least what inner does (a project's or cage's narrowing)
+  egressCovers = outer: inner:
+    let o = egressParts outer; i = egressParts inner; in
+    o != null && i != null && o.port == i.port
+    && (if substring 0 2 i.host == "*." && substring 0 2 o.host == "*."
+        then egressMatch o.host (substring 2 (stringLength i.host) i.host) || o.host == i.host
+        else egressMatch o.host i.host);
   checkEgress = where: l:
-    map (e: "${where}: ${toJSON e} is not HOST:PORT (a DNS name or IPv4 address, a port from 1 to 65535)")
+    map (e: "${where}: ${toJSON e} is not HOST[:PORT] (a DNS name, *. and a DNS name, or an IPv4 address; a port from 1 to 65535, 443 if none)")
       (filter (e: !isEgress e) l);
   isStatePath = p: isString p && p != "" && firstChar p != "/" && !hasControl p && match ".*[:\\\"' \t].*" p == null
     && all (c: c != "" && c != "." && c != "..") (filter isString (split "/" p));
@@ -409,6 +435,10 @@ let
       allowBinds = let v = p.AllowBinds or null; in v == null || v;
       allowUsers = let v = p.AllowUsers or null; in if v == null then [ ] else v;
       allowEgress = let v = p.AllowEgress or null; in if v == null then [ ] else v;
+      allowNixDaemon = (p.AllowNixDaemon or false) == true;
+      allowContainers = (p.AllowContainers or false) == true;
+      allowPublish = (p.AllowPublish or true) != false;
+      allowHostServices = (p.AllowHostServices or true) != false;
     };
 
   # One layer's values against the policy; `where` names its settings.
@@ -439,7 +469,15 @@ let
     ++ optional (!pol.allowBinds && bindsList != [ ])
       "${where}: binds are configured, but services.nspawn-cage.settings.Policy.AllowBinds is false"
     ++ map (e: "${where}.Network.Allow: ${toJSON e} is not in services.nspawn-cage.settings.Policy.AllowEgress; a cage may only narrow that list")
-      (filter (e: pol.allowEgress != [ ] && !elem e pol.allowEgress) (g "Network" "Allow" [ ]));
+      (filter (e: pol.allowEgress != [ ] && !any (a: egressCovers a e) pol.allowEgress) (g "Network" "Allow" [ ]))
+    ++ optional (!pol.allowNixDaemon && g "Cage" "NixDaemon" false == true)
+      "${where}.Cage.NixDaemon is true, but services.nspawn-cage.settings.Policy.AllowNixDaemon is not"
+    ++ optional (!pol.allowContainers && g "Cage" "Containers" "no" != "no")
+      "${where}.Cage.Containers = ${toJSON (g "Cage" "Containers" "no")}, but services.nspawn-cage.settings.Policy.AllowContainers is not true"
+    ++ optional (!pol.allowPublish && g "Network" "Publish" [ ] != [ ])
+      "${where}.Network.Publish is set, but services.nspawn-cage.settings.Policy.AllowPublish is false"
+    ++ optional (!pol.allowHostServices && g "Network" "HostService" [ ] != [ ])
+      "${where}.Network.HostService is set, but services.nspawn-cage.settings.Policy.AllowHostServices is false";
 
   # The checks every layer's settings get.
   checkLayer = where: fileKind: settings:

@@ -1,5 +1,6 @@
-/* builders.c: NixDaemon= (builders.h): the checks before a cage gets the
- * host's nix-daemon, and what it then gets. */
+/* builders.c: NixDaemon= and Containers= (builders.h): the checks before a
+ * cage gets the host's nix-daemon or a container engine's needs, and what
+ * it then gets. */
 #include "autoconfig.h"
 
 #include <fcntl.h>
@@ -73,4 +74,23 @@ int builders_add_nix_daemon(CageSpec *s, const char *nix_conf, const char *socke
                 return cage_error_set(err, -ENOMEM, "out of memory");
         b->as_is = true; /* the daemon's socket, root's: by its fixed path, like the display's */
         return 0;
+}
+
+int builders_add_containers(CageSpec *s, const char *fuse, CageError *err) {
+        if (s->containers == CONTAINERS_NO)
+                return 0;
+        struct stat st;
+        int k = stat(fuse, &st) < 0 ? -errno : S_ISCHR(st.st_mode) ? 0 : -ENODEV;
+        if (k < 0)
+                return cage_error_set(err, k, "Containers=%s: %s is not the FUSE device (%s); load the fuse module (modprobe fuse) or "
+                                      "remove Containers=", containers_to_string(s->containers), fuse, strerror(-k));
+        BindSpec *b = cage_spec_add_bind(s, strdup(fuse), strdup(FUSE_DEVICE));
+        if (!b || strv_extend(&s->devices, fuse) < 0)
+                return cage_error_set(err, -ENOMEM, "out of memory");
+        b->as_is = true; /* a device node, root's: by its fixed path, like the GPU's */
+        return 0;
+}
+
+uint64_t builders_agent_namespaces(const CageSpec *s) {
+        return s->containers == CONTAINERS_PODMAN ? CONTAINERS_NAMESPACES : 0;
 }

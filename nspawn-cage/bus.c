@@ -520,8 +520,12 @@ static int append_agent_properties(sd_bus_message *m, const AgentRun *a, const c
         /* No nested namespaces for the agent (unshare -Ur would give it a
          * root with every capability over new mount and network namespaces:
          * more kernel to attack). An argument filter of the cage's systemd:
-         * nspawn's own filter can only name system calls. 0: none allowed. */
-        if ((r = sd_bus_message_append(m, "(sv)", "RestrictNamespaces", "t", UINT64_C(0))) < 0)
+         * nspawn's own filter can only name system calls. 0: none allowed;
+         * a Containers= cage's agent: what its engine needs, and its own
+         * cgroup subtree for the engine's containers. */
+        if ((r = sd_bus_message_append(m, "(sv)", "RestrictNamespaces", "t", a->namespaces)) < 0)
+                return r;
+        if (a->namespaces != 0 && (r = sd_bus_message_append(m, "(sv)", "Delegate", "b", 1)) < 0)
                 return r;
         /* No set-uid or set-gid file made by the agent: in the project it
          * would be the user's on the host (projectaudit.c checks again at

@@ -80,6 +80,7 @@ typedef struct AgentRun {
         char *const *environ; /* NAME=VALUE for the agent */
         const char *user;
         const char *directory;
+        uint64_t namespaces; /* CLONE_NEW* flags it may make (Containers=, builders.h); 0: none */
 } AgentRun;
 
 /* What attaching needs from inside the cage: a pty (machine1) and the

@@ -40,6 +40,7 @@ typedef enum ValueType {
         V_PUBLISH,
         V_HOST_SERVICE,
         V_FILE,
+        V_CONTAINERS,
 } ValueType;
 
 #define L_ADMIN (1u << LAYER_ADMIN)
@@ -111,6 +112,8 @@ static const SettingInfo setting_table[_SETTING_MAX] = {
         [SETTING_ALLOW_NIX_DAEMON] = { "Policy", "AllowNixDaemon", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_PUBLISH] = { "Policy", "AllowPublish", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_ALLOW_HOST_SERVICES] = { "Policy", "AllowHostServices", V_BOOL, L_ADMIN, _SETTING_INVALID },
+        [SETTING_CONTAINERS] = { "Cage", "Containers", V_CONTAINERS, L_TRUSTED, SETTING_ALLOW_CONTAINERS },
+        [SETTING_ALLOW_CONTAINERS] = { "Policy", "AllowContainers", V_BOOL, L_ADMIN, _SETTING_INVALID },
         [SETTING_PROJECT] = { "Cage", "Project", V_PROJECT, L_DECLARED, _SETTING_INVALID },
         [SETTING_USER] = { "Cage", "User", V_USER, L_DECLARED, _SETTING_INVALID },
         [SETTING_TOPLEVEL] = { "Cage", "Toplevel", V_TOPLEVEL, L_DECLARED, _SETTING_INVALID },
@@ -142,6 +145,13 @@ static int lookup(const char *const *table, int n, const char *s) {
 
 const char *layer_to_string(Layer l) { return l >= 0 && l < _LAYER_MAX ? layer_table[l] : NULL; }
 Layer layer_from_string(const char *s) { return lookup(layer_table, _LAYER_MAX, s); }
+static const char *const containers_table[_CONTAINERS_MAX] = {
+        [CONTAINERS_NO] = "no",
+        [CONTAINERS_PODMAN] = "podman",
+};
+
+const char *containers_to_string(Containers e) { return e >= 0 && e < _CONTAINERS_MAX ? containers_table[e] : NULL; }
+Containers containers_from_string(const char *s) { return lookup(containers_table, _CONTAINERS_MAX, s); }
 const char *network_mode_to_string(NetworkMode m) {
         return m >= 0 && m < _NETWORK_MODE_MAX ? network_mode_table[m] : NULL;
 }
@@ -639,6 +649,16 @@ static int assign_bool(const Assignment *a) {
         return 1;
 }
 
+/* Containers=: no, or the one engine there is (builders.h). */
+static int assign_containers(const Assignment *a) {
+        ASSIGNMENT_LOCALS(a);
+        int e = containers_from_string(value);
+        if (e < 0)
+                return fail(ctx, line, "Containers=%s: expected no or podman", value);
+        s->number = (uint64_t) e;
+        return 1;
+}
+
 /* Bind=, BindReadOnly=: SOURCE[:DESTINATION]. */
 static int assign_bind(const Assignment *a) {
         ASSIGNMENT_LOCALS(a);
@@ -802,6 +822,7 @@ static int assign(ParseContext *ctx, SettingId id, const char *value, unsigned l
         case V_CPUS: case V_SIZE: case V_COUNT: r = assign_number(&a); break;
         case V_MODE: r = assign_mode(&a); break;
         case V_BOOL: r = assign_bool(&a); break;
+        case V_CONTAINERS: r = assign_containers(&a); break;
         case V_BIND: return assign_bind(&a);
         case V_ENV_ASSIGN: return assign_env(&a);
         case V_STATE_PATHS: return assign_state_paths(&a);
@@ -912,6 +933,12 @@ static int check_policy(ParseContext *ctx) {
                                 continue;
                         ctx->file = file;
                         return fail(ctx, line, "%s=yes is not allowed: the administrator set %s=no (%s)", info->key, pkey, pfrom);
+                case V_CONTAINERS:
+                        if (!s->number || p->number)
+                                continue;
+                        ctx->file = file;
+                        return fail(ctx, line, "Containers=%s is not allowed: the administrator set %s=no (%s)",
+                                    containers_to_string((Containers) s->number), pkey, pfrom);
                 case V_ALLOW:
                         /* AllowEgress= unset: no bound; Allow= unset: the cage gets the policy's list. */
                         for (size_t i = 0; i < s->n_items && p->n_items > 0; i++) {
@@ -996,6 +1023,8 @@ char *setting_format_value(const Config *c, SettingId id) {
                 return strdup(network_mode_to_string((NetworkMode) s->number));
         case V_BOOL:
                 return strdup(s->number ? "yes" : "no");
+        case V_CONTAINERS:
+                return strdup(containers_to_string((Containers) s->number));
         default:
                 return strdup(strempty(s->string));
         }

@@ -33,6 +33,14 @@ typedef enum NetworkMode {
         _NETWORK_MODE_INVALID = -EINVAL,
 } NetworkMode;
 
+/* [Cage] Containers=: which container engine the cage is made for (builders.h). */
+typedef enum Containers {
+        CONTAINERS_NO,
+        CONTAINERS_PODMAN,
+        _CONTAINERS_MAX,
+        _CONTAINERS_INVALID = -EINVAL,
+} Containers;
+
 typedef enum SettingId {
         SETTING_PRESET,
         SETTING_COMMAND,
@@ -77,6 +85,8 @@ typedef enum SettingId {
         SETTING_ALLOW_NIX_DAEMON,
         SETTING_ALLOW_PUBLISH,
         SETTING_ALLOW_HOST_SERVICES,
+        SETTING_CONTAINERS,
+        SETTING_ALLOW_CONTAINERS,
         /* Only in a declared cage's file (/etc/nspawn-cage/cages/NAME.conf). */
         SETTING_PROJECT,
         SETTING_USER,
@@ -122,6 +132,8 @@ const char *layer_to_string(Layer l);
 Layer layer_from_string(const char *s);
 const char *network_mode_to_string(NetworkMode m);
 NetworkMode network_mode_from_string(const char *s);
+const char *containers_to_string(Containers e);
+Containers containers_from_string(const char *s);
 const char *setting_to_string(SettingId id); /* "Limits.Memory" */
 SettingId setting_from_string(const char *s);
 const char *setting_section(SettingId id);

@@ -410,6 +410,7 @@ static int cage_start(Host *h, Cage *cage, const LaunchOptions *o, const Display
         /* Fail early, before any build. */
         int r = agent_state_prepare(cage->spec, err);
         if (r < 0 || (r = builders_add_nix_daemon(cage->spec, NIX_CONF, NIX_DAEMON_SOCKET, err)) < 0 ||
+            (r = builders_add_containers(cage->spec, FUSE_DEVICE, err)) < 0 ||
             (r = staging_check(cage->spec, cage->project_fd, err)) < 0 || (r = resolve_allow(cage->spec, err)) < 0)
                 return r;
         if (cage->spec->network == NETWORK_HOST)
@@ -550,7 +551,8 @@ int cage_attach(Host *h, const CageSpec *s, char *const *command, char *const *k
         int r = staged_environment(h, s->name, &staged, err);
         if (r < 0 || (r = agent_command(s, command, &argv, err)) < 0 || (r = agent_environment(s, term, kept, staged, &env, err)) < 0)
                 return r;
-        AgentRun run = { .machine = s->name, .argv = argv, .environ = env, .user = s->user.name, .directory = s->project };
+        AgentRun run = { .machine = s->name, .argv = argv, .environ = env, .user = s->user.name, .directory = s->project,
+                         .namespaces = builders_agent_namespaces(s) };
         _cleanup_(agent_session_done) AgentSession session = { .master = -1 };
         int status = 0;
         if ((r = bus_open_agent_session(h->bus, h->event, s->name, &session, err)) < 0)

@@ -12,6 +12,7 @@
 
 #include <linux/openat2.h>
 
+#include "builders.h"
 #include "egress.h"
 #include "network.h"
 #include "rootfs.h"
@@ -221,6 +222,16 @@ static int plan_ca_bundle(RootfsPlan *p, const CageSpec *s, const char *etc, int
         return r ?: add(p, ROOTFS_SYMLINK, "/etc/ssl/certs/ca-bundle.crt", "ca-certificates.crt", NULL, 0777, false);
 }
 
+/* Containers=: the engine's /etc/containers (builders.h). */
+static int plan_containers(RootfsPlan *p, const CageSpec *s, int r) {
+        if (r < 0 || s->containers == CONTAINERS_NO)
+                return r;
+        r = add(p, ROOTFS_DIR, "/etc/containers", NULL, NULL, 0755, false);
+        r = add_file(p, r, "/etc/containers/containers.conf", strdup(CONTAINERS_CONF), 0644);
+        r = add_file(p, r, "/etc/containers/storage.conf", strdup(CONTAINERS_STORAGE_CONF), 0644);
+        return add_file(p, r, "/etc/containers/policy.json", strdup(CONTAINERS_POLICY), 0644);
+}
+
 /* The closure's store paths, the binds and the project. */
 static int plan_binds(RootfsPlan *p, const CageSpec *s, int r) {
         bool user_is_root = s->user.uid == 0;
@@ -250,6 +261,7 @@ int rootfs_plan_build(const CageSpec *s, RootfsPlan *ret) {
         int r = plan_skeleton(&p, s, sw, init);
         r = plan_etc(&p, s, r);
         r = plan_ca_bundle(&p, s, etc, r);
+        r = plan_containers(&p, s, r);
         r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/etc", etc, NULL, 0777, false);
         r = r ?: add(&p, ROOTFS_LINK_ENTRIES, "/", root, NULL, 0777, false);
         r = plan_binds(&p, s, r);

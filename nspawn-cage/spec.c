@@ -449,6 +449,7 @@ int cage_spec_resolve(const Config *c, const char *project, const HostUser *user
         s->ssh_agent = st[SETTING_SSH_AGENT].number;
         s->git_config = st[SETTING_GIT_CONFIG].number;
         s->nix_daemon = st[SETTING_NIX_DAEMON].number;
+        s->containers = (Containers) st[SETTING_CONTAINERS].number;
         if (st[SETTING_ENV_FILE].string) {
                 if (!(s->env_file = strdup(st[SETTING_ENV_FILE].string)))
                         return -ENOMEM;

@@ -58,6 +58,7 @@ typedef struct CageSpec {
         bool env_file_as_root; /* set by a declared cage's (root's) file, not the user's */
         bool ssh_agent, git_config; /* [Forward] */
         bool nix_daemon;      /* NixDaemon=: the host's daemon socket, the whole store read-only (builders.h) */
+        Containers containers; /* Containers=: nested namespaces and /dev/fuse for that engine (builders.h) */
         uid_t uid_base;       /* the cage's 64K range on the host (PrivateUsers=); 0 until picked */
         char *project_staged; /* the project's idmapped staging mount, bound by nspawn */
         char *store_dir;      /* the rootfs's own /nix/store directory: bound read-only over

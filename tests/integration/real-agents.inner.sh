@@ -199,8 +199,9 @@ st=$?
 check $([ $st != 0 ] && [ -z "$(since | grep api.anthropic.com)" ]; echo $?) \
         "claude-code without api.anthropic.com in Allow=: fails (status $st, $(( $(date +%s) - t0 )) s), nothing reached the mock" "$out"
 tap_diag "claude-code says: $(printf '%s\n' "$out" | grep -v '^nspawn-cage: note' | tail -n 3 | tr '\n' ' ')"
-printf '%s\n' "$out" | grep -qiE "reach the API server|EAI_AGAIN|ENOTFOUND"
-tap_ok $? "and says it is a network error"
+printf '%s\n' "$out" | grep -qiE "ERR_PROXY_TUNNEL|proxy refused|reach the API server|EAI_AGAIN|ENOTFOUND" &&
+        printf '%s\n' "$out" | grep -qE "nspawn-cage: [0-9]+ refused: [^ ]+:443"
+tap_ok $? "and says it is a network error (the egress proxy refused it), and nspawn-cage says what it refused"
 mark
 # codex waits for the network with no end (measured: still waiting after 300 s):
 # 60 s here, then its messages are looked at.
@@ -210,8 +211,9 @@ st=$?
 check $([ $st != 0 ] && [ -z "$(since | grep api.openai.com)" ]; echo $?) \
         "codex without api.openai.com in Allow=: fails (status $st, $(( $(date +%s) - t0 )) s), nothing reached the mock" "$out"
 tap_diag "codex says: $(printf '%s\n' "$out" | grep -v '^nspawn-cage: note' | tail -n 3 | tr '\n' ' ')"
-printf '%s\n' "$out" | grep -qiE "waiting for network|failed to connect|error sending request|dns error"
-tap_ok $? "and says it is a network error"
+printf '%s\n' "$out" | grep -qiE "waiting for network|failed to connect|error sending request|dns error" &&
+        printf '%s\n' "$out" | grep -qE "nspawn-cage: [0-9]+ refused: [^ ]+:443"
+tap_ok $? "and says it is a network error, and nspawn-cage says what it refused"
 write_conf "$allow_all"
 
 # ---- 6. claude's interactive UI in tmux ----

@@ -183,7 +183,7 @@ in
   checks = {
     settings = render.checkSettings {
       Limits = { Memory = "32G"; CPUs = "infinity"; Tasks = 100000; };
-      Network = { Mode = "host"; Allow = [ "nohost" "example.com:99999" ]; };
+      Network = { Mode = "host"; Allow = [ "no host" "example.com:99999" ]; };
       Display.X11 = true;
       Files.Bind = [ "/srv/x" "relative/path" "/a/../b" ];
       State.Directory = [ "/abs" "../up" ];
@@ -195,8 +195,14 @@ in
       Policy = {
         MaxMemory = "16G"; MaxCPUs = 2; MaxTasks = 50000;
         AllowNetwork = [ "private" ]; AllowDisplay = false; AllowBinds = false;
-        AllowUsers = [ "Bad User" ]; AllowEgress = [ "x" ];
+        AllowUsers = [ "Bad User" ]; AllowEgress = [ "-x" ];
       };
+    };
+    # patterns narrow as validate.c's allow_entry_covers(): only the
+    # bare name and the other port fall outside "*.example.org" (443)
+    egress = render.checkSettings {
+      Network.Allow = [ "api.example.org" "*.x.example.org:443" "example.org" "api.example.org:80" "10.0.0.1:22" ];
+      Policy.AllowEgress = [ "*.example.org" "10.0.0.1:22" ];
     };
     noOff = render.checkSettings { Policy.AllowNetwork = [ "private" ]; };
     noNetwork = render.checkSettings { Policy.AllowNetwork = [ ]; };
@@ -204,9 +210,9 @@ in
     cage = render.checkCage {
       name = "-bad"; project = "home/alice/proj"; user = "root";
       settings = {
-        Cage = { Preset = "Claude"; Packages = [ "git" "not a package" ]; Nixpkgs = "/srv/np"; };
+        Cage = { Preset = "Claude"; Packages = [ "git" "not a package" ]; Nixpkgs = "/srv/np"; NixDaemon = true; Containers = "podman"; };
         Limits = { Memory = "20G"; Swap = "2G"; };
-        Network = { Mode = "host"; Allow = [ "192.0.2.9:443" ]; };
+        Network = { Mode = "host"; Allow = [ "192.0.2.9:443" ]; Publish = [ "3000" ]; HostService = [ "127.0.0.1:5432" ]; };
         Display = { Wayland = true; GPU = true; X11Trusted = true; };
         Files.Bind = [ "/srv/x" ];
         Environment = { Set.HOME = "/tmp"; File = "/nix/store/00000000000000000000000000000000-secret"; };
@@ -216,7 +222,7 @@ in
         Policy = {
           MaxMemory = "16G"; MaxSwap = "1G"; AllowUsers = [ "alice" ];
           AllowDisplay = false; AllowGPU = false; AllowX11Trusted = false; AllowBinds = false;
-          AllowEgress = [ "192.0.2.1:443" ];
+          AllowEgress = [ "192.0.2.1:443" ]; AllowPublish = false; AllowHostServices = false;
         };
       };
     };

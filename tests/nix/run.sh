@@ -382,10 +382,12 @@ settings|Files.Bind = "relative/path": expected SOURCE[:DESTINATION]
 settings|Files.Bind = "/a/../b": expected SOURCE[:DESTINATION]
 settings|State.Directory: "/abs" is not a path relative to the home
 settings|State.Directory: "../up" is not a path relative to the home
-settings|Network.Allow: "nohost" is not HOST:PORT
-settings|Network.Allow: "example.com:99999" is not HOST:PORT
-settings|Policy.AllowEgress: "x" is not HOST:PORT
-settings|Network.Allow: "nohost" is not in services.nspawn-cage.settings.Policy.AllowEgress
+settings|Network.Allow: "no host" is not HOST[:PORT]
+settings|Network.Allow: "example.com:99999" is not HOST[:PORT]
+settings|Policy.AllowEgress: "-x" is not HOST[:PORT]
+settings|Network.Allow: "no host" is not in services.nspawn-cage.settings.Policy.AllowEgress
+egress|Network.Allow: "example.org" is not in services.nspawn-cage.settings.Policy.AllowEgress
+egress|Network.Allow: "api.example.org:80" is not in services.nspawn-cage.settings.Policy.AllowEgress
 settings|"1BAD" is not an environment variable name
 settings|PATH is managed by nspawn-cage
 settings|SYSTEMD_FOO is managed by nspawn-cage
@@ -417,8 +419,14 @@ cage|X11Trusted is on, but services.nspawn-cage.settings.Policy.AllowX11Trusted 
 cage|display forwarding (X11/Wayland) is on, but services.nspawn-cage.settings.Policy.AllowDisplay is false
 cage|binds are configured, but services.nspawn-cage.settings.Policy.AllowBinds is false
 cage|HOME is managed by nspawn-cage
+cage|Cage.NixDaemon is true, but services.nspawn-cage.settings.Policy.AllowNixDaemon is not
+cage|Cage.Containers = "podman", but services.nspawn-cage.settings.Policy.AllowContainers is not true
+cage|Network.Publish is set, but services.nspawn-cage.settings.Policy.AllowPublish is false
+cage|Network.HostService is set, but services.nspawn-cage.settings.Policy.AllowHostServices is false
 cage|settings.Environment.File = "/nix/store/00000000000000000000000000000000-secret": expected an absolute path outside the Nix store
 EOF
+        js_is checks '.egress | length' 2
+        tap $? "checks.egress: of five Allow= entries within AllowEgress=*.example.org, only the bare name and another port are outside"
         js_is checks .cageFine '[]'
         tap $? "checks.cageFine: a host-network cage the administrator allows, AllowUsers=*, Memory=infinity passes"
 else

@@ -152,6 +152,14 @@ let
     # The Nix client, for [Cage] NixDaemon=yes (it talks to the host's
     # daemon through the socket the cage gets).
     nix = mkDeb { name = "nix"; debs = [ "nix-bin" ]; onlyBins = "nix nix-build nix-store nix-instantiate nix-shell nix-env"; };
+    # Rootless podman with its runtime (crun), monitor (conmon), storage
+    # (fuse-overlayfs) and network (slirp4netns) helpers and the default
+    # configuration files, for [Cage] Containers=podman. No newuidmap: the
+    # cage maps only the user's own uid (set-uid files cannot be in the store).
+    podman = mkDeb {
+      name = "podman";
+      debs = [ "podman" "conmon" "crun" "fuse-overlayfs" "slirp4netns" "golang-github-containers-common" ];
+    };
 
     # What real programs expect of a system, under nixpkgs' names: a CA
     # bundle at etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert layout) and

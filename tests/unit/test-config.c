@@ -110,6 +110,20 @@ int main(void) {
         ok(refused(NULL, NULL, "[Display]\nX11=yes\n", "X11=yes is not allowed"), "project X11=yes refused");
         ok(accepted(NULL, "[Display]\nX11=yes\n", "[Display]\nX11=no\n"), "project may turn X11 off");
         ok(refused("[Policy]\nAllowDisplay=no\n", "[Display]\nWayland=yes\n", NULL, "administrator set AllowDisplay=no"), "admin forbids display");
+        /* Issue 20: Containers=podman, the user's or the administrator's, only where [Policy] allows it. */
+        ok(refused(NULL, "[Cage]\nContainers=podman\n", NULL, "user.conf:2: Containers=podman is not allowed: the administrator set AllowContainers=no"),
+           "user Containers=podman without AllowContainers= refused, with file:line");
+        ok(accepted("[Policy]\nAllowContainers=yes\n", "[Cage]\nContainers=podman\n", NULL), "user Containers=podman, allowed: accepted");
+        ok(refused("[Policy]\nAllowContainers=yes\n", NULL, "[Cage]\nContainers=podman\n", "project.conf:2: Containers= may only be set by"),
+           "project Containers=podman refused even where allowed, with file:line");
+        ok(refused("[Policy]\nAllowContainers=yes\n", NULL, "[Cage]\nContainers=no\n", "project.conf:2: Containers= may only be set by"),
+           "project Containers= refused, even =no");
+        ok(refused("[Policy]\nAllowContainers=yes\n", "[Cage]\nContainers=docker\n", NULL, "user.conf:2: Containers=docker: expected no or podman"),
+           "Containers= of an unknown engine refused");
+        ok(refused(NULL, "[Policy]\nAllowContainers=yes\n", NULL, "AllowContainers= may only be set by"), "user AllowContainers= refused");
+        ok(containers_from_string(containers_to_string(CONTAINERS_PODMAN)) == CONTAINERS_PODMAN &&
+           containers_from_string(containers_to_string(CONTAINERS_NO)) == CONTAINERS_NO && containers_from_string("yes") < 0,
+           "Containers names round trip");
         ok(refused(NULL, NULL, "[Files]\nBind=/:/host\n", "Bind= may only be set by the administrator or in your user configuration"), "project Bind of / refused");
         ok(refused(NULL, NULL, "[Files]\nBindReadOnly=/etc\n", "may only be set by"), "project BindReadOnly refused");
         ok(refused(NULL, NULL, "[Cage]\nNixpkgs=/tmp/evil\n", "Nixpkgs= may only be set"), "project Nixpkgs refused");

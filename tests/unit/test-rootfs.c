@@ -173,6 +173,18 @@ int main(void) {
         rootfs_plan_build(&s, &p);
         ok(find(&p, ROOTFS_COPY, "/etc/resolv.conf") != NULL, "Mode=host: resolv.conf is the host's");
         rootfs_plan_done(&p);
+        /* Containers=podman: the engine's /etc/containers; none otherwise. */
+        ok(!find(&p, ROOTFS_FILE, "/etc/containers/containers.conf"), "no /etc/containers without Containers=");
+        s.containers = CONTAINERS_PODMAN;
+        rootfs_plan_build(&s, &p);
+        e = find(&p, ROOTFS_FILE, "/etc/containers/containers.conf");
+        ok(e && strstr(e->contents, "keyring = false\n") && strstr(e->contents, "cgroup_manager = \"cgroupfs\"\n"),
+           "Containers=podman: containers.conf without a session keyring, with the cgroupfs manager");
+        e = find(&p, ROOTFS_FILE, "/etc/containers/storage.conf");
+        ok(e && strstr(e->contents, "ignore_chown_errors = \"true\"\n") && find(&p, ROOTFS_FILE, "/etc/containers/policy.json") &&
+           find(&p, ROOTFS_DIR, "/etc/containers"), "... storage.conf tolerating the one-uid mapping, and policy.json");
+        rootfs_plan_done(&p);
+        s.containers = CONTAINERS_NO;
         crafted_toplevel();
         return tap_done();
 }
