@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <ifaddrs.h>
 #include <linux/netfilter_ipv4.h>
+#include <linux/netlink.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "egress.h"
+#include "nflog.h"
 #include "util.h"
 #include "validate.h"
 
@@ -323,6 +325,8 @@ void egress_done(Egress *e) {
                 close(e->pub_fds[i]);
         for (size_t i = 0; i < e->n_svc; i++)
                 close(e->svc_fds[i]);
+        if (e->nflog_fd >= 0)
+                close(e->nflog_fd);
         if (e->go_fd >= 0) {
                 close(e->go_fd);
                 (void) kill(e->pid, SIGKILL);
@@ -345,8 +349,12 @@ static int bind_on(int type, const char *addr, uint16_t port, int *ret) {
         return 0;
 }
 
-int egress_open(const NetworkLease *l, const NetworkOpenings *o, Egress *e) {
+int egress_open(const NetworkLease *l, bool proxy, const NetworkOpenings *o, Egress *e) {
         int r;
+        if ((r = nflog_open(nflog_group(l->slot), &e->nflog_fd)) < 0)
+                return r;
+        if (!proxy)
+                return 0;
         if ((r = bind_on(SOCK_STREAM, l->host_addr, EGRESS_PROXY_PORT, &e->fds[0])) < 0 ||
             (r = bind_on(SOCK_STREAM, l->host_addr, EGRESS_TRANSPARENT_PORT, &e->fds[1])) < 0 ||
             (r = bind_on(SOCK_DGRAM, l->host_addr, EGRESS_DNS_PORT, &e->fds[2])) < 0)
@@ -384,6 +392,9 @@ typedef struct Proxy {
         size_t n_allow;
         struct in_addr host_addr, cage_addr;
         const NetworkOpenings *o; /* fds: publish from 8, then the host services */
+        bool listening;           /* fds 3-5: the proxy's, transparent and DNS sockets */
+        int nflog_fd;             /* after the openings' */
+        uint16_t group;
 } Proxy;
 
 _Noreturn static void relay(int a, int b);
@@ -591,24 +602,59 @@ static void answer_dns(const Proxy *p, int fd) {
         (void) sendto(fd, a, (size_t) k, MSG_DONTWAIT, (struct sockaddr *) &from, fl);
 }
 
-/* fds: 3 proxy, 4 transparent, 5 DNS, 6 the leader's pidfd, from 8 the
- * openings' listeners. */
+/* The cage's nft drops, from its NFLOG group (nflog.h): the kernel copies
+ * the cage's packet, read as hostile input. */
+static void record_drops(const Proxy *p, bool *lost_logged) {
+        union {
+                uint8_t b[4096];
+                struct nlmsghdr align;
+        } m;
+        struct sockaddr_nl from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(p->nflog_fd, m.b, sizeof m.b, MSG_DONTWAIT, (struct sockaddr *) &from, &fl);
+        if (n < 0 && errno == ENOBUFS && !*lost_logged) {
+                sd_journal_print(LOG_WARNING, "nspawn-cage: cage %s: some dropped packets came faster than they could be recorded "
+                                 "(logged once)", p->cage);
+                *lost_logged = true;
+        }
+        if (n <= 0 || fl < sizeof from || from.nl_family != AF_NETLINK || from.nl_pid != 0)
+                return; /* only the kernel's */
+        NflogPacket pk[16];
+        size_t k = nflog_parse(m.b, (size_t) n, p->group, pk, ELEMENTSOF(pk));
+        for (size_t i = 0; i < k; i++) {
+                char addr[INET_ADDRSTRLEN], num[8];
+                const char *proto = nflog_proto_name(pk[i].proto, num, sizeof num);
+                const char *rule = pk[i].hook == 1 ? "nft-drop: the host is not the cage's to reach" : "nft-drop: no Allow= entry matches";
+                inet_ntop(AF_INET, &pk[i].daddr, addr, sizeof addr);
+                sd_journal_send("MESSAGE=cage %s: dropped %s %s:%u: %s", p->cage, proto, addr, (unsigned) pk[i].dport, rule,
+                                "PRIORITY=%d", LOG_WARNING, "SYSLOG_IDENTIFIER=" EGRESS_LOG_IDENTIFIER, "NSPAWN_CAGE_MACHINE=%s", p->cage,
+                                "NSPAWN_CAGE_UID=%u", (unsigned) p->uid, "DENIED_HOST=%s", addr, "DENIED_PORT=%u", (unsigned) pk[i].dport,
+                                "DENIED_PATH=nft", "PROTO=%s", proto, "RULE=%s", rule, NULL);
+        }
+}
+
+/* fds: 3 proxy, 4 transparent, 5 DNS (closed when !listening), 6 the
+ * leader's pidfd, from 8 the openings' listeners, then the NFLOG socket. */
 _Noreturn static void proxy_loop(const Proxy *p) {
         unsigned children = 0;
-        bool logged = false;
+        bool logged = false, lost_logged = false;
         size_t n_open = p->o->n_publish + p->o->n_host_services;
+        int l3 = p->listening ? 3 : -1; /* poll ignores negative fds */
         for (;;) {
                 while (children > 0 && waitpid(-1, NULL, WNOHANG) > 0)
                         children--;
-                struct pollfd f[4 + 2 * EGRESS_MAX_OPENINGS] = { { .fd = 3, .events = POLLIN }, { .fd = 4, .events = POLLIN },
-                                                                  { .fd = 5, .events = POLLIN }, { .fd = 6, .events = POLLIN } };
+                struct pollfd f[5 + 2 * EGRESS_MAX_OPENINGS] = { { .fd = l3, .events = POLLIN }, { .fd = l3 < 0 ? -1 : 4, .events = POLLIN },
+                                                                  { .fd = l3 < 0 ? -1 : 5, .events = POLLIN }, { .fd = 6, .events = POLLIN } };
                 for (size_t i = 0; i < n_open; i++)
                         f[4 + i] = (struct pollfd) { .fd = (int) (8 + i), .events = POLLIN };
-                if (poll(f, 4 + n_open, children > 0 ? 200 : -1) < 0) {
+                f[4 + n_open] = (struct pollfd) { .fd = p->nflog_fd, .events = POLLIN };
+                if (poll(f, 5 + n_open, children > 0 ? 200 : -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         _exit(1);
                 }
+                if (f[4 + n_open].revents) /* first: the cage's last packets are recorded */
+                        record_drops(p, &lost_logged);
                 if (f[3].revents)
                         _exit(0); /* the cage's leader is gone */
                 if (f[2].revents & POLLIN)
@@ -632,6 +678,7 @@ _Noreturn static void proxy_loop(const Proxy *p) {
                         if (pid == 0) {
                                 for (int k = 3; k <= 6; k++)
                                         close(k);
+                                close(p->nflog_fd);
                                 for (size_t k = 0; k < n_open; k++)
                                         close((int) (8 + k));
                                 if (i < 2)
@@ -675,16 +722,23 @@ int egress_fork(Egress *e, const HostUser *u, const char *cage, pid_t leader, co
                 return 0;
         }
         /* Only the sockets, the pidfd and the go pipe survive: 3-5 the
-         * listeners, 6 the pidfd, 7 the go pipe, from 8 the openings'. */
+         * listeners (/dev/null without the proxy, closed below), 6 the
+         * pidfd, 7 the go pipe, from 8 the openings', then the NFLOG
+         * socket. */
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+                _exit(1);
+        bool listening = e->fds[0] >= 0;
         int src[8 + 2 * EGRESS_MAX_OPENINGS], nfd = 0;
-        src[nfd++] = e->fds[0], src[nfd++] = e->fds[1], src[nfd++] = e->fds[2], src[nfd++] = pidfd, src[nfd++] = go[0];
+        for (int i = 0; i < 3; i++)
+                src[nfd++] = listening ? e->fds[i] : null;
+        src[nfd++] = pidfd, src[nfd++] = go[0];
         for (size_t i = 0; i < e->n_pub; i++)
                 src[nfd++] = e->pub_fds[i];
         for (size_t i = 0; i < e->n_svc; i++)
                 src[nfd++] = e->svc_fds[i];
-        int null = open("/dev/null", O_RDWR);
-        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-                _exit(1);
+        int nflog_fd = 3 + nfd;
+        src[nfd++] = e->nflog_fd;
         for (int i = 0; i < nfd; i++)
                 if ((src[i] = fcntl(src[i], F_DUPFD, 100)) < 0)
                         _exit(1);
@@ -693,8 +747,10 @@ int egress_fork(Egress *e, const HostUser *u, const char *cage, pid_t leader, co
                         _exit(1);
         if (syscall(SYS_close_range, (unsigned) (3 + nfd), ~0U, 0U) < 0)
                 _exit(1);
+        for (int k = 3; !listening && k <= 5; k++)
+                close(k);
         for (int k = 3; k < 3 + nfd; k++)
-                if (k != 6 && k != 7)
+                if (k != 6 && k != 7 && (listening || k > 5))
                         (void) fcntl(k, F_SETFL, fcntl(k, F_GETFL) & ~O_NONBLOCK);
         (void) setsid();
         sigset_t none;
@@ -715,7 +771,8 @@ int egress_fork(Egress *e, const HostUser *u, const char *cage, pid_t leader, co
         if (n != 1)
                 _exit(1);
         close(7);
-        Proxy p = { .cage = cage, .uid = u->uid, .allow = allow, .n_allow = n_allow, .o = o };
+        Proxy p = { .cage = cage, .uid = u->uid, .allow = allow, .n_allow = n_allow, .o = o, .listening = listening, .nflog_fd = nflog_fd,
+                    .group = nflog_group(l->slot) };
         if (inet_pton(AF_INET, l->host_addr, &p.host_addr) != 1 || inet_pton(AF_INET, l->cage_addr, &p.cage_addr) != 1)
                 _exit(1);
         proxy_loop(&p);

@@ -88,18 +88,22 @@ typedef struct Egress {
         int pub_fds[EGRESS_MAX_OPENINGS]; /* Publish=: on 127.0.0.1:PORT */
         int svc_fds[EGRESS_MAX_OPENINGS]; /* HostService=: on the host address, PORT */
         size_t n_pub, n_svc;
+        int nflog_fd;    /* the cage's NFLOG group (nflog.h); -1 */
         pid_t pid;       /* the proxy, once forked */
         int go_fd;       /* until released */
 } Egress;
-#define EGRESS_NULL ((Egress) { .fds = { -1, -1, -1 }, .pid = 0, .go_fd = -1 })
+#define EGRESS_NULL ((Egress) { .fds = { -1, -1, -1 }, .nflog_fd = -1, .pid = 0, .go_fd = -1 })
 void egress_done(Egress *e);
 
-/* Does a cage need the proxy: names in Allow=, Publish= or HostService=? */
+/* Does a cage need the proxy: names in Allow=, Publish= or HostService=?
+ * Without, the egress process of a private network only records its nft
+ * drops. */
 bool egress_needed(const NetworkAllow *allow, size_t n_allow, const NetworkOpenings *o);
-/* Bind the sockets on l's host address (as root: port 53) and the
- * openings' (o: NULL for none). */
-int egress_open(const NetworkLease *l, const NetworkOpenings *o, Egress *e);
-/* Fork the proxy as the user (u), with the sockets, the rules and a pidfd
+/* As root: bind the cage's NFLOG group (l's slot) and, with proxy, the
+ * sockets on l's host address (port 53) and the openings' (o: NULL for
+ * none). */
+int egress_open(const NetworkLease *l, bool proxy, const NetworkOpenings *o, Egress *e);
+/* Fork the egress process as the user (u), with the sockets, the rules and a pidfd
  * of the cage's leader: it ends with the leader. It accepts nothing until
  * egress_release(), so the caller first moves it into its scope. */
 int egress_fork(Egress *e, const HostUser *u, const char *cage, pid_t leader, const NetworkLease *l, const NetworkAllow *allow,

@@ -19,6 +19,7 @@
 #include "closurecache.h"
 #include "display.h"
 #include "egress.h"
+#include "nflog.h"
 #include "envfile.h"
 #include "forward.h"
 #include "idmap.h"
@@ -242,10 +243,11 @@ static int network_lease(CageSpec *s, CageError *err) {
         return 0;
 }
 
-/* [Network] Allow= names: the egress proxy, the second process a cage
- * makes nspawn-cage leave on the host, in its own scope bound to the
- * cage's unit like the ssh-agent relay; and the proxy variables for the
- * agent. */
+/* Mode=private: the egress process, the second process a cage makes
+ * nspawn-cage leave on the host, in its own scope bound to the cage's unit
+ * like the ssh-agent relay. It records the nft table's drops (nflog.h);
+ * with Allow= names, Publish= or HostService= it is also the proxy, and the
+ * agent gets the proxy variables. */
 static int egress_up(Host *h, const CageSpec *s, const char *cage_unit, int cage_fd, CageError *err) {
         _cleanup_(egress_done) Egress e = EGRESS_NULL;
         _cleanup_free_ char *scope = strdup_printf(EGRESS_SCOPE_FMT, s->name), *env = NULL,
@@ -255,8 +257,10 @@ static int egress_up(Host *h, const CageSpec *s, const char *cage_unit, int cage
         if (!scope || !desc)
                 return cage_error_set(err, -ENOMEM, "out of memory");
         NetworkOpenings o = { .publish = s->publish, .n_publish = s->n_publish, .host_services = s->host_services, .n_host_services = s->n_host_services };
-        if ((r = egress_open(&s->lease, &o, &e)) < 0)
-                return cage_error_set(err, r, "cage %s: the egress proxy's sockets on %s%s: %s", s->name, s->lease.host_addr,
+        bool proxy = egress_needed(s->allow, s->n_allow, &o);
+        if ((r = egress_open(&s->lease, proxy, &o, &e)) < 0)
+                return cage_error_set(err, r, "cage %s: the egress process's sockets (NFLOG group %u%s%s%s): %s", s->name,
+                                      (unsigned) nflog_group(s->lease.slot), proxy ? ", proxy on " : "", proxy ? s->lease.host_addr : "",
                                       s->n_publish ? " and 127.0.0.1 (Publish=)" : "", strerror(-r));
         if ((r = bus_machine_leader(h->bus, s->name, &leader)) < 0 ||
             (r = egress_fork(&e, &s->user, s->name, leader, &s->lease, s->allow, s->n_allow, &o)) < 0)
@@ -310,8 +314,7 @@ static int start_unit(Host *h, const CageSpec *s, const LaunchOptions *o, const 
                 return cage_error_wrap(err, r, "starting cage %s", s->name);
         if (s->network == NETWORK_PRIVATE && (r = network_up(h, s, err)) < 0)
                 return r;
-        NetworkOpenings openings = { .n_publish = s->n_publish, .n_host_services = s->n_host_services };
-        if (s->network == NETWORK_PRIVATE && egress_needed(s->allow, s->n_allow, &openings) && (r = egress_up(h, s, plan->unit, cage_fd, err)) < 0)
+        if (s->network == NETWORK_PRIVATE && (r = egress_up(h, s, plan->unit, cage_fd, err)) < 0)
                 return r;
         if (fwd->ssh_listen_fd >= 0 && (r = relay_up(h, s, plan->unit, fwd, err)) < 0)
                 return r;

@@ -191,6 +191,11 @@ int network_nft_ruleset_with(const char *name, const NetworkLease *l, uid_t owne
         strbuf_appendf(&b, "table inet nspawn-cage-%s {\n", name);
         /* What the cage tried and was refused (nft list counter ... refused). */
         strbuf_append(&b, "\tcounter refused {\n\t}\n");
+        /* The rate at which drops are named (NFLOG to the egress process). */
+        strbuf_append(&b, "\tlimit named {\n\t\trate " NETWORK_NFLOG_RATE "\n\t}\n");
+        char log[96];
+        snprintf(log, sizeof log, "limit name \"named\" log group %u snaplen %u", NETWORK_NFLOG_GROUP_BASE + l->slot,
+                 (unsigned) NETWORK_NFLOG_SNAPLEN);
         if (n_literal > 0) {
                 /* [Network] Allow=: the only destinations forwarded from the cage. */
                 _cleanup_strv_free_ char **elements = NULL;
@@ -224,20 +229,23 @@ int network_nft_ruleset_with(const char *name, const NetworkLease *l, uid_t owne
                 /* HostService=: the proxy listens there and relays to the service. */
                 strbuf_appendf(&b, "\t\tiifname \"%s\" ip daddr %s tcp dport { %s } accept\n", l->ifname, l->host_addr, svc);
         strbuf_appendf(&b,
+                       "\t\tiifname \"%s\" %s\n"
                        "\t\tiifname \"%s\" counter name \"refused\" drop\n"
-                       "\t}\n", l->ifname);
+                       "\t}\n", l->ifname, log, l->ifname);
         strbuf_appendf(&b,
                        "\tchain forward {\n"
                        "\t\ttype filter hook forward priority filter - 10; policy accept;\n"
                        "\t\tiifname \"%s\" meta nfproto ipv6 drop\n"
                        "\t\tiifname \"%s\" ip saddr != %s drop\n"
+                       "\t\tiifname \"%s\" ip daddr { 127.0.0.0/8, 169.254.0.0/16, %s/%u } %s\n"
                        "\t\tiifname \"%s\" ip daddr { 127.0.0.0/8, 169.254.0.0/16, %s/%u } drop\n"
                        "\t\toifname \"%s\" ct state new drop\n",
-                       l->ifname, l->ifname, l->cage_addr, l->ifname, pool_text, NETWORK_POOL_PREFIX, l->ifname);
+                       l->ifname, l->ifname, l->cage_addr, l->ifname, pool_text, NETWORK_POOL_PREFIX, log, l->ifname, pool_text,
+                       NETWORK_POOL_PREFIX, l->ifname);
         if (n_literal > 0)
                 strbuf_appendf(&b, "\t\tiifname \"%s\" meta l4proto { tcp, udp } ip daddr . th dport @allow accept\n", l->ifname);
         if (n_allow > 0)
-                strbuf_appendf(&b, "\t\tiifname \"%s\" counter name \"refused\" drop\n", l->ifname);
+                strbuf_appendf(&b, "\t\tiifname \"%s\" %s\n\t\tiifname \"%s\" counter name \"refused\" drop\n", l->ifname, log, l->ifname);
         strbuf_append(&b, "\t}\n");
         if (!isempty(ports)) {
                 /* TCP to a port of a name rule, from clients that ignore

@@ -23,6 +23,13 @@
 #define NETWORK_EGRESS_PROXY_PORT 3128
 #define NETWORK_EGRESS_TRANSPARENT_PORT 3129
 #define NETWORK_EGRESS_DNS_PORT 53
+/* The NFLOG group of a cage's nft drops (nflog.h): base + its lease slot
+ * (32768-49151); each sends NETWORK_NFLOG_SNAPLEN bytes of the packet (an
+ * IPv4 header and the ports), all of one cage's drop rules together at
+ * most NETWORK_NFLOG_RATE, so a flood cannot fill the journal. */
+#define NETWORK_NFLOG_GROUP_BASE 32768u
+#define NETWORK_NFLOG_SNAPLEN 64
+#define NETWORK_NFLOG_RATE "10/second burst 20 packets"
 /* The host side of a cage's veth: "ncage-SLOT". */
 #define NETWORK_IFNAME_PREFIX "ncage-"
 /* The cage's side, as systemd-nspawn names it too. */

@@ -32,7 +32,7 @@ static void print_denial(sd_journal *j, bool json, bool *first) {
         uint64_t t = 0;
         (void) sd_journal_get_realtime_usec(j, &t);
         _cleanup_free_ char *host = field(j, "DENIED_HOST"), *port = field(j, "DENIED_PORT"), *path = field(j, "DENIED_PATH"),
-                            *rule = field(j, "RULE");
+                            *rule = field(j, "RULE"), *proto = field(j, "PROTO");
         char when[64];
         time_t s = (time_t) (t / 1000000);
         struct tm tm;
@@ -50,6 +50,10 @@ static void print_denial(sd_journal *j, bool json, bool *first) {
         strbuf_append_json(&b, strempty(path));
         strbuf_append(&b, ",\"rule\":");
         strbuf_append_json(&b, strempty(rule));
+        if (!isempty(proto)) { /* the nft drops' (nflog.h) */
+                strbuf_append(&b, ",\"proto\":");
+                strbuf_append_json(&b, proto);
+        }
         strbuf_append(&b, "}");
         _cleanup_free_ char *text = NULL;
         if (strbuf_steal(&b, &text) >= 0)

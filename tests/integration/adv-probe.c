@@ -13,6 +13,8 @@
  *                             limit it), print "held K" (K connected)
  *   adv-probe listen PORT S   TCP on every address (IPv4 and IPv6) of PORT for
  *                             S seconds, answering "hello-from-cage"
+ *   adv-probe nflog GROUP S   bind NFLOG GROUP (a cage's nft drops), then print
+ *                             "received K": its messages in S seconds
  *
  * Prints "ok" and exits 0 when the call succeeded, else the error and 1. */
 #define _GNU_SOURCE
@@ -28,6 +30,10 @@
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <arpa/inet.h>
+#include <linux/netlink.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
 #include <unistd.h>
 
 #define KEY_SPEC_SESSION_KEYRING -3
@@ -112,6 +118,36 @@ static int probe_listen(int port, int seconds) {
         return 0;
 }
 
+static int probe_nflog(int group, int seconds) {
+        int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+        struct {
+                struct nlmsghdr h;
+                struct nfgenmsg g;
+                struct nlattr a;
+                struct nfulnl_msg_config_cmd c;
+                uint8_t pad[3];
+        } m = { .h = { .nlmsg_len = sizeof m, .nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG, .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK },
+                .g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0, .res_id = htons((uint16_t) group) },
+                .a = { .nla_len = NLA_HDRLEN + 1, .nla_type = NFULA_CFG_CMD }, .c = { .command = NFULNL_CFG_CMD_BIND } };
+        char buf[8192];
+        if (fd < 0 || send(fd, &m, sizeof m, 0) < 0 || recv(fd, buf, sizeof buf, 0) < 0)
+                return result(-1);
+        struct nlmsgerr *e = (struct nlmsgerr *) (buf + NLMSG_HDRLEN);
+        if (e->error != 0) {
+                errno = -e->error;
+                return result(-1);
+        }
+        int k = 0;
+        time_t end = time(NULL) + seconds;
+        while (time(NULL) < end) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, 500) > 0 && recv(fd, buf, sizeof buf, 0) > 0)
+                        k++;
+        }
+        printf("received %d\n", k);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         if (argc == 2 && strcmp(argv[1], "keyctl") == 0)
                 return result((int) syscall(SYS_add_key, "user", "adv-canary", "x", (size_t) 1, KEY_SPEC_SESSION_KEYRING));
@@ -125,7 +161,9 @@ int main(int argc, char **argv) {
                 return probe_hold(argv[2], atoi(argv[3]), atoi(argv[4]));
         if (argc == 4 && strcmp(argv[1], "listen") == 0)
                 return probe_listen(atoi(argv[2]), atoi(argv[3]));
+        if (argc == 4 && strcmp(argv[1], "nflog") == 0)
+                return probe_nflog(atoi(argv[2]), atoi(argv[3]));
         fprintf(stderr, "usage: adv-probe keyctl | hostname NAME | connect PATH|@NAME | exchange A B SECONDS | hold PATH N SECONDS | "
-                        "listen PORT SECONDS\n");
+                        "listen PORT SECONDS | nflog GROUP SECONDS\n");
         return 2;
 }

@@ -22,6 +22,7 @@ egress_cleanup() {
         nspawn-cage stop $N > /dev/null 2>&1
         nspawn-cage stop ${N}r > /dev/null 2>&1
         nspawn-cage stop ${N}p > /dev/null 2>&1
+        nspawn-cage stop ${N}l > /dev/null 2>&1
         ip netns del egout 2> /dev/null
         ip link del eg-host 2> /dev/null
         [ -f /tmp/eg-resolv.saved ] && cat /tmp/eg-resolv.saved > /etc/resolv.conf && rm -f /tmp/eg-resolv.saved
@@ -197,6 +198,76 @@ tap_is "$(field after)" tls-3 "the proxy still serves afterwards"
 journalctl -o json --since "$since" NSPAWN_CAGE_MACHINE=$N DENIED_HOST=loop.allowed.test 2> /dev/null | jq -r .RULE | grep -q "resolves to 127.0.0.1"
 tap_ok $? "the rebinding refusal is recorded with its reason"
 
+# ---- nft drops, named (NFLOG): what does not go through the proxy ----
+# Ports of this run only: the test host's journal keeps earlier runs' entries.
+B=$((20000 + $(date +%s) % 20000))
+cat > "$P/nft.sh" <<PROBE
+echo x > /dev/udp/203.0.113.4/$B
+timeout 3 bash -c 'exec 3<>/dev/tcp/203.0.113.4/$((B + 1))' 2> /dev/null
+echo "tcp: \$?"
+PROBE
+cat > "$P/flood.sh" <<PROBE
+t0=\$(date +%s%N)
+for i in \$(seq 10000); do echo x > /dev/udp/203.0.113.4/$((B + 2)); done
+echo "flood-ms: \$(((\$(date +%s%N) - t0) / 1000000))"
+PROBE
+chown alice:alice "$P/nft.sh" "$P/flood.sh"
+count_refused() { as_alice_pty "sudo nspawn-cage status $N"; printf '%s\n' "$out" | sed -n 's/^ *refused: \([0-9]*\).*/\1/p' | head -n 1; }
+before=$(count_refused)
+as_alice_pty "sudo nspawn-cage shell $N -- bash $P/nft.sh"
+tap_is "$(field tcp)" 124 "control: TCP to 203.0.113.4:$((B + 1)) (no Allow= entry) gets no answer from the cage"
+sleep 1
+as_alice_pty "sudo nspawn-cage denials $N"
+printf '%s\n' "$out" | grep -q " 203.0.113.4:$B nft nft-drop"
+r1=$?
+printf '%s\n' "$out" | grep -q " 203.0.113.4:$((B + 1)) nft nft-drop"
+r2=$?
+tap_ok $([ $r1 = 0 ] && [ $r2 = 0 ]; echo $?) "denials lists the nft drops by address and port: UDP 203.0.113.4:$B, TCP 203.0.113.4:$((B + 1))" || tap_diag "$out"
+as_alice_pty "sudo nspawn-cage denials --json $N"
+j=$(printf '%s\n' "$out" | sed -n '/^\[/,/^\]/p')
+tap_is "$(printf '%s' "$j" | jq -r --argjson b $B '[.[] | select(.host == "203.0.113.4" and ((.port == $b and .proto == "udp") or (.port == $b + 1 and .proto == "tcp")) and .path == "nft")] | map(.port) | unique | join(",")')" \
+        "$B,$((B + 1))" "denials --json: both, with proto udp / tcp and path nft" || tap_diag "$out"
+after=$(count_refused)
+tap_ok $([ "${after:-0}" -ge $((${before:-0} + 2)) ]; echo $?) "status counts them (${before:-none} before, ${after:-none} after)"
+jr=$(journalctl -o json --since "$since" NSPAWN_CAGE_MACHINE=$N DENIED_PORT=$B 2> /dev/null | jq -r '"\(.DENIED_HOST) \(.PROTO) \(.NSPAWN_CAGE_UID) \(._UID)"' | head -n 1)
+tap_is "$jr" "203.0.113.4 udp $(id -u alice) $(id -u alice)" "the journal entry: DENIED_HOST=, PROTO=, NSPAWN_CAGE_UID=, written as alice (the reader dropped root)"
+
+# A flood is named at the rate limit's worth (10/s, burst 20), not 10000 times.
+nft reset counter inet "nspawn-cage-$N" refused > /dev/null 2>&1
+fsince=$(date '+%Y-%m-%d %H:%M:%S')
+as_alice_pty "sudo nspawn-cage shell $N -- bash $P/flood.sh"
+ms=$(field flood-ms)
+sleep 1.5
+dropped=$(nft list counter inet "nspawn-cage-$N" refused 2> /dev/null | sed -n 's/.*packets \([0-9]*\).*/\1/p')
+tap_ok $([ "${dropped:-0}" -ge 10000 ]; echo $?) "control: the flood of 10000 UDP packets was sent and dropped (counter ${dropped:-none}, ${ms:-?} ms)"
+named=$(journalctl -o json --since "$fsince" NSPAWN_CAGE_MACHINE=$N DENIED_PORT=$((B + 2)) 2> /dev/null | grep -c .)
+limit=$((20 + 10 * (${ms:-0} / 1000 + 2)))
+tap_ok $([ "$named" -ge 1 ] && [ "$named" -le "$limit" ]; echo $?) "the flood is named $named times, at most the rate limit's $limit"
+
+# denials --follow: a refusal appears while it runs.
+timeout 60 nspawn-cage denials --follow $N > /tmp/eg-follow 2>&1 &
+fpid=$!
+sleep 1
+printf 'echo x > /dev/udp/203.0.113.4/%s\n' $((B + 3)) > "$P/follow.sh"
+chown alice:alice "$P/follow.sh"
+as_alice_pty "sudo nspawn-cage shell $N -- bash $P/follow.sh"
+for _ in $(seq 50); do grep -q " 203.0.113.4:$((B + 3)) " /tmp/eg-follow && break; sleep 0.2; done
+grep -q " 203.0.113.4:$((B + 3)) nft nft-drop" /tmp/eg-follow
+tap_ok $? "denials --follow prints a new refusal as it happens" || tap_diag "$(tail -n 3 /tmp/eg-follow)"
+kill "$fpid" 2> /dev/null
+wait "$fpid" 2> /dev/null
+
+# The group is the cage's alone: a local user cannot bind any NFLOG group
+# (one a cage is about to take, say), and a second socket, even root's,
+# cannot take over a group the egress process holds.
+slot=$(grep -lsx $N /run/nspawn-cage/network/* | head -n 1)
+grp=$((32768 + ${slot##*/}))
+free_grp=$((grp == 49151 ? 49150 : 49151))
+tap_is "$(su alice -c "$top_builddir/tests/integration/adv-probe nflog $free_grp 1" 2>&1 | head -n 1)" "Operation not permitted" \
+        "a local user (even a cage's owner) cannot bind an NFLOG group ($free_grp)"
+tap_is "$("$top_builddir/tests/integration/adv-probe" nflog $grp 1 2>&1 | head -n 1)" "Operation not permitted" \
+        "a second socket, root's, cannot take over the cage's group $grp from its egress process"
+
 # ---- Publish= and HostService= ----
 Q=/home/alice/egpub
 install -d -o alice -g alice "$Q"
@@ -240,6 +311,13 @@ as_alice_pty "sudo nspawn-cage --name ${N}r $P -- bash -c 'openssl s_client -qui
 printf '%s\n' "$out" | grep -qE '^nspawn-cage: [0-9]+ refused: .*refused\.test:443'
 tap_ok $? "run prints a one-line summary of what was refused at exit ($(printf '%s\n' "$out" | grep refused: | head -n 1))"
 tap_nothing_left "a run to its end leaves nothing" ${N}r
+# Without names (literals only) no proxy runs, but the drops are named all the same.
+write_user_config '[Network]\nMode=private\nAllow=203.0.113.4:443\n'
+as_alice_pty "sudo nspawn-cage --name ${N}l $P -- bash -c 'echo x > /dev/udp/203.0.113.3/$((B + 4))'"
+printf '%s\n' "$out" | grep -qE "^nspawn-cage: [0-9]+ refused: .*203\.0\.113\.3:$((B + 4))"
+tap_ok $? "Allow= of a literal only: run's summary names the nft drop ($(printf '%s\n' "$out" | grep refused: | head -n 1))" || tap_diag "$out"
+tap_nothing_left "and leaves nothing" ${N}l
+write_user_config '[Network]\nMode=private\nAllow=*.allowed.test *.allowed.test:80\n'
 as_alice_pty "sudo nspawn-cage stop $N"
 sleep 0.5
 left="$(systemctl list-units --all --no-legend "nspawn-cage-$N-egress.scope" 2> /dev/null)$(pgrep -x nspawn-cage-egr)"

@@ -81,11 +81,13 @@ int main(void) {
         ok(strstr(arules, "\tset allow {\n\t\ttype ipv4_addr . inet_service\n\t\telements = { 198.51.100.7 . 8080 }\n\t}\n") != NULL,
            "the set holds the IPv4 literal only");
         const char *accept = strstr(arules, "iifname \"ncage-5\" meta l4proto { tcp, udp } ip daddr . th dport @allow accept\n"
+                                            "\t\tiifname \"ncage-5\" limit name \"named\" log group 32773 snaplen 64\n"
                                             "\t\tiifname \"ncage-5\" counter name \"refused\" drop\n\t}\n");
         const char *blocked = strstr(arules, "ip daddr { 127.0.0.0/8, 169.254.0.0/16, 10.231.0.0/16 } drop");
         ok(accept && blocked && blocked < accept, "tcp and udp to the set are forwarded, after the fixed drops; then everything else from the cage is dropped");
         ok(strstr(arules, "iifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport { 3128, 3129 } accept\n"
                           "\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 udp dport 53 accept\n"
+                          "\t\tiifname \"ncage-5\" limit name \"named\" log group 32773 snaplen 64\n"
                           "\t\tiifname \"ncage-5\" counter name \"refused\" drop\n") != NULL,
            "the egress proxy on the host address is the one host service the cage reaches");
         ok(strstr(arules, "\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport 3128 accept\n"
@@ -94,11 +96,18 @@ int main(void) {
                           "\t\tiifname \"ncage-5\" udp dport 53 redirect to :53\n") != NULL,
            "TCP to the name rules' ports (each once) and DNS are redirected to the proxy; the literals and the proxy port are not");
         ok(strstr(arules, "masquerade") && strstr(arules, "counter refused {\n\t}\n"), "NAT stays; a counter of refused packets");
+        ok(strstr(arules, "\tlimit named {\n\t\trate 10/second burst 20 packets\n\t}\n") &&
+           strstr(arules, "\t\tiifname \"ncage-5\" ip daddr { 127.0.0.0/8, 169.254.0.0/16, 10.231.0.0/16 } limit name \"named\" log group 32773 snaplen 64\n"
+                          "\t\tiifname \"ncage-5\" ip daddr { 127.0.0.0/8, 169.254.0.0/16, 10.231.0.0/16 } drop\n"),
+           "each drop of the cage's traffic is named to NFLOG group 32768 + slot, all at one limited rate");
+        ok(strstr(rules, "\t\tiifname \"ncage-5\" limit name \"named\" log group 32773 snaplen 64\n\t\tiifname \"ncage-5\" counter name \"refused\" drop\n"),
+           "without Allow= too: the host's refusals are named");
         NetworkPort pub[] = { { .port = 3000, .to_port = 3000 }, { .port = 8080, .to_port = 80 } }, svc[] = { { .addr = "127.0.0.1", .port = 9099, .to_port = 9099 } };
         NetworkOpenings op = { .publish = pub, .n_publish = 2, .host_services = svc, .n_host_services = 1 };
         _cleanup_free_ char *orules = NULL;
         ok(network_nft_ruleset_with("p", &l, 1000, allow, ELEMENTSOF(allow), &op, &orules) == 0, "a ruleset with Publish= and HostService=");
-        ok(strstr(orules, "\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport { 9099 } accept\n\t\tiifname \"ncage-5\" counter name \"refused\" drop\n") &&
+        ok(strstr(orules, "\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport { 9099 } accept\n"
+           "\t\tiifname \"ncage-5\" limit name \"named\" log group 32773 snaplen 64\n" "\t\tiifname \"ncage-5\" counter name \"refused\" drop\n") &&
            strstr(orules, "ip daddr . tcp dport @allow accept\n\t\tiifname \"ncage-5\" ip daddr 10.231.0.21 tcp dport { 9099 } accept\n\t\tiifname \"ncage-5\" tcp dport { 443, 80 } redirect"),
            "the host service's port on the host address is accepted from the cage, and not redirected");
         ok(strstr(orules, "\t\toifname \"lo\" ip daddr 127.0.0.1 tcp dport { 3000, 8080 } ct state new meta skuid != { 0, 1000 } drop\n") != NULL,
