@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "egress.h"
+#include "helperproc.h"
 #include "nflog.h"
 #include "util.h"
 #include "validate.h"
@@ -391,9 +392,10 @@ typedef struct Proxy {
         const NetworkAllow *allow;
         size_t n_allow;
         struct in_addr host_addr, cage_addr;
-        const NetworkOpenings *o; /* fds: publish from 8, then the host services */
+        const NetworkOpenings *o; /* fds: publish from 6, then the host services */
         bool listening;           /* fds 3-5: the proxy's, transparent and DNS sockets */
         int nflog_fd;             /* after the openings' */
+        int pidfd;                /* the leader's, last */
         uint16_t group;
 } Proxy;
 
@@ -633,8 +635,8 @@ static void record_drops(const Proxy *p, bool *lost_logged) {
         }
 }
 
-/* fds: 3 proxy, 4 transparent, 5 DNS (closed when !listening), 6 the
- * leader's pidfd, from 8 the openings' listeners, then the NFLOG socket. */
+/* fds: 3 proxy, 4 transparent, 5 DNS (closed when !listening), from 6 the
+ * openings' listeners, then the NFLOG socket, then the leader's pidfd. */
 _Noreturn static void proxy_loop(const Proxy *p) {
         unsigned children = 0;
         bool logged = false, lost_logged = false;
@@ -644,9 +646,9 @@ _Noreturn static void proxy_loop(const Proxy *p) {
                 while (children > 0 && waitpid(-1, NULL, WNOHANG) > 0)
                         children--;
                 struct pollfd f[5 + 2 * EGRESS_MAX_OPENINGS] = { { .fd = l3, .events = POLLIN }, { .fd = l3 < 0 ? -1 : 4, .events = POLLIN },
-                                                                  { .fd = l3 < 0 ? -1 : 5, .events = POLLIN }, { .fd = 6, .events = POLLIN } };
+                                                                  { .fd = l3 < 0 ? -1 : 5, .events = POLLIN }, { .fd = p->pidfd, .events = POLLIN } };
                 for (size_t i = 0; i < n_open; i++)
-                        f[4 + i] = (struct pollfd) { .fd = (int) (8 + i), .events = POLLIN };
+                        f[4 + i] = (struct pollfd) { .fd = (int) (6 + i), .events = POLLIN };
                 f[4 + n_open] = (struct pollfd) { .fd = p->nflog_fd, .events = POLLIN };
                 if (poll(f, 5 + n_open, children > 0 ? 200 : -1) < 0) {
                         if (errno == EINTR)
@@ -660,7 +662,7 @@ _Noreturn static void proxy_loop(const Proxy *p) {
                 if (f[2].revents & POLLIN)
                         answer_dns(p, 5);
                 for (size_t i = 0; i < 2 + n_open; i++) {
-                        int lfd = i < 2 ? (int) (3 + i) : (int) (8 + i - 2);
+                        int lfd = i < 2 ? (int) (3 + i) : (int) (6 + i - 2);
                         if (!(f[i < 2 ? i : i + 2].revents & POLLIN))
                                 continue;
                         int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -676,11 +678,12 @@ _Noreturn static void proxy_loop(const Proxy *p) {
                         }
                         pid_t pid = fork();
                         if (pid == 0) {
-                                for (int k = 3; k <= 6; k++)
+                                for (int k = 3; k <= 5; k++)
                                         close(k);
                                 close(p->nflog_fd);
+                                close(p->pidfd);
                                 for (size_t k = 0; k < n_open; k++)
-                                        close((int) (8 + k));
+                                        close((int) (6 + k));
                                 if (i < 2)
                                         serve(p, c, i == 1);
                                 size_t k = i - 2;
@@ -702,76 +705,28 @@ int egress_fork(Egress *e, const HostUser *u, const char *cage, pid_t leader, co
                 size_t n_allow, const NetworkOpenings *o) {
         static const NetworkOpenings no_openings = {};
         o = o ? o : &no_openings;
-        _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, leader, 0);
-        if (pidfd < 0)
-                return -errno;
-        int go[2];
-        if (pipe2(go, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(go[0]);
-                close(go[1]);
-                return r;
-        }
-        if (pid > 0) {
-                close(go[0]);
-                e->pid = pid;
-                e->go_fd = go[1];
-                return 0;
-        }
-        /* Only the sockets, the pidfd and the go pipe survive: 3-5 the
-         * listeners (/dev/null without the proxy, closed below), 6 the
-         * pidfd, 7 the go pipe, from 8 the openings', then the NFLOG
-         * socket. */
-        int null = open("/dev/null", O_RDWR);
-        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-                _exit(1);
+        /* 3-5 the listeners (/dev/null without the proxy, closed then),
+         * from 6 the openings', then the NFLOG socket, then the leader's
+         * pidfd: as proxy_loop() wants them. */
         bool listening = e->fds[0] >= 0;
-        int src[8 + 2 * EGRESS_MAX_OPENINGS], nfd = 0;
+        int fds[4 + 2 * EGRESS_MAX_OPENINGS];
+        size_t n = 0;
         for (int i = 0; i < 3; i++)
-                src[nfd++] = listening ? e->fds[i] : null;
-        src[nfd++] = pidfd, src[nfd++] = go[0];
+                fds[n++] = e->fds[i];
         for (size_t i = 0; i < e->n_pub; i++)
-                src[nfd++] = e->pub_fds[i];
+                fds[n++] = e->pub_fds[i];
         for (size_t i = 0; i < e->n_svc; i++)
-                src[nfd++] = e->svc_fds[i];
-        int nflog_fd = 3 + nfd;
-        src[nfd++] = e->nflog_fd;
-        for (int i = 0; i < nfd; i++)
-                if ((src[i] = fcntl(src[i], F_DUPFD, 100)) < 0)
-                        _exit(1);
-        for (int i = 0; i < nfd; i++)
-                if (dup2(src[i], 3 + i) < 0)
-                        _exit(1);
-        if (syscall(SYS_close_range, (unsigned) (3 + nfd), ~0U, 0U) < 0)
-                _exit(1);
+                fds[n++] = e->svc_fds[i];
+        int nflog_fd = (int) (3 + n);
+        fds[n++] = e->nflog_fd;
+        int r = helper_proc_fork(u, leader, fds, n, "nspawn-cage-egr", &e->pid, &e->go_fd);
+        if (r != 0)
+                return r < 0 ? r : 0;
         for (int k = 3; !listening && k <= 5; k++)
                 close(k);
-        for (int k = 3; k < 3 + nfd; k++)
-                if (k != 6 && k != 7 && (listening || k > 5))
-                        (void) fcntl(k, F_SETFL, fcntl(k, F_GETFL) & ~O_NONBLOCK);
-        (void) setsid();
-        sigset_t none;
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        (void) signal(SIGTERM, SIG_DFL);
-        (void) signal(SIGALRM, SIG_DFL);
-        (void) signal(SIGCHLD, SIG_DFL);
-        (void) signal(SIGPIPE, SIG_IGN);
-        (void) prctl(PR_SET_NAME, "nspawn-cage-egr");
-        if (initgroups(u->name, u->gid) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 || setresuid(u->uid, u->uid, u->uid) < 0)
-                _exit(1);
-        (void) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        char c;
-        ssize_t n;
-        while ((n = read(7, &c, 1)) < 0 && errno == EINTR)
-                ;
-        if (n != 1)
-                _exit(1);
-        close(7);
-        Proxy p = { .cage = cage, .uid = u->uid, .allow = allow, .n_allow = n_allow, .o = o, .listening = listening, .nflog_fd = nflog_fd,
+        for (int k = listening ? 3 : 6; k < nflog_fd; k++)
+                (void) fcntl(k, F_SETFL, fcntl(k, F_GETFL) & ~O_NONBLOCK);
+        Proxy p = { .cage = cage, .uid = u->uid, .allow = allow, .n_allow = n_allow, .o = o, .listening = listening, .nflog_fd = nflog_fd, .pidfd = (int) (3 + n),
                     .group = nflog_group(l->slot) };
         if (inet_pton(AF_INET, l->host_addr, &p.host_addr) != 1 || inet_pton(AF_INET, l->cage_addr, &p.cage_addr) != 1)
                 _exit(1);
@@ -779,12 +734,7 @@ int egress_fork(Egress *e, const HostUser *u, const char *cage, pid_t leader, co
 }
 
 int egress_release(Egress *e) {
-        if (e->go_fd < 0)
-                return 0;
-        ssize_t n = write(e->go_fd, "g", 1);
-        close(e->go_fd);
-        e->go_fd = -1;
-        return n == 1 ? 0 : -EIO;
+        return helper_proc_release(&e->go_fd);
 }
 
 void egress_denials_free(EgressDenial *d, size_t n) {

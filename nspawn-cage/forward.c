@@ -19,6 +19,7 @@
 #include <systemd/sd-journal.h>
 
 #include "forward.h"
+#include "helperproc.h"
 #include "stage.h"
 
 void forward_done(Forward *f) {
@@ -301,73 +302,22 @@ _Noreturn static void relay_loop(const char *cage) {
         }
 }
 
-_Noreturn static void relay_main(const HostUser *u, const char *cage) {
-        /* fds: 3 the cage's listening socket, 4 the user's agent (O_PATH),
-         * 5 the leader's pidfd, 6 the go pipe. */
-        /* systemd stops the scope with SIGTERM: whatever nspawn-cage blocked
-         * or ignored is not inherited. */
-        sigset_t none;
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        (void) signal(SIGTERM, SIG_DFL);
-        (void) signal(SIGPIPE, SIG_IGN);
-        (void) prctl(PR_SET_NAME, "nspawn-cage-ssh");
-        if (initgroups(u->name, u->gid) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 || setresuid(u->uid, u->uid, u->uid) < 0)
-                _exit(1);
-        /* Nothing is accepted before nspawn-cage has put us into the
-         * relay's scope: EOF instead of the byte means it could not. */
-        char go;
-        ssize_t n;
-        while ((n = read(6, &go, 1)) < 0 && errno == EINTR)
-                ;
-        if (n != 1)
-                _exit(1);
-        close(6);
-        relay_loop(cage);
-}
-
 int forward_fork_relay(Forward *f, const HostUser *u, const char *cage, pid_t leader) {
         if (f->ssh_listen_fd < 0)
                 return 0;
-        _cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, leader, 0);
-        if (pidfd < 0)
-                return -errno;
-        int go[2];
-        if (pipe2(go, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(go[0]);
-                close(go[1]);
-                return r;
-        }
-        if (pid > 0) {
-                close(go[0]);
+        /* 3 the cage's listening socket, 4 the user's agent (O_PATH), 5 the
+         * leader's pidfd: as relay_loop() wants them. */
+        int fds[] = { f->ssh_listen_fd, f->ssh_fd };
+        int r = helper_proc_fork(u, leader, fds, ELEMENTSOF(fds), "nspawn-cage-ssh", &f->relay_pid, &f->relay_go_fd);
+        if (r == 0)
+                relay_loop(cage);
+        if (r > 0) {
                 close(f->ssh_listen_fd);
                 f->ssh_listen_fd = -1;
-                f->relay_pid = pid;
-                f->relay_go_fd = go[1];
-                return 0;
         }
-        /* Only what the relay needs survives: not the cage's lock, not the bus. */
-        int l = fcntl(f->ssh_listen_fd, F_DUPFD, 10), s = fcntl(f->ssh_fd, F_DUPFD, 10), pf = fcntl(pidfd, F_DUPFD, 10),
-            g = fcntl(go[0], F_DUPFD, 10);
-        int null = open("/dev/null", O_RDWR);
-        if (l < 0 || s < 0 || pf < 0 || g < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
-            dup2(l, 3) < 0 || dup2(s, 4) < 0 || dup2(pf, 5) < 0 || dup2(g, 6) < 0)
-                _exit(1);
-        if (syscall(SYS_close_range, 7U, ~0U, 0U) < 0)
-                _exit(1);
-        (void) setsid();
-        relay_main(u, cage);
+        return r < 0 ? r : 0;
 }
 
 int forward_release_relay(Forward *f) {
-        if (f->relay_go_fd < 0)
-                return 0;
-        ssize_t n = write(f->relay_go_fd, "g", 1);
-        close(f->relay_go_fd);
-        f->relay_go_fd = -1;
-        return n == 1 ? 0 : -EIO;
+        return helper_proc_release(&f->relay_go_fd);
 }
