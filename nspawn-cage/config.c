@@ -766,7 +766,7 @@ static int assign_words(const Assignment *a) {
         r = info->type == V_PACKAGES ? split_words(ctx, line, key, value, package_name_is_valid, "package attribute name", &words)
           : info->type == V_ENV_NAMES ? split_words(ctx, line, key, value, env_name_is_valid, "environment variable name", &words)
           : info->type == V_USERS ? split_words(ctx, line, key, value, user_or_star_is_valid, "user name (or *)", &words)
-          : info->type == V_PUBLISH ? split_words(ctx, line, key, value, publish_entry_is_valid, "PORT[:CAGEPORT] (1-65535; e.g. 3000 or 8080:3000)", &words)
+          : info->type == V_PUBLISH ? split_words(ctx, line, key, value, publish_entry_is_valid, "PORT[:CAGEPORT] (PORT 1024-65535, a port you could bind yourself; CAGEPORT 1-65535; e.g. 3000 or 8080:80)", &words)
           : info->type == V_HOST_SERVICE ? split_words(ctx, line, key, value, host_service_entry_is_valid,
                                                        "IPv4ADDRESS:PORT of a service on the host (e.g. 127.0.0.1:5432; not port 53, 3128 or 3129)", &words)
           : split_words(ctx, line, key, value, mode_is_valid, "network mode (off, private, host)", &words);

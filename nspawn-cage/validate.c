@@ -273,6 +273,10 @@ int publish_entry_parse(const char *s, uint16_t *ret_port, uint16_t *ret_cage_po
         uint16_t a, b;
         if (port_parse(s, colon ? (size_t) (colon - s) : strlen(s), &a) < 0 || (colon && port_parse(colon + 1, strlen(colon + 1), &b) < 0))
                 return -EINVAL;
+        /* Root binds it for the user: only a port the user could bind
+         * (local services trust the ports below 1024 as root's). */
+        if (a < PUBLISH_PORT_MIN)
+                return -EACCES;
         *ret_port = a;
         *ret_cage_port = colon ? b : a;
         return 0;

@@ -41,6 +41,8 @@ bool allow_pattern_match(const char *pattern, const char *host);
 /* Does the normalised entry outer ("HOST:PORT") allow all that inner does:
  * same port, and inner's host equal to, or matched by, outer's pattern? */
 bool allow_entry_covers(const char *outer, const char *inner);
+/* The lowest host port Publish= may bind: an ordinary user's. */
+#define PUBLISH_PORT_MIN 1024
 /* [Network] Publish= PORT[:CAGEPORT] and HostService= ADDR:PORT (an IPv4
  * address; not the egress proxy's ports 53, 3128, 3129). */
 int publish_entry_parse(const char *s, uint16_t *ret_port, uint16_t *ret_cage_port);

@@ -159,9 +159,13 @@ hostile() { # SECTION.KEY: prints the user configuration; may plant links
         Cage.Command) v="cat /root/canary" ;;
         Cage.Packages) v="path lib.importJSON" ;;
         Cage.Name) v="../../root/canary" ;;
+        Cage.NixDaemon) v=yes ;;
+        Cage.Containers) v=podman ;;
         Limits.*) v="/root/canary" ;;
         Network.Mode) v=host ;;
         Network.Allow) v="/root/canary:443" ;;
+        Network.Publish) v="80 22:22" ;;
+        Network.HostService) v="127.0.0.1:3128" ;;
         Display.X11 | Display.Wayland | Display.GPU) v=yes ;;
         Display.X11Trusted) printf '[Display]\nX11=yes\n'; v=yes ;;
         Files.Bind) v="/root/canary:/home/alice/canary" ;;
@@ -216,6 +220,8 @@ option_case() { # OPTION: the invocation (one shell string) that abuses it
         timeout) echo "sudo nspawn-cage --timeout /root/canary --name advk2 $P -- true" ;;
         rebuild) echo "sudo nspawn-cage --rebuild --name advk2 $P -- cat /root/canary" ;;
         preset) echo "sudo nspawn-cage --preset ../../../../root/canary --name advk2 $P -- true; sudo nspawn-cage --preset /root/canary config $P" ;;
+        worktree) echo "sudo nspawn-cage run --worktree ../../../../root/canary $P -- true; sudo nspawn-cage run --worktree /root/canary $P -- true" ;;
+        follow) echo "timeout --foreground -k 2 5 sudo nspawn-cage denials --follow ../../root/canary; timeout --foreground -k 2 5 sudo nspawn-cage denials --follow --json advk" ;;
         *) return 1 ;;
         esac
 }

@@ -267,7 +267,7 @@ int main(void) {
            "AllowPublish=no bounds the user");
         ok(refused("[Policy]\nAllowHostServices=no\n", "[Network]\nMode=private\nHostService=127.0.0.1:5432\n", NULL,
                    "HostService= is not allowed: the administrator set AllowHostServices=no"), "AllowHostServices=no too");
-        static const char *const bad_openings[] = { "Publish=0", "Publish=65536", "Publish=3000:", "Publish=x", "Publish=03000",
+        static const char *const bad_openings[] = { "Publish=0", "Publish=65536", "Publish=80", "Publish=1023:3000", "Publish=3000:", "Publish=x", "Publish=03000",
                                                      "HostService=localhost:5432", "HostService=127.0.0.1", "HostService=127.0.0.1:53",
                                                      "HostService=10.0.0.1:3128", "HostService=[::1]:5432" };
         for (size_t i = 0; i < ELEMENTSOF(bad_openings); i++) {
