@@ -373,6 +373,14 @@ int bus_unit_usage(sd_bus *bus, const char *unit, UnitUsage *ret) {
         return 0;
 }
 
+int bus_unit_control_group(sd_bus *bus, const char *unit, char **ret) {
+        _cleanup_free_ char *path = NULL;
+        int r = unit_path(bus, unit, &path);
+        if (r < 0)
+                return r;
+        return sd_bus_get_property_string(bus, SYSTEMD, path, "org.freedesktop.systemd1.Service", "ControlGroup", NULL, ret);
+}
+
 int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader) {
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -380,8 +388,8 @@ int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader) {
         if (r < 0)
                 return sd_bus_error_has_name(&err, "org.freedesktop.machine1.NoSuchMachine") ? -ENOENT : r;
         const char *path;
-        if ((r = sd_bus_message_read(reply, "o", &path)) < 0)
-                return r;
+        if ((r = sd_bus_message_read(reply, "o", &path)) < 0 || !ret_leader)
+                return r < 0 ? r : 0;
         uint32_t leader = 0;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *pr = NULL;
         r = sd_bus_get_property(bus, MACHINED, path, "org.freedesktop.machine1.Machine", "Leader", NULL, &pr, "u");
@@ -389,8 +397,7 @@ int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader) {
                 r = sd_bus_message_read(pr, "u", &leader);
         if (r < 0)
                 return r;
-        if (ret_leader)
-                *ret_leader = (pid_t) leader;
+        *ret_leader = (pid_t) leader;
         return 0;
 }
 
@@ -404,13 +411,18 @@ typedef struct AgentWait {
         int status;
 } AgentWait;
 
-static int check_agent(AgentWait *w) {
+/* Whether the agent's unit is over and, if so, its status. `state` is its
+ * ActiveState if a signal told it, else NULL: then it is asked for. */
+static int check_agent(AgentWait *w, const char *state) {
         if (!w->job.done)
                 return 0;
-        _cleanup_free_ char *state = NULL;
-        int r = sd_bus_get_property_string(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Unit", "ActiveState", NULL, &state);
-        if (r < 0)
-                return r;
+        _cleanup_free_ char *asked = NULL;
+        if (!state) {
+                int r = sd_bus_get_property_string(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Unit", "ActiveState", NULL, &asked);
+                if (r < 0)
+                        return r;
+                state = asked;
+        }
         if (!streq(state, "inactive") && !streq(state, "failed"))
                 return 0;
         int32_t code = 0, status = 0;
@@ -425,10 +437,41 @@ static int check_agent(AgentWait *w) {
         return 0;
 }
 
+/* What a PropertiesChanged signal of the agent's unit says: 0 for another
+ * interface's (systemd sends the Service interface's first, then the
+ * Unit's with ActiveState: acting on the second sees both), 1 with the
+ * ActiveState it carries in *ret (NULL if it carries none). */
+static int signal_active_state(sd_bus_message *m, const char **ret) {
+        const char *iface, *name;
+        *ret = NULL;
+        int r = sd_bus_message_read(m, "s", &iface);
+        if (r < 0)
+                return r;
+        if (!streq(iface, "org.freedesktop.systemd1.Unit"))
+                return 0;
+        if ((r = sd_bus_message_enter_container(m, 'a', "{sv}")) < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                if ((r = sd_bus_message_read(m, "s", &name)) < 0)
+                        return r;
+                if (streq(name, "ActiveState"))
+                        r = sd_bus_message_read(m, "v", "s", ret);
+                else
+                        r = sd_bus_message_skip(m, "v");
+                if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                        return r;
+        }
+        return r < 0 ? r : 1;
+}
+
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        (void) m;
         (void) error;
-        (void) check_agent(userdata);
+        const char *state = NULL;
+        int r = signal_active_state(m, &state);
+        if (r == 0)
+                return 0;
+        /* Unreadable, or without ActiveState: ask, as before the signal. */
+        (void) check_agent(userdata, r > 0 ? state : NULL);
         return 0;
 }
 
@@ -566,14 +609,17 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
         if ((r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &unit_path)) < 0)
                 return r;
         w.unit_path = unit_path;
-        r = sd_bus_match_signal(cage, &slot, SYSTEMD, unit_path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
-                                on_properties_changed, &w);
+        /* Asynchronous, as systemd-run's: the bus handles our messages in
+         * order, so the matches hold before StartTransientUnit is sent on;
+         * not waiting for each answer saves three round trips. */
+        r = sd_bus_match_signal_async(cage, &slot, SYSTEMD, unit_path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                      on_properties_changed, NULL, &w);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(cage, &job_slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w.job);
+        r = sd_bus_match_signal_async(cage, &job_slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, NULL, &w.job);
         if (r < 0)
                 return r;
-        (void) sd_bus_call_method(cage, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
+        (void) sd_bus_call_method_async(cage, NULL, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
 
         /* Forward the terminal before the agent starts: nothing it prints is
          * lost. Our stdout gone (`| head` ended) stops the agent, as SIGPIPE
@@ -605,7 +651,7 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
                 return -EIO;
         }
         free(w.job.result);
-        (void) check_agent(&w); /* it may be over already */
+        (void) check_agent(&w, NULL); /* it may be over already */
         while (!w.finished)
                 if ((r = sd_event_run(e, UINT64_MAX)) < 0 || (r = cage_gone(cage, error)) < 0) {
                         (void) pty_forward_finish(fwd, PTY_FINISH_IDLE_MSEC);
