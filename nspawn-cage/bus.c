@@ -544,12 +544,18 @@ static int append_agent_properties(sd_bus_message *m, const AgentRun *a, const c
         int r;
         /* No TTYReset=/TTYVHangup=: systemd would flush the pty when the
          * unit ends, before we read what the agent wrote last (pty.c sets
-         * the modes instead). */
+         * the modes instead). StandardInput=tty-fail, not tty: the pty is
+         * fresh, no session holds it, and "tty" (wait until it is free)
+         * first sets an inotify watch whose close costs the agent's start
+         * 8-25 ms (an RCU grace period); tty-fail takes it the same way
+         * (TIOCSCTTY) and fails where "tty" would wait for ever. Not a
+         * passed fd as systemd-run's: the agent would get no controlling
+         * terminal (no job control, no ^C) and systemd would reset the pty. */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "Description", "s", "nspawn-cage agent",
                                   "User", "s", a->user,
                                   "WorkingDirectory", "s", a->directory,
-                                  "StandardInput", "s", "tty",
+                                  "StandardInput", "s", "tty-fail",
                                   "StandardOutput", "s", "tty",
                                   "StandardError", "s", "tty",
                                   "TTYPath", "s", pty,
