@@ -337,6 +337,13 @@ static int unit_path(sd_bus *bus, const char *unit, char **ret) {
         return (*ret = strdup(p)) ? 0 : -ENOMEM;
 }
 
+/* A unit's object path as systemd names it (what systemctl does): one
+ * round trip less than GetUnit, where "not loaded" needs no answer of its
+ * own (systemd's stub for it has no control group). */
+static int unit_object_path(const char *unit, char **ret) {
+        return sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, ret);
+}
+
 int bus_unit_active_state(sd_bus *bus, const char *unit, char **ret) {
         _cleanup_free_ char *path = NULL;
         int r = unit_path(bus, unit, &path);
@@ -375,7 +382,7 @@ int bus_unit_usage(sd_bus *bus, const char *unit, UnitUsage *ret) {
 
 int bus_unit_control_group(sd_bus *bus, const char *unit, char **ret) {
         _cleanup_free_ char *path = NULL;
-        int r = unit_path(bus, unit, &path);
+        int r = unit_object_path(unit, &path);
         if (r < 0)
                 return r;
         return sd_bus_get_property_string(bus, SYSTEMD, path, "org.freedesktop.systemd1.Service", "ControlGroup", NULL, ret);
@@ -409,10 +416,14 @@ typedef struct AgentWait {
         JobWait job; /* the start job: until it is gone, "inactive" means "not yet" */
         bool finished;
         int status;
+        bool exec_known; /* exec_code/exec_status from the Service interface's last signal */
+        int32_t exec_code, exec_status;
 } AgentWait;
 
 /* Whether the agent's unit is over and, if so, its status. `state` is its
- * ActiveState if a signal told it, else NULL: then it is asked for. */
+ * ActiveState if a signal told it (then the Service interface's signal
+ * just before it told ExecMainCode/ExecMainStatus), else NULL: then all is
+ * asked for. */
 static int check_agent(AgentWait *w, const char *state) {
         if (!w->job.done)
                 return 0;
@@ -427,51 +438,74 @@ static int check_agent(AgentWait *w, const char *state) {
                 return 0;
         int32_t code = 0, status = 0;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *a = NULL, *b = NULL;
-        if (sd_bus_get_property(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Service", "ExecMainCode", NULL, &a, "i") >= 0)
-                (void) sd_bus_message_read(a, "i", &code);
-        if (sd_bus_get_property(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Service", "ExecMainStatus", NULL, &b, "i") >= 0)
-                (void) sd_bus_message_read(b, "i", &status);
+        if (asked || !w->exec_known) {
+                if (sd_bus_get_property(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Service", "ExecMainCode", NULL, &a, "i") >= 0)
+                        (void) sd_bus_message_read(a, "i", &code);
+                if (sd_bus_get_property(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Service", "ExecMainStatus", NULL, &b, "i") >= 0)
+                        (void) sd_bus_message_read(b, "i", &status);
+        } else {
+                code = w->exec_code;
+                status = w->exec_status;
+        }
         /* Like a shell: the exit code, or 128 + the signal that killed it. */
         w->status = code == CLD_EXITED ? status : code == CLD_KILLED || code == CLD_DUMPED ? 128 + status : 255;
         w->finished = true;
         return 0;
 }
 
-/* What a PropertiesChanged signal of the agent's unit says: 0 for another
- * interface's (systemd sends the Service interface's first, then the
- * Unit's with ActiveState: acting on the second sees both), 1 with the
- * ActiveState it carries in *ret (NULL if it carries none). */
-static int signal_active_state(sd_bus_message *m, const char **ret) {
+/* What a PropertiesChanged signal of the agent's unit says. systemd sends
+ * the Service interface's first (ExecMainCode, ExecMainStatus: kept in w),
+ * then the Unit interface's (ActiveState): 0 for the first, 1 for the
+ * second with the ActiveState it carries in *ret (NULL if none). */
+static int read_properties_changed(sd_bus_message *m, AgentWait *w, const char **ret) {
         const char *iface, *name;
+        bool service, have_code = false, have_status = false;
+        int32_t code = 0, status = 0;
         *ret = NULL;
         int r = sd_bus_message_read(m, "s", &iface);
         if (r < 0)
                 return r;
-        if (!streq(iface, "org.freedesktop.systemd1.Unit"))
+        service = streq(iface, "org.freedesktop.systemd1.Service");
+        if (!service && !streq(iface, "org.freedesktop.systemd1.Unit"))
                 return 0;
         if ((r = sd_bus_message_enter_container(m, 'a', "{sv}")) < 0)
                 return r;
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 if ((r = sd_bus_message_read(m, "s", &name)) < 0)
                         return r;
-                if (streq(name, "ActiveState"))
+                if (!service && streq(name, "ActiveState"))
                         r = sd_bus_message_read(m, "v", "s", ret);
+                else if (service && streq(name, "ExecMainCode") && (r = sd_bus_message_read(m, "v", "i", &code)) >= 0)
+                        have_code = true;
+                else if (service && streq(name, "ExecMainStatus") && (r = sd_bus_message_read(m, "v", "i", &status)) >= 0)
+                        have_status = true;
                 else
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
                         return r;
         }
-        return r < 0 ? r : 1;
+        if (r < 0)
+                return r;
+        if (service) {
+                w->exec_known = have_code && have_status;
+                w->exec_code = code;
+                w->exec_status = status;
+                return 0;
+        }
+        return 1;
 }
 
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         (void) error;
+        AgentWait *w = userdata;
         const char *state = NULL;
-        int r = signal_active_state(m, &state);
+        int r = read_properties_changed(m, w, &state);
         if (r == 0)
                 return 0;
+        if (r < 0)
+                w->exec_known = false;
         /* Unreadable, or without ActiveState: ask, as before the signal. */
-        (void) check_agent(userdata, r > 0 ? state : NULL);
+        (void) check_agent(w, r > 0 ? state : NULL);
         return 0;
 }
 

@@ -59,7 +59,7 @@ typedef struct UnitUsage {
         char *control_group; /* caller frees */
 } UnitUsage;
 int bus_unit_usage(sd_bus *bus, const char *unit, UnitUsage *ret);
-/* Its ControlGroup alone (what an attach watches): two calls, not ten. */
+/* Its ControlGroup alone (what an attach watches): one call, not ten. */
 int bus_unit_control_group(sd_bus *bus, const char *unit, char **ret);
 
 /* Change limits of a running cage's unit (runtime only): the values are
