@@ -337,6 +337,13 @@ static int unit_path(sd_bus *bus, const char *unit, char **ret) {
         return (*ret = strdup(p)) ? 0 : -ENOMEM;
 }
 
+/* A unit's object path as systemd names it (what systemctl does): one
+ * round trip less than GetUnit, where "not loaded" needs no answer of its
+ * own (systemd's stub for it has no control group). */
+static int unit_object_path(const char *unit, char **ret) {
+        return sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, ret);
+}
+
 int bus_unit_active_state(sd_bus *bus, const char *unit, char **ret) {
         _cleanup_free_ char *path = NULL;
         int r = unit_path(bus, unit, &path);
@@ -373,6 +380,14 @@ int bus_unit_usage(sd_bus *bus, const char *unit, UnitUsage *ret) {
         return 0;
 }
 
+int bus_unit_control_group(sd_bus *bus, const char *unit, char **ret) {
+        _cleanup_free_ char *path = NULL;
+        int r = unit_object_path(unit, &path);
+        if (r < 0)
+                return r;
+        return sd_bus_get_property_string(bus, SYSTEMD, path, "org.freedesktop.systemd1.Service", "ControlGroup", NULL, ret);
+}
+
 int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader) {
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -380,8 +395,8 @@ int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader) {
         if (r < 0)
                 return sd_bus_error_has_name(&err, "org.freedesktop.machine1.NoSuchMachine") ? -ENOENT : r;
         const char *path;
-        if ((r = sd_bus_message_read(reply, "o", &path)) < 0)
-                return r;
+        if ((r = sd_bus_message_read(reply, "o", &path)) < 0 || !ret_leader)
+                return r < 0 ? r : 0;
         uint32_t leader = 0;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *pr = NULL;
         r = sd_bus_get_property(bus, MACHINED, path, "org.freedesktop.machine1.Machine", "Leader", NULL, &pr, "u");
@@ -389,8 +404,7 @@ int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader) {
                 r = sd_bus_message_read(pr, "u", &leader);
         if (r < 0)
                 return r;
-        if (ret_leader)
-                *ret_leader = (pid_t) leader;
+        *ret_leader = (pid_t) leader;
         return 0;
 }
 
@@ -402,33 +416,96 @@ typedef struct AgentWait {
         JobWait job; /* the start job: until it is gone, "inactive" means "not yet" */
         bool finished;
         int status;
+        bool exec_known; /* exec_code/exec_status from the Service interface's last signal */
+        int32_t exec_code, exec_status;
 } AgentWait;
 
-static int check_agent(AgentWait *w) {
+/* Whether the agent's unit is over and, if so, its status. `state` is its
+ * ActiveState if a signal told it (then the Service interface's signal
+ * just before it told ExecMainCode/ExecMainStatus), else NULL: then all is
+ * asked for. */
+static int check_agent(AgentWait *w, const char *state) {
         if (!w->job.done)
                 return 0;
-        _cleanup_free_ char *state = NULL;
-        int r = sd_bus_get_property_string(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Unit", "ActiveState", NULL, &state);
-        if (r < 0)
-                return r;
+        _cleanup_free_ char *asked = NULL;
+        if (!state) {
+                int r = sd_bus_get_property_string(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Unit", "ActiveState", NULL, &asked);
+                if (r < 0)
+                        return r;
+                state = asked;
+        }
         if (!streq(state, "inactive") && !streq(state, "failed"))
                 return 0;
         int32_t code = 0, status = 0;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *a = NULL, *b = NULL;
-        if (sd_bus_get_property(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Service", "ExecMainCode", NULL, &a, "i") >= 0)
-                (void) sd_bus_message_read(a, "i", &code);
-        if (sd_bus_get_property(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Service", "ExecMainStatus", NULL, &b, "i") >= 0)
-                (void) sd_bus_message_read(b, "i", &status);
+        if (asked || !w->exec_known) {
+                if (sd_bus_get_property(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Service", "ExecMainCode", NULL, &a, "i") >= 0)
+                        (void) sd_bus_message_read(a, "i", &code);
+                if (sd_bus_get_property(w->bus, SYSTEMD, w->unit_path, "org.freedesktop.systemd1.Service", "ExecMainStatus", NULL, &b, "i") >= 0)
+                        (void) sd_bus_message_read(b, "i", &status);
+        } else {
+                code = w->exec_code;
+                status = w->exec_status;
+        }
         /* Like a shell: the exit code, or 128 + the signal that killed it. */
         w->status = code == CLD_EXITED ? status : code == CLD_KILLED || code == CLD_DUMPED ? 128 + status : 255;
         w->finished = true;
         return 0;
 }
 
+/* What a PropertiesChanged signal of the agent's unit says. systemd sends
+ * the Service interface's first (ExecMainCode, ExecMainStatus: kept in w),
+ * then the Unit interface's (ActiveState): 0 for the first, 1 for the
+ * second with the ActiveState it carries in *ret (NULL if none). */
+static int read_properties_changed(sd_bus_message *m, AgentWait *w, const char **ret) {
+        const char *iface, *name;
+        bool service, have_code = false, have_status = false;
+        int32_t code = 0, status = 0;
+        *ret = NULL;
+        int r = sd_bus_message_read(m, "s", &iface);
+        if (r < 0)
+                return r;
+        service = streq(iface, "org.freedesktop.systemd1.Service");
+        if (!service && !streq(iface, "org.freedesktop.systemd1.Unit"))
+                return 0;
+        if ((r = sd_bus_message_enter_container(m, 'a', "{sv}")) < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                if ((r = sd_bus_message_read(m, "s", &name)) < 0)
+                        return r;
+                if (!service && streq(name, "ActiveState"))
+                        r = sd_bus_message_read(m, "v", "s", ret);
+                else if (service && streq(name, "ExecMainCode") && (r = sd_bus_message_read(m, "v", "i", &code)) >= 0)
+                        have_code = true;
+                else if (service && streq(name, "ExecMainStatus") && (r = sd_bus_message_read(m, "v", "i", &status)) >= 0)
+                        have_status = true;
+                else
+                        r = sd_bus_message_skip(m, "v");
+                if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        if (service) {
+                w->exec_known = have_code && have_status;
+                w->exec_code = code;
+                w->exec_status = status;
+                return 0;
+        }
+        return 1;
+}
+
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        (void) m;
         (void) error;
-        (void) check_agent(userdata);
+        AgentWait *w = userdata;
+        const char *state = NULL;
+        int r = read_properties_changed(m, w, &state);
+        if (r == 0)
+                return 0;
+        if (r < 0)
+                w->exec_known = false;
+        /* Unreadable, or without ActiveState: ask, as before the signal. */
+        (void) check_agent(w, r > 0 ? state : NULL);
         return 0;
 }
 
@@ -501,12 +578,18 @@ static int append_agent_properties(sd_bus_message *m, const AgentRun *a, const c
         int r;
         /* No TTYReset=/TTYVHangup=: systemd would flush the pty when the
          * unit ends, before we read what the agent wrote last (pty.c sets
-         * the modes instead). */
+         * the modes instead). StandardInput=tty-fail, not tty: the pty is
+         * fresh, no session holds it, and "tty" (wait until it is free)
+         * first sets an inotify watch whose close costs the agent's start
+         * 8-25 ms (an RCU grace period); tty-fail takes it the same way
+         * (TIOCSCTTY) and fails where "tty" would wait for ever. Not a
+         * passed fd as systemd-run's: the agent would get no controlling
+         * terminal (no job control, no ^C) and systemd would reset the pty. */
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)",
                                   "Description", "s", "nspawn-cage agent",
                                   "User", "s", a->user,
                                   "WorkingDirectory", "s", a->directory,
-                                  "StandardInput", "s", "tty",
+                                  "StandardInput", "s", "tty-fail",
                                   "StandardOutput", "s", "tty",
                                   "StandardError", "s", "tty",
                                   "TTYPath", "s", pty,
@@ -570,14 +653,17 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
         if ((r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &unit_path)) < 0)
                 return r;
         w.unit_path = unit_path;
-        r = sd_bus_match_signal(cage, &slot, SYSTEMD, unit_path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
-                                on_properties_changed, &w);
+        /* Asynchronous, as systemd-run's: the bus handles our messages in
+         * order, so the matches hold before StartTransientUnit is sent on;
+         * not waiting for each answer saves three round trips. */
+        r = sd_bus_match_signal_async(cage, &slot, SYSTEMD, unit_path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                      on_properties_changed, NULL, &w);
         if (r < 0)
                 return r;
-        r = sd_bus_match_signal(cage, &job_slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, &w.job);
+        r = sd_bus_match_signal_async(cage, &job_slot, SYSTEMD, SYSTEMD_PATH, MANAGER, "JobRemoved", on_job_removed, NULL, &w.job);
         if (r < 0)
                 return r;
-        (void) sd_bus_call_method(cage, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
+        (void) sd_bus_call_method_async(cage, NULL, SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe", NULL, NULL, NULL);
 
         /* Forward the terminal before the agent starts: nothing it prints is
          * lost. Our stdout gone (`| head` ended) stops the agent, as SIGPIPE
@@ -609,7 +695,7 @@ int bus_run_agent(AgentSession *session, sd_event *e, const AgentRun *a, int *re
                 return -EIO;
         }
         free(w.job.result);
-        (void) check_agent(&w); /* it may be over already */
+        (void) check_agent(&w, NULL); /* it may be over already */
         while (!w.finished)
                 if ((r = sd_event_run(e, UINT64_MAX)) < 0 || (r = cage_gone(cage, error)) < 0) {
                         (void) pty_forward_finish(fwd, PTY_FINISH_IDLE_MSEC);

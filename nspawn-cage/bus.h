@@ -59,6 +59,8 @@ typedef struct UnitUsage {
         char *control_group; /* caller frees */
 } UnitUsage;
 int bus_unit_usage(sd_bus *bus, const char *unit, UnitUsage *ret);
+/* Its ControlGroup alone (what an attach watches): one call, not ten. */
+int bus_unit_control_group(sd_bus *bus, const char *unit, char **ret);
 
 /* Change limits of a running cage's unit (runtime only): the values are
  * those of a CageSpec (UINT64_MAX = infinity), and only those `mask`ed. */
@@ -71,7 +73,8 @@ typedef enum LimitMask {
 int bus_set_limits(sd_bus *bus, const char *unit, unsigned mask, uint64_t memory, uint64_t swap, uint64_t cpus,
                    uint64_t tasks, CageError *error);
 
-/* machine1: is the machine registered, and its leader's PID. */
+/* machine1: is the machine registered, and its leader's PID (not asked
+ * for when ret_leader is NULL). */
 int bus_machine_leader(sd_bus *bus, const char *name, pid_t *ret_leader);
 
 typedef struct AgentRun {

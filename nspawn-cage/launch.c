@@ -516,11 +516,9 @@ static int staged_environment(Host *h, const char *name, char ***ret, CageError 
  * capabilities go (the kernel's log needs CAP_SYSLOG to open, the guard
  * CAP_KILL). */
 static void watch_limits(Host *h, const char *name, LimitWatch *ret, OomGuard *guard) {
-        _cleanup_free_ char *unit = unit_name(name);
-        UnitUsage u = {};
-        if (unit && bus_unit_usage(h->bus, unit, &u) >= 0 && u.control_group && cgroup_watch_begin("/", u.control_group, ret) >= 0)
-                (void) oomguard_start(u.control_group, guard);
-        free(u.control_group);
+        _cleanup_free_ char *unit = unit_name(name), *cgroup = NULL;
+        if (unit && bus_unit_control_group(h->bus, unit, &cgroup) >= 0 && cgroup && cgroup_watch_begin("/", cgroup, ret) >= 0)
+                (void) oomguard_start(cgroup, guard);
 }
 
 /* ... and told at its end, on stderr and in the journal of the cage's unit. */
@@ -533,6 +531,10 @@ static void report_limits(Host *h, const char *name, LimitWatch *w, OomGuard *gu
                 return;
         for (size_t i = 0; thrashed && thrashed[i]; i++, hits.thrashed++)
                 (void) strv_extend(&hits.killed, thrashed[i]);
+        /* Nothing to tell (the common case): no need to ask for the limits. */
+        _cleanup_free_ char *any = limit_hits_message(&hits, name, UINT64_MAX, UINT64_MAX);
+        if (!any)
+                return;
         UnitUsage u = {};
         if (bus_unit_usage(h->bus, unit, &u) < 0)
                 u.memory_max = u.tasks_max = UINT64_MAX;

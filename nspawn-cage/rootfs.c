@@ -126,7 +126,7 @@ static int plan_skeleton(RootfsPlan *p, const CageSpec *s, const char *sw, const
         int r = 0;
         static const struct { const char *path; mode_t mode; } dirs[] = {
                 { "/dev", 0755 }, { "/proc", 0555 }, { "/sys", 0555 }, { "/run", 0755 },
-                { "/tmp", 01777 }, { "/var", 0755 }, { "/var/tmp", 01777 }, { "/var/lib", 0755 },
+                { "/tmp", 01777 }, { "/var", 0755 }, { "/var/tmp", 01777 }, { "/var/lib", 0755 }, { "/var/log", 0755 }, { "/var/cache", 0755 },
                 { "/nix", 0755 }, { "/nix/store", 0755 }, { "/etc", 0755 }, { "/usr", 0755 },
                 { "/sbin", 0755 }, { "/home", 0755 }, { "/root", 0700 }, { "/mnt", 0755 },
         };
@@ -137,6 +137,11 @@ static int plan_skeleton(RootfsPlan *p, const CageSpec *s, const char *sw, const
         r = r ?: add(p, ROOTFS_SYMLINK, "/bin", sw, NULL, 0777, false);
         r = r ?: add(p, ROOTFS_SYMLINK, "/usr/bin", sw, NULL, 0777, false);
         r = r ?: add(p, ROOTFS_SYMLINK, "/sbin/init", init, NULL, 0777, false);
+        /* What systemd-tmpfiles-setup.service made at every boot (its fork
+         * and exec were on the boot's critical path); /run/lock is a tmpfs
+         * of nspawn's (settings.c). */
+        r = r ?: add(p, ROOTFS_SYMLINK, "/var/run", "../run", NULL, 0777, false);
+        r = r ?: add(p, ROOTFS_SYMLINK, "/var/lock", "../run/lock", NULL, 0777, false);
 
         return r;
 }

@@ -141,6 +141,9 @@ int settings_render(const CageSpec *s, char **ret_text, CageError *err) {
         /* From the idmapped staging mount: only the user's uid and gid are
          * mapped there, so nothing else can be written into the project. */
         strbuf_appendf(&b, "Bind=%s:%s\n", s->project_staged, s->project);
+        /* /run/lock, root's, 0755 (no systemd-tmpfiles-setup.service in the
+         * cage's boot): small, and charged to the cage's memory. */
+        strbuf_append(&b, "TemporaryFileSystem=/run/lock:mode=0755,size=5m\n");
         if ((r = render_binds(s, &b, err)) < 0 || (r = render_network(s, &b, err)) < 0)
                 return r;
         if ((r = strbuf_steal(&b, ret_text)) < 0)
