@@ -251,6 +251,7 @@ cleanup() {
 	rm -f /run/systemd/nspawn/bb*.nspawn /run/systemd/nspawn/alt*.nspawn
 	[ -f "$W/admin.conf" ] && cp "$W/admin.conf" /etc/nspawn-cage/nspawn-cage.conf
 	rm -rf "$B" "$EX" "$SY" /home/alice/scale-*
+	[ -n "${real_conf_set:-}" ] && restore_alice_config
 }
 trap cleanup EXIT
 
@@ -281,19 +282,28 @@ jq -n --arg top "$top" --arg packages "$packages" --argjson n "$n_base" --argjso
 
 # ---- 1. warm start against a hand-made systemd-nspawn --boot ----
 
+# warm_vs_hand CAGE BASE: R_WARM warm starts of the cage CAGE on $PROJECT
+# (samples CAGE.*) interleaved with hand-made starts of a copy of its rootfs
+# and settings (samples BASE.*, machine bBASE), both to READY of READY_CMD.
+# The package list is what alice's configuration gives at the time.
+warm_vs_hand() {
+	local cage=$1 base=$2 i
+	# Two runs to warm up (the first fills the closure cache, if it is empty).
+	for i in 1 2; do NAME=$cage cage_run --name "$cage" "$PROJECT" -- "${READY_CMD[@]}"; done
+	# The baseline boots the rootfs nspawn-cage renders, with its settings.
+	copy_cage "b$base" "$PROJECT" "$B/$base"
+	settings_as "$B/$base/settings" "b$base" "$B/$base/rootfs" >"/run/systemd/nspawn/b$base.nspawn"
+	hand_run "bench-$base.service" "b$base" "$B/$base/rootfs" 0 # warm-up
+	for i in $(seq "$R_WARM"); do
+		NAME=$cage WANT=stopped cage_run --name "$cage" "$PROJECT" -- "${READY_CMD[@]}"
+		record_cage "$cage"
+		hand_run "bench-$base.service" "b$base" "$B/$base/rootfs" 0
+		record_hand "$base"
+	done
+}
+
 say "1. warm start: $R_WARM runs of nspawn-cage and of the baseline"
-# Two runs to warm up (the first fills the closure cache, if it is empty).
-for i in 1 2; do NAME=warm cage_run --name warm "$PROJECT" -- "${READY_CMD[@]}"; done
-# The baseline boots the rootfs nspawn-cage renders, with its settings.
-copy_cage bbase "$PROJECT" "$B/base"
-settings_as "$B/base/settings" bbase "$B/base/rootfs" >/run/systemd/nspawn/bbase.nspawn
-hand_run bench-base.service bbase "$B/base/rootfs" 0 # warm-up
-for i in $(seq "$R_WARM"); do
-	NAME=warm WANT=stopped cage_run --name warm "$PROJECT" -- "${READY_CMD[@]}"
-	record_cage warm
-	hand_run bench-base.service bbase "$B/base/rootfs" 0
-	record_hand base
-done
+warm_vs_hand warm base
 # The phases before the unit starts, measured one by one (closure: what a
 # cold start evaluates; a warm one reads the closure cache instead).
 as_alice_time phase.sudo "$R_PHASE" sudo -n true
@@ -401,6 +411,71 @@ ar=$(ratio "$(med attach.nspawn_cage)" "$(med attach.systemd_run)" 1000)
 jq -n --argjson runs "$R_ATTACH" --argjson nc "$(stats attach.nspawn_cage)" --argjson sr "$(stats attach.systemd_run)" --argjson r "$ar" \
 	'{runs: $runs, nspawn_cage_shell: $nc, systemd_run: $sr, ratio: $r, target: 1.2, met: ($r != null and $r <= 1.2)}' >"$W/j/attach.json"
 say "   nspawn-cage shell $(med attach.nspawn_cage) ms, systemd-run -M --pty $(med attach.systemd_run) ms: ratio $ar"
+
+# ---- 1d. warm start with the real claude-code closure ----
+
+# The claude-code preset's package list (the real agent, built by tests/pkgs
+# from its pinned npm tarball), set in alice's configuration: added to the
+# default preset's `bash coreutils`, which the preset lists too, it gives the
+# same closure; the cage is otherwise the one of part 1 (no state binds, the
+# default network), so the comparison isolates the closure.
+CONF=/home/alice/.config/nspawn-cage/config
+real_packages=$(sed -n 's/^Packages=//p' "$top_srcdir/templates/presets/claude-code.conf")
+real_skip=""
+[ -f "$top_srcdir/tests/pkgs/npm-cache/claude-code.tgz" ] ||
+	real_skip="tests/pkgs/npm-cache/claude-code.tgz is missing (tests/pkgs/fetch-npm on the outer machine needs npm's registry)"
+if [ -z "$real_skip" ]; then
+	say "1d. warm start with the claude-code preset's packages ($real_packages): $R_WARM runs of nspawn-cage and of the baseline"
+	install -d -o alice -g alice /home/alice/.config /home/alice/.config/nspawn-cage
+	if [ -f "$CONF" ]; then cp "$CONF" "$W/alice-config.saved"; else rm -f "$W/alice-config.saved"; fi
+	restore_alice_config() { if [ -f "$W/alice-config.saved" ]; then cp "$W/alice-config.saved" "$CONF"; else rm -f "$CONF"; fi; }
+	real_conf_set=1
+	printf '[Cage]\nPackages=%s\n' "$real_packages" >"$CONF"
+	chown alice:alice "$CONF"
+	real_cfg=$(runuser -u alice -- nspawn-cage config --json "$PROJECT")
+	real_all=$(jq -r '[.settings[] | select(.key == "Cage.Packages") | .value] | join(" ")' <<<"$real_cfg")
+	t0=$(now)
+	if real_top=$(nix-build "$DATADIR/nix/cage.nix" --argstr nixpkgs "$nixpkgs" --argstr packages "$real_all" \
+		--no-out-link 2>"$W/build-real.log" | tail -n 1) && [ -n "$real_top" ]; then
+		real_build_us=$(d "$t0" "$(now)")
+		real_paths=$(nix-store -qR "$real_top" | wc -l)
+		real_bytes=$(nix-store -qR "$real_top" | xargs nix-store -q --size | awk '{ s += $1 } END { print s }')
+		say "   closure: $real_paths store paths, $((real_bytes / 1048576)) MiB, built in $((real_build_us / 1000000)) s"
+		warm_vs_hand warmcc bcc
+		# The agent itself answers in such a cage (not timed).
+		NAME=warmcc NOJ=1 cage_run --name warmcc "$PROJECT" -- claude --version
+		real_version=$(sed -n 's/^[0-9]* //p' "$W/ts" | grep -m 1 -i 'claude' || true)
+	else
+		tail -n 20 "$W/build-real.log" >&2
+		real_skip="the closure of $real_all does not build"
+	fi
+	restore_alice_config
+	real_conf_set=""
+fi
+if [ -n "$real_skip" ]; then
+	say "1d. warm start with the claude-code closure: skipped: $real_skip"
+	jq -n --arg why "$real_skip" '{skipped: $why}' >"$W/j/warm_real.json"
+else
+	rr=$(ratio "$(med warmcc.total)" "$(med bcc.total)" 1000)
+	jq -n --argjson runs "$R_WARM" --argjson r "$rr" --arg packages "$real_all" --arg top "$real_top" \
+		--argjson paths "$real_paths" --argjson bytes "$real_bytes" --argjson b "$real_build_us" --arg version "$real_version" \
+		--argjson total "$(stats warmcc.total)" --argjson pre "$(stats warmcc.pre_unit)" --argjson unit "$(stats warmcc.unit_start)" \
+		--argjson setup "$(stats warmcc.nspawn_setup)" --argjson load "$(stats warmcc.pid1_load)" --argjson boot "$(stats warmcc.boot)" \
+		--argjson ready "$(stats warmcc.pid1_to_ready)" --argjson attach "$(stats warmcc.attach)" \
+		--argjson exit "$(stats warmcc.exit_after_ready)" --argjson ustop "$(stats warmcc.unit_stop)" \
+		--argjson btotal "$(stats bcc.total)" --argjson bunit "$(stats bcc.unit_start)" --argjson bsetup "$(stats bcc.nspawn_setup)" \
+		--argjson bload "$(stats bcc.pid1_load)" --argjson bboot "$(stats bcc.boot)" --argjson bready "$(stats bcc.pid1_to_ready)" \
+		--argjson battach "$(stats bcc.attach)" --argjson bstop "$(stats bcc.stop)" \
+		'{runs: $runs, packages: $packages, toplevel: $top, closure_paths: $paths, closure_mib: ($bytes / 1048576 * 10 | round / 10),
+		  closure_build_s: ($b / 1e5 | round / 10), command: "sh -c \"echo READY; ls /nix/store | wc -l\"",
+		  claude_version: (if $version == "" then null else $version end),
+		  nspawn_cage: {total: $total, pre_unit: $pre, unit_start: $unit, nspawn_setup: $setup, pid1_load: $load, boot: $boot,
+		                pid1_to_ready: $ready, attach: $attach, exit_after_ready: $exit, unit_stop: $ustop},
+		  baseline: {total: $btotal, unit_start: $bunit, nspawn_setup: $bsetup, pid1_load: $bload, boot: $bboot, pid1_to_ready: $bready,
+		             attach: $battach, stop: $bstop},
+		  ratio: $r, target: 1.15, met: ($r != null and $r <= 1.15)}' >"$W/j/warm_real.json"
+	say "   nspawn-cage $(med warmcc.total) ms, baseline $(med bcc.total) ms, ratio $rr; claude --version: ${real_version:-no answer}"
+fi
 
 # ---- 2. closure scaling ----
 
