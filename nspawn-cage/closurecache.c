@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "closurecache.h"
+#include "state.h"
 #include "sha256.h"
 #include "spec.h"
 
@@ -321,27 +322,11 @@ static int entry_read(int dfd, const char *want_key, bool check_store, char ***r
         return 0;
 }
 
-/* Root's own directory, as state_dir_open() wants its directories. */
-static int entry_open(int cache_fd, const char *hash, bool create, int *ret_fd) {
-        if (create && mkdirat(cache_fd, hash, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        int fd = openat(cache_fd, hash, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0077)) {
-                close(fd);
-                return -EPERM;
-        }
-        *ret_fd = fd;
-        return 0;
-}
-
 int closure_cache_lookup(int cache_fd, const ClosureKey *k, bool check_store, char ***ret_paths, int *ret_lock_fd) {
         if (k->uncacheable)
                 return -ENOENT;
         _cleanup_close_ int fd = -1;
-        int r = entry_open(cache_fd, k->hash, false, &fd);
+        int r = state_private_dir_open(cache_fd, k->hash, false, &fd);
         if (r < 0)
                 return r == -EPERM ? r : -ENOENT;
         if (flock(fd, LOCK_SH) < 0)
@@ -366,7 +351,7 @@ int closure_cache_build(int cache_fd, const char *cache_path, const ClosureReque
                 return cage_error_set(err, -ENOMEM, "out of memory");
         if (k->uncacheable)
                 return cage_error_set(err, -EINVAL, "not cacheable: %s", k->uncacheable);
-        if ((r = entry_open(cache_fd, k->hash, true, &fd)) < 0)
+        if ((r = state_private_dir_open(cache_fd, k->hash, true, &fd)) < 0)
                 return cage_error_set(err, r, "%s/%s: %s", cache_path, k->hash, strerror(-r));
         if (flock(fd, LOCK_EX) < 0)
                 return cage_error_set(err, -errno, "%s/%s: %s", cache_path, k->hash, strerror(errno));
@@ -437,7 +422,7 @@ int closure_cache_gc(int cache_fd, char *const *in_use, uint64_t max_idle_usec, 
         clock_gettime(CLOCK_REALTIME, &now);
         for (size_t i = 0; names && names[i]; i++) {
                 _cleanup_close_ int fd = -1;
-                if (entry_open(cache_fd, names[i], false, &fd) < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                if (state_private_dir_open(cache_fd, names[i], false, &fd) < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
                         continue; /* not ours, or a start uses it */
                 _cleanup_strv_free_ char **paths = NULL;
                 _cleanup_free_ char *key = NULL;

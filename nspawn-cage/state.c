@@ -110,6 +110,21 @@ int state_dir_open(int dirfd, const char *name, int *ret_fd) {
         return 0;
 }
 
+int state_private_dir_open(int dirfd, const char *name, bool create, int *ret_fd) {
+        if (create && mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0077)) {
+                close(fd);
+                return -EPERM;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
 int state_open(const char *dir, int *ret_fd) {
         /* Create parents as needed (/var/lib exists on any system). */
         _cleanup_free_ char *parent = strdup(dir);
@@ -299,16 +314,7 @@ static int environment_dir(const char *dir, bool create, int *ret_fd) {
                 if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                         return -errno;
         }
-        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return -errno;
-        struct stat st;
-        if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0077)) {
-                close(fd);
-                return -EPERM;
-        }
-        *ret_fd = fd;
-        return 0;
+        return state_private_dir_open(AT_FDCWD, dir, false, ret_fd);
 }
 
 int state_save_environment(const char *dir, const char *name, char *const *assignments) {

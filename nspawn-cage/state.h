@@ -51,6 +51,9 @@ int state_open(const char *dir, int *ret_fd);
  * if an older version made it wider); -EPERM if it is not ours or is
  * writable by others. For the state and runtime directories. */
 int state_dir_open(int dirfd, const char *name, int *ret_fd);
+/* Open dirfd/name (made 0700 first if create) as a directory of ours that
+ * nobody else may even read; -EPERM otherwise (nothing is tightened). */
+int state_private_dir_open(int dirfd, const char *name, bool create, int *ret_fd);
 /* Make cages/.NAME.XXXXXX with a rootfs/ below; returns its fd and name. */
 int state_begin_cage(int state_fd, const char *name, int *ret_fd, char **ret_tmp);
 /* Publish it as cages/NAME; -EEXIST if a cage of that name exists. */
