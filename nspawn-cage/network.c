@@ -277,7 +277,12 @@ int network_nft_ruleset_with(const char *name, const NetworkLease *l, uid_t owne
                        "\tchain output {\n"
                        "\t\ttype filter hook output priority filter - 10; policy accept;\n"
                        "\t\toifname \"%s\" ct state established,related accept\n"
-                       "\t\toifname \"%s\" meta skuid != %s drop\n", l->ifname, l->ifname, owners);
+                       "\t\toifname \"%s\" meta skuid != %s drop\n"
+                       /* The host side of the link (the egress proxy, DNS,
+                        * HostService= relays, which act as the user): the
+                        * host's other users connect there through lo. */
+                       "\t\toifname \"lo\" ip daddr %s ct state new meta skuid != %s drop\n",
+                       l->ifname, l->ifname, owners, l->host_addr, owners);
         if (!isempty(pub))
                 /* Publish=: the cage's ports on 127.0.0.1 are the user's too. */
                 strbuf_appendf(&b, "\t\toifname \"lo\" ip daddr 127.0.0.1 tcp dport { %s } ct state new meta skuid != %s drop\n", pub, owners);

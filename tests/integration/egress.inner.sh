@@ -137,6 +137,7 @@ as_alice_pty "sudo nspawn-cage shell $N -- bash $P/probe.sh"
 tap_diag "$(printf '%s\n' "$out" | grep -E '^[a-z-]+:' | tr '\n' ';')"
 case "$(field env)" in "http://10.231."*":3128 http://10.231."*":3128") r=0 ;; *) r=1 ;; esac
 tap_ok $r "the agent gets HTTPS_PROXY and HTTP_PROXY ($(field env))"
+hostside=$(field env | cut -d' ' -f1 | sed 's|^http://||; s|:3128$||') # the host side of the link
 tap_is "$(field proxy-allowed)" tls-3 "proxy-aware path: a.allowed.test:443 through CONNECT"
 tap_is "$(field proxy-deep)" tls-3 "x.y.allowed.test matches *.allowed.test too"
 tap_is "$(field proxy-refused)" refused "refused.test (same address as a.allowed.test) is refused through CONNECT"
@@ -286,6 +287,11 @@ try3000() { su "$1" -s /bin/sh -c "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1
 for _ in $(seq 100); do [ "$(try3000 alice)" = hello-from-cage ] && break; sleep 0.2; done
 tap_is "$(try3000 alice)" hello-from-cage "alice's browser reaches the cage's server on the host's 127.0.0.1:3000 (Publish=3000)"
 tap_is "$(try3000 bob)" unreachable "bob, another local user, does not"
+# The host side of cage $N's link: its egress proxy (and DNS, HostService=
+# relays) act as alice; another local user may not use them.
+try_proxy() { su "$1" -s /bin/sh -c "timeout 3 bash -c 'exec 3<>/dev/tcp/$hostside/3128 && echo connected' 2> /dev/null || echo unreachable"; }
+tap_is "$(try_proxy bob)" unreachable "bob cannot use cage $N's egress proxy ($hostside:3128), which connects as alice"
+tap_is "$(try_proxy alice)" connected "alice can (the control)"
 as_alice_pty "sudo nspawn-cage shell ${N}p -- bash $Q/hs.sh"
 tap_is "$(field host-service)" host-only "the cage reaches the host-only 127.0.0.1:9099 as nspawn-cage-host:9099 (HostService=)" || tap_diag "$out"
 tap_is "$(field host-other)" unreachable "and no other host service (nspawn-cage-host:9091)"

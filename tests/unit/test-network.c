@@ -57,8 +57,9 @@ int main(void) {
         ok(strstr(rules, "ip saddr 10.231.0.20/30 oifname != \"ncage-5\" masquerade") != NULL, "NAT to the outside");
         const char *out = strstr(rules, "\tchain output {\n\t\ttype filter hook output priority filter - 10; policy accept;\n"
                                         "\t\toifname \"ncage-5\" ct state established,related accept\n"
-                                        "\t\toifname \"ncage-5\" meta skuid != { 0, 1000 } drop\n\t}\n");
-        ok(out != NULL, "the host's other users cannot open anything in the cage (OUTPUT: only the owner's and root's sockets, and replies)");
+                                        "\t\toifname \"ncage-5\" meta skuid != { 0, 1000 } drop\n"
+                                        "\t\toifname \"lo\" ip daddr 10.231.0.21 ct state new meta skuid != { 0, 1000 } drop\n\t}\n");
+        ok(out != NULL, "the host's other users cannot open anything in the cage, nor on the host side of its link (OUTPUT: only the owner's and root's sockets, and replies)");
         _cleanup_free_ char *root_rules = NULL;
         ok(network_nft_ruleset("p", &l, 0, NULL, 0, &root_rules) == 0 && strstr(root_rules, "oifname \"ncage-5\" meta skuid != 0 drop\n"),
            "a cage of root's: root's sockets only");
