@@ -8,19 +8,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <ifaddrs.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netlink.h>
 #include <netdb.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
@@ -328,12 +324,7 @@ void egress_done(Egress *e) {
                 close(e->svc_fds[i]);
         if (e->nflog_fd >= 0)
                 close(e->nflog_fd);
-        if (e->go_fd >= 0) {
-                close(e->go_fd);
-                (void) kill(e->pid, SIGKILL);
-                while (waitpid(e->pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-        }
+        helper_proc_abandon(e->pid, &e->go_fd);
         *e = EGRESS_NULL;
 }
 

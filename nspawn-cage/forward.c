@@ -4,17 +4,12 @@
 #include "autoconfig.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/openat2.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 
@@ -31,13 +26,7 @@ void forward_done(Forward *f) {
                 close(f->gitconfig_fd);
         if (f->gitdir_fd >= 0)
                 close(f->gitdir_fd);
-        if (f->relay_go_fd >= 0) {
-                /* Forked, never released: it must not outlive the failed start. */
-                close(f->relay_go_fd);
-                (void) kill(f->relay_pid, SIGKILL);
-                while (waitpid(f->relay_pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-        }
+        helper_proc_abandon(f->relay_pid, &f->relay_go_fd);
         *f = FORWARD_NULL;
 }
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helperproc.h"
@@ -93,4 +94,14 @@ int helper_proc_release(int *go_fd) {
         close(*go_fd);
         *go_fd = -1;
         return n == 1 ? 0 : -EIO;
+}
+
+void helper_proc_abandon(pid_t pid, int *go_fd) {
+        if (*go_fd < 0)
+                return;
+        close(*go_fd);
+        *go_fd = -1;
+        (void) kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
 }

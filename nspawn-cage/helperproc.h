@@ -20,3 +20,7 @@ int helper_proc_fork(const HostUser *u, pid_t leader, const int *fds, size_t n, 
 
 /* Let it run: it is in its scope now. */
 int helper_proc_release(int *go_fd);
+
+/* Forked, never released (a start that failed): end it, so that it does
+ * not outlive the start. Nothing if it was released (*go_fd < 0). */
+void helper_proc_abandon(pid_t pid, int *go_fd);
