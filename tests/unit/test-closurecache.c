@@ -32,6 +32,19 @@ static void write_at(const char *dir, const char *name, const char *text) {
         }
 }
 
+/* dir/name rewritten with text, its old mtime put back (as the agent could
+ * do to a file it may write): only its ctime tells. */
+static void rewrite_keeping_mtime(const char *dir, const char *name, const char *text) {
+        _cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
+        struct stat st0;
+        if (stat(p, &st0) < 0)
+                return;
+        usleep(20 * 1000);
+        write_at(dir, name, text);
+        struct timespec times[2] = { st0.st_atim, st0.st_mtim };
+        utimensat(AT_FDCWD, p, times, 0);
+}
+
 /* The hash of the key for (nixpkgs, packages) with data dir `data`. */
 static char *key_of(const char *data, const char *nixpkgs, char **packages, char **ret_why) {
         ClosureRequest req = { .nixpkgs = nixpkgs, .packages = packages, .data_dir = data };
@@ -98,13 +111,7 @@ int main(void) {
         ok(kback && streq(k1, kback), "cage.nix's content is the key, not its time");
 
         /* A file of the set rewritten, same size, its mtime set back. */
-        _cleanup_free_ char *pkgfile = strdup_printf("%s/pkg.nix", sub);
-        struct stat st0;
-        stat(pkgfile, &st0);
-        usleep(20 * 1000);
-        write_at(sub, "pkg.nix", "xyz\n");
-        struct timespec times[2] = { st0.st_atim, st0.st_mtim };
-        utimensat(AT_FDCWD, pkgfile, times, 0);
+        rewrite_keeping_mtime(sub, "pkg.nix", "xyz\n");
         _cleanup_free_ char *ks = key_of(data, pkgs, p1, NULL);
         ok(ks && !streq(k1, ks), "a package set file rewritten with its old size and mtime changes the key (ctime)");
         _cleanup_free_ char *ks2 = key_of(data, pkgs, p1, NULL);
@@ -117,11 +124,7 @@ int main(void) {
         write_at(project, "extra.nix", "1\n");
         symlink(outside, inlink);
         _cleanup_free_ char *kl1 = key_of(data, pkgs, p1, NULL);
-        stat(outside, &st0);
-        usleep(20 * 1000);
-        write_at(project, "extra.nix", "2\n");
-        struct timespec t2[2] = { st0.st_atim, st0.st_mtim };
-        utimensat(AT_FDCWD, outside, t2, 0);
+        rewrite_keeping_mtime(project, "extra.nix", "2\n");
         _cleanup_free_ char *kl2 = key_of(data, pkgs, p1, NULL);
         ok(kl1 && kl2 && !streq(kl1, kl2), "a linked file rewritten in the project, its mtime set back, changes the key");
         /* .git is not read by evaluation */
