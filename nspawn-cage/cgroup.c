@@ -189,8 +189,12 @@ static void append_names(StrBuf *b, char *const *names) {
         }
 }
 
+bool limit_hits_any(const LimitHits *h) {
+        return h->oom_kills > 0 || h->forks_refused;
+}
+
 char *limit_hits_message(const LimitHits *h, const char *name, uint64_t memory_max, uint64_t tasks_max) {
-        if (h->oom_kills == 0 && !h->forks_refused)
+        if (!limit_hits_any(h))
                 return NULL;
         StrBuf b = {};
         if (h->oom_kills > 0) {

@@ -27,6 +27,8 @@ typedef struct LimitHits {
         bool forks_refused;
 } LimitHits;
 void limit_hits_done(LimitHits *h);
+/* Whether a limit did anything: a kill or a refused fork. */
+bool limit_hits_any(const LimitHits *h);
 
 typedef struct LimitWatch {
         char *path;         /* the unit's cgroup, as ControlGroup= names it */

@@ -532,8 +532,7 @@ static void report_limits(Host *h, const char *name, LimitWatch *w, OomGuard *gu
         for (size_t i = 0; thrashed && thrashed[i]; i++, hits.thrashed++)
                 (void) strv_extend(&hits.killed, thrashed[i]);
         /* Nothing to tell (the common case): no need to ask for the limits. */
-        _cleanup_free_ char *any = limit_hits_message(&hits, name, UINT64_MAX, UINT64_MAX);
-        if (!any)
+        if (!limit_hits_any(&hits))
                 return;
         UnitUsage u = {};
         if (bus_unit_usage(h->bus, unit, &u) < 0)
