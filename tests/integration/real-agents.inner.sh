@@ -120,6 +120,23 @@ check() { tap_ok "$1" "$2"; [ "$1" = 0 ] || tap_diag "$3"; }
 no_key_anywhere() { # the keys never appear in the test host's logs of the mock
         ! grep -q -e "$ANTHROPIC_KEY" -e "$OPENAI_KEY" -e "$GEMINI_KEY" $LOG
 }
+# round_trip PRESET WHAT COMMAND: since a mark, COMMAND in a cage of PRESET
+# ends 0 with the mock's answer ("PRESET: 'WHAT' prints ..."); then what
+# the mock got, for the log.
+round_trip() {
+        mark
+        cage "$1" "$3"
+        _st=$?
+        check $([ $_st = 0 ] && printf '%s\n' "$out" | grep -q MOCK-ANSWER; echo $?) "$1: '$2' prints the mock's answer, exit 0" "$(printf '%s\n' "$out" | tail -n 10)"
+}
+# mock_got HOST PATH: the mock got a request for HOST PATH, with the key.
+mock_got() {
+        check $(since | grep "\"host\":\"$1\"" | grep "\"path\":\"$2" | grep -q '"key_ok":true'; echo $?) \
+                "the mock got its request at $1$2 with the key passed by Pass=" "$(since | cut -c1-200)"
+}
+mock_requests() { # PRESET: what the mock got since the mark, for the log
+        tap_diag "$1 requests: $(since | sed 's/.*"method":"\([A-Z]*\)","path":"\([^"?]*\).*"key_ok":\([a-z]*\).*/\1 \2 key_ok=\3/' | sort | uniq -c | tr '\n' ';')"
+}
 
 # ---- 1. --version of each preset's agent ----
 for p in claude-code codex gemini-cli opencode; do
@@ -146,38 +163,24 @@ tap_ok $(printf '%s\n' "$out" | grep -q '^writable$'; echo $?) "/tmp, /dev/shm a
 check $(printf '%s\n' "$out" | grep -q '^unshare=1$'; echo $?) "no new user namespace in a cage: the agents' own sandboxes (bubblewrap) cannot start, the presets turn them off" "$out"
 
 # ---- 3. round trips against the mock ----
-mark
-cage claude-code "claude -p 'Say hello'"
-st=$?
-check $([ $st = 0 ] && printf '%s\n' "$out" | grep -q MOCK-ANSWER; echo $?) "claude-code: 'claude -p' prints the mock's answer, exit 0" "$(printf '%s\n' "$out" | tail -n 10)"
-check $(since | grep '"host":"api.anthropic.com"' | grep '"path":"/v1/messages' | grep -q '"key_ok":true'; echo $?) \
-        "the mock got its request at api.anthropic.com/v1/messages with the key passed by Pass=" "$(since | cut -c1-200)"
-tap_diag "claude-code requests: $(since | sed 's/.*"method":"\([A-Z]*\)","path":"\([^"?]*\).*"key_ok":\([a-z]*\).*/\1 \2 key_ok=\3/' | sort | uniq -c | tr '\n' ';')"
+round_trip claude-code "claude -p" "claude -p 'Say hello'"
+mock_got api.anthropic.com /v1/messages
+mock_requests claude-code
 
 mark
 # codex takes its API key by `codex login --with-api-key` (kept in ~/.codex,
 # the preset's state) or from CODEX_API_KEY; here the first, as codex says.
 cage codex "sh -c 'printenv OPENAI_API_KEY | codex login --with-api-key'"
 check $? "codex: 'codex login --with-api-key' with the key passed by Pass=" "$out"
-mark
-cage codex "$(preset_command codex) exec --skip-git-repo-check 'Say hello'"
-st=$?
-check $([ $st = 0 ] && printf '%s\n' "$out" | grep -q MOCK-ANSWER; echo $?) "codex: 'codex exec' prints the mock's answer, exit 0" "$(printf '%s\n' "$out" | tail -n 10)"
-check $(since | grep '"host":"api.openai.com"' | grep '"path":"/v1/responses' | grep -q '"key_ok":true'; echo $?) \
-        "the mock got its request at api.openai.com/v1/responses with the key passed by Pass=" "$(since | cut -c1-200)"
-tap_diag "codex requests: $(since | sed 's/.*"method":"\([A-Z]*\)","path":"\([^"?]*\).*"key_ok":\([a-z]*\).*/\1 \2 key_ok=\3/' | sort | uniq -c | tr '\n' ';')"
+round_trip codex "codex exec" "$(preset_command codex) exec --skip-git-repo-check 'Say hello'"
+mock_got api.openai.com /v1/responses
+mock_requests codex
 
-mark
-cage gemini-cli "gemini --skip-trust -p 'Say hello'"
-st=$?
-check $([ $st = 0 ] && printf '%s\n' "$out" | grep -q MOCK-ANSWER; echo $?) "gemini-cli: 'gemini -p' prints the mock's answer, exit 0" "$(printf '%s\n' "$out" | tail -n 10)"
-tap_diag "gemini-cli requests: $(since | sed 's/.*"method":"\([A-Z]*\)","path":"\([^"?]*\).*"key_ok":\([a-z]*\).*/\1 \2 key_ok=\3/' | sort | uniq -c | tr '\n' ';')"
+round_trip gemini-cli "gemini -p" "gemini --skip-trust -p 'Say hello'"
+mock_requests gemini-cli
 
-mark
-cage opencode "opencode run -m anthropic/claude-sonnet-4-5 'Say hello'"
-st=$?
-check $([ $st = 0 ] && printf '%s\n' "$out" | grep -q MOCK-ANSWER; echo $?) "opencode: 'opencode run' prints the mock's answer, exit 0" "$(printf '%s\n' "$out" | tail -n 10)"
-tap_diag "opencode requests: $(since | sed 's/.*"method":"\([A-Z]*\)","path":"\([^"?]*\).*"key_ok":\([a-z]*\).*/\1 \2 key_ok=\3/' | sort | uniq -c | tr '\n' ';')"
+round_trip opencode "opencode run" "opencode run -m anthropic/claude-sonnet-4-5 'Say hello'"
+mock_requests opencode
 no_key_anywhere
 tap_ok $? "no key was ever logged"
 
