@@ -34,8 +34,12 @@ static int read_key(const char *file, const char *key, uint64_t *ret) {
         int r = config_read_fd(fd, &data, &size);
         if (r < 0)
                 return r;
+        return cgroup_keyed_value(data, key, ret);
+}
+
+int cgroup_keyed_value(const char *text, const char *key, uint64_t *ret) {
         size_t n = strlen(key);
-        for (char *l = data; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
                 if (strncmp(l, key, n) == 0 && l[n] == ' ') {
                         *ret = strtoull(l + n + 1, NULL, 10);
                         return 0;

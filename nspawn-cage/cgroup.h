@@ -20,6 +20,10 @@ int cgroup_oom_kills(const char *root, const char *path, uint64_t *ret);
  * 6.1 counts a refused fork only in the forking task's own cgroup, which
  * is gone with the command's unit: the log is read from where the command
  * started, and only records naming the cage's cgroup count. */
+/* The value of the line "KEY VALUE" in a keyed cgroup file's text
+ * (memory.events, memory.oom_control); -ENOENT if it has none. */
+int cgroup_keyed_value(const char *text, const char *key, uint64_t *ret);
+
 typedef struct LimitHits {
         uint64_t oom_kills;
         char **killed;      /* the command name of each kill logged */

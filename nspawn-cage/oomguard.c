@@ -24,6 +24,7 @@
 
 #include <sys/capability.h>
 
+#include "cgroup.h"
 #include "oomguard.h"
 #include "util.h"
 
@@ -49,12 +50,11 @@ static int read_file(int dfd, const char *name, char *buf, size_t size) {
         return 0;
 }
 
+/* memory.events' count of key (0 if it has none). */
 static uint64_t key_value(const char *text, const char *key) {
-        size_t k = strlen(key);
-        for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-                if (strncmp(l, key, k) == 0 && l[k] == ' ')
-                        return strtoull(l + k + 1, NULL, 10);
-        return 0;
+        uint64_t v = 0;
+        (void) cgroup_keyed_value(text, key, &v);
+        return v;
 }
 
 bool oomguard_thrashing(const char *pressure) {
