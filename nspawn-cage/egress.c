@@ -738,7 +738,7 @@ void egress_denials_free(EgressDenial *d, size_t n) {
         free(d);
 }
 
-static char *journal_field(sd_journal *j, const char *field) {
+char *egress_journal_field(sd_journal *j, const char *field) {
         const void *data;
         size_t len, fl = strlen(field);
         if (sd_journal_get_data(j, field, &data, &len) < 0 || len <= fl + 1)
@@ -746,41 +746,42 @@ static char *journal_field(sd_journal *j, const char *field) {
         return strndup((const char *) data + fl + 1, len - fl - 1);
 }
 
-int egress_denials_read(const char *name, uint64_t since_usec, size_t max, EgressDenial **ret, size_t *ret_n) {
+int egress_journal_open(const char *name, uint64_t since_usec, sd_journal **ret) {
         sd_journal *j = NULL;
         int r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
         if (r < 0)
                 return r;
         _cleanup_free_ char *m = strdup_printf("NSPAWN_CAGE_MACHINE=%s", name);
-        EgressDenial *d = NULL;
-        size_t n = 0;
         if (!m || (r = sd_journal_add_match(j, m, 0)) < 0 ||
             (r = sd_journal_add_match(j, "SYSLOG_IDENTIFIER=" EGRESS_LOG_IDENTIFIER, 0)) < 0 ||
             (r = since_usec ? sd_journal_seek_realtime_usec(j, since_usec) : sd_journal_seek_head(j)) < 0) {
                 sd_journal_close(j);
                 return m ? r : -ENOMEM;
         }
+        *ret = j;
+        return 0;
+}
+
+int egress_denials_read(const char *name, uint64_t since_usec, EgressDenial **ret, size_t *ret_n) {
+        sd_journal *j = NULL;
+        int r = egress_journal_open(name, since_usec, &j);
+        if (r < 0)
+                return r;
+        EgressDenial *d = NULL;
+        size_t n = 0;
         while ((r = sd_journal_next(j)) > 0) {
                 uint64_t t = 0;
                 (void) sd_journal_get_realtime_usec(j, &t);
                 if (t < since_usec)
                         continue;
-                if (n == max && max > 0) { /* keep the newest: drop the oldest */
-                        free(d[0].host);
-                        free(d[0].port);
-                        free(d[0].path);
-                        free(d[0].rule);
-                        memmove(d, d + 1, (n - 1) * sizeof *d);
-                        n--;
-                }
                 EgressDenial *nd = realloc(d, (n + 1) * sizeof *d);
                 if (!nd) {
                         r = -ENOMEM;
                         break;
                 }
                 d = nd;
-                d[n++] = (EgressDenial) { .usec = t, .host = journal_field(j, "DENIED_HOST"), .port = journal_field(j, "DENIED_PORT"),
-                                          .path = journal_field(j, "DENIED_PATH"), .rule = journal_field(j, "RULE") };
+                d[n++] = (EgressDenial) { .usec = t, .host = egress_journal_field(j, "DENIED_HOST"), .port = egress_journal_field(j, "DENIED_PORT"),
+                                          .path = egress_journal_field(j, "DENIED_PATH"), .rule = egress_journal_field(j, "RULE") };
         }
         sd_journal_close(j);
         if (r < 0) {

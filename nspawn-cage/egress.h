@@ -6,6 +6,8 @@
  * journal). The parsers are pure functions, tested on hostile input. */
 #pragma once
 
+#include <systemd/sd-journal.h>
+
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -120,6 +122,9 @@ typedef struct EgressDenial {
         char *host, *port, *path, *rule;
 } EgressDenial;
 void egress_denials_free(EgressDenial *d, size_t n);
-/* The refusals of cage name since since_usec (0: all), oldest first, at
- * most max (the newest ones kept). */
-int egress_denials_read(const char *name, uint64_t since_usec, size_t max, EgressDenial **ret, size_t *ret_n);
+/* The refusals of cage name since since_usec (0: all), oldest first. */
+int egress_denials_read(const char *name, uint64_t since_usec, EgressDenial **ret, size_t *ret_n);
+/* The journal, at the refusals of cage name from since_usec (0: all). */
+int egress_journal_open(const char *name, uint64_t since_usec, sd_journal **ret);
+/* FIELD of the journal's current entry, "" if it has none. */
+char *egress_journal_field(sd_journal *j, const char *field);

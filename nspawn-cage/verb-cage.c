@@ -197,7 +197,7 @@ int verb_status(const Args *a) {
         /* What its egress proxy refused since it started (egress.h). */
         EgressDenial *d = NULL;
         size_t n = 0;
-        if (egress_denials_read(rec.name, since ? since * 1000000 : u.active_enter_usec == UINT64_MAX ? 0 : u.active_enter_usec, 0, &d, &n) < 0)
+        if (egress_denials_read(rec.name, since ? since * 1000000 : u.active_enter_usec == UINT64_MAX ? 0 : u.active_enter_usec, &d, &n) < 0)
                 n = 0;
         egress_denials_free(d, n);
         if (a->json && b.len >= 2 && streq(b.s + b.len - 2, "}\n")) {

@@ -20,19 +20,12 @@ static bool denial_visible(sd_journal *j, uid_t uid) {
         return sd_journal_get_data(j, "NSPAWN_CAGE_UID", &data, &len) >= 0 && len == (size_t) n && memcmp(data, want, len) == 0;
 }
 
-static char *field(sd_journal *j, const char *name) {
-        const void *data;
-        size_t len, nl = strlen(name);
-        if (sd_journal_get_data(j, name, &data, &len) < 0 || len <= nl + 1)
-                return strdup("");
-        return strndup((const char *) data + nl + 1, len - nl - 1);
-}
-
 static void print_denial(sd_journal *j, bool json, bool *first) {
         uint64_t t = 0;
         (void) sd_journal_get_realtime_usec(j, &t);
-        _cleanup_free_ char *host = field(j, "DENIED_HOST"), *port = field(j, "DENIED_PORT"), *path = field(j, "DENIED_PATH"),
-                            *rule = field(j, "RULE"), *proto = field(j, "PROTO");
+        _cleanup_free_ char *host = egress_journal_field(j, "DENIED_HOST"), *port = egress_journal_field(j, "DENIED_PORT"),
+                            *path = egress_journal_field(j, "DENIED_PATH"),
+                            *rule = egress_journal_field(j, "RULE"), *proto = egress_journal_field(j, "PROTO");
         char when[64];
         time_t s = (time_t) (t / 1000000);
         struct tm tm;
@@ -70,15 +63,9 @@ int verb_denials(const Args *a) {
         if (!machine_name_is_valid(name))
                 return verb_fail("denials NAME: '%s' is not a valid cage name", name);
         sd_journal *j = NULL;
-        _cleanup_free_ char *m = strdup_printf("NSPAWN_CAGE_MACHINE=%s", name);
-        int r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
+        int r = egress_journal_open(name, 0, &j);
         if (r < 0)
                 return verb_fail("the journal: %s", strerror(-r));
-        if (!m || sd_journal_add_match(j, m, 0) < 0 || sd_journal_add_match(j, "SYSLOG_IDENTIFIER=" EGRESS_LOG_IDENTIFIER, 0) < 0 ||
-            sd_journal_seek_head(j) < 0) {
-                sd_journal_close(j);
-                return verb_fail("the journal: cannot search it");
-        }
         bool first = true;
         if (a->json && !a->follow)
                 fputs("[\n", stdout);
@@ -107,7 +94,7 @@ void egress_print_summary(const char *name, uint64_t since_usec) {
         EgressDenial *d = NULL;
         size_t n = 0;
         /* The proxy's last lines may still be on their way to journald. */
-        for (int i = 0; i < 5 && egress_denials_read(name, since_usec, 0, &d, &n) >= 0; i++) {
+        for (int i = 0; i < 5 && egress_denials_read(name, since_usec, &d, &n) >= 0; i++) {
                 if (n > 0)
                         break;
                 egress_denials_free(d, n);
